@@ -1,0 +1,420 @@
+"""The Ray-compatible module-level API; holds the single "current cluster" slot of a driver."""
+
+from __future__ import annotations
+
+import atexit
+import numbers
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from . import exceptions as exc
+from .config import Config
+from .runtime import context
+from .runtime.client import DriverClient
+from .runtime.object_ref import ObjectRef
+from .runtime.remote_function import RemoteFunction
+
+_init_lock = threading.RLock()
+_state: Optional["_DriverState"] = None
+_atexit_registered = False
+
+# init() keywords Ray accepts that change nothing here (no dashboard process, no log files).
+_ACCEPTED_NOOP = {"include_dashboard", "dashboard_host", "dashboard_port", "logging_level",
+                  "logging_format", "configure_logging", "log_to_driver", "_temp_dir",
+                  "local_mode", "job_config", "_system_config", "storage", "runtime_env",
+                  "_node_ip_address", "logging_config", "enable_resource_isolation"}
+
+
+@dataclass
+class _DriverState:
+    node: Any
+    client: DriverClient
+    config: Config
+    init_args: Dict[str, Any]
+    namespace: str
+    job_id: str = field(default_factory=lambda: os.urandom(4).hex())
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """What init() returns (Ray's RayContext): addresses and a notebook view."""
+
+    address_info: Dict[str, Any]
+    node_id: str
+
+    @property
+    def dashboard_url(self) -> Optional[str]:
+        return None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.address_info[key]
+
+    def __enter__(self) -> "ClusterContext":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        shutdown()
+
+    def disconnect(self) -> None:
+        shutdown()
+
+    def _repr_html_(self) -> str:
+        from ._repr import cluster_html
+
+        return cluster_html(cluster_summary())
+
+    def __repr__(self) -> str:
+        s = cluster_summary()
+        return (f"ClusterContext(node={self.node_id[:12]}, cpus={s['resources'].get('CPU', 0):g}, "
+                f"store={s['store_used'] / 2**20:.0f}/{s['store_capacity'] / 2**20:.0f} MiB)")
+
+
+def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
+         num_gpus: Optional[int] = None, resources: Optional[Dict[str, float]] = None,
+         object_store_memory: Optional[int] = None, ignore_reinit_error: bool = False,
+         namespace: Optional[str] = None, **kwargs: Any) -> ClusterContext:
+    """Start a local cluster (one node: shared-memory store, workers) in this process.
+
+    Args:
+        address: None or "local" starts a new local cluster.
+        num_cpus: CPUs to schedule on, and worker processes to start (default: cores).
+        num_gpus: GPUs this node advertises.
+        resources: custom resources of this node, name -> amount.
+        object_store_memory: bytes of shared memory for large objects.
+        ignore_reinit_error: return the running cluster when init() is called again
+            with different arguments, instead of raising.
+        namespace: namespace for named actors.
+
+    Returns:
+        A ClusterContext describing the cluster.
+
+    Raises:
+        RuntimeError: init() was already called with other arguments.
+    """
+    global _state, _atexit_registered
+    unknown = set(kwargs) - _ACCEPTED_NOOP
+    if unknown:
+        raise TypeError(f"init() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    if address not in (None, "local"):
+        raise ValueError(f"init(address={address!r}): joining an existing cluster by address is "
+                         f"not supported yet; use init() to start a local cluster")
+    if os.environ.get("NBRAY_WORKER") == "1" and context.current_client() is not None:
+        return _context_for(None)  # init() inside a task: the worker is already connected
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
+        raise ValueError(f"num_cpus must be a positive integer, got {num_cpus!r}")
+    if object_store_memory is not None and (not isinstance(object_store_memory, numbers.Integral)
+                                            or object_store_memory < 2**20):
+        raise ValueError(f"object_store_memory must be an integer number of bytes >= 1 MiB, "
+                         f"got {object_store_memory!r}")
+    args = {"num_cpus": num_cpus, "num_gpus": num_gpus, "resources": resources,
+            "object_store_memory": object_store_memory, "namespace": namespace}
+    given = {k: v for k, v in args.items() if v is not None}
+    with _init_lock:
+        if _state is not None:
+            same = all(_state.init_args.get(k) == v for k, v in given.items())
+            if same or ignore_reinit_error:
+                return _context_for(_state)
+            raise RuntimeError(
+                f"nbray.init() was already called with {_fmt_args(_state.init_args)}; this call "
+                f"asks for {_fmt_args(given)}. Call nbray.shutdown() first to start a cluster with "
+                f"other settings, or pass ignore_reinit_error=True to keep the running one.")
+        res = dict(resources or {})
+        if num_gpus:
+            res["GPU"] = float(num_gpus)
+        config = Config.from_env(num_cpus=num_cpus, object_store_memory=object_store_memory,
+                                 resources=res, log_to_driver=kwargs.get("log_to_driver", True),
+                                 namespace=namespace or "default").resolved()
+        _check_store_size(config.object_store_memory)
+        from .runtime.node import Node
+
+        node_id = os.urandom(16).hex()
+        node = Node(config, node_id)
+        client = DriverClient(node)
+        _state = _DriverState(node, client, config, given, config.namespace)
+        context.set_client(client)
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+        return _context_for(_state)
+
+
+def _check_store_size(size: int) -> None:
+    import shutil
+
+    try:
+        shm = shutil.disk_usage("/dev/shm").total
+    except OSError:
+        return
+    if size > shm:
+        warnings.warn(f"object_store_memory={size / 2**30:.1f} GiB is larger than /dev/shm "
+                      f"({shm / 2**30:.1f} GiB); nbray's store does not live in /dev/shm, but "
+                      f"the machine may not have that much shared memory to give.", stacklevel=3)
+
+
+def _fmt_args(args: Dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")" if args else "(defaults)"
+
+
+def _context_for(state: Optional[_DriverState]) -> ClusterContext:
+    node_id = state.node.node_id if state else os.environ.get("NBRAY_NODE_ID", "")
+    return ClusterContext({"node_id": node_id, "address": "local", "node_ip_address": "127.0.0.1"},
+                          node_id)
+
+
+def shutdown(_exiting_interpreter: bool = False) -> None:
+    """Stop the local cluster: workers exit and shared memory is returned to the system."""
+    global _state
+    with _init_lock:
+        state, _state = _state, None
+        if state is None:
+            return
+        state.client.ref_counter.active = False
+        context.set_client(None)
+        state.node.shutdown()
+
+
+def is_initialized() -> bool:
+    return _state is not None or (os.environ.get("NBRAY_WORKER") == "1"
+                                  and context.current_client() is not None)
+
+
+def _client_or_auto_init() -> Any:
+    client = context.current_client()
+    if client is None:
+        init()  # as Ray does on first use
+        client = context.current_client()
+    return client
+
+
+# =============================================================================
+# objects
+# =============================================================================
+def put(value: Any, *, _owner: Any = None) -> ObjectRef:
+    """Store `value` in the object store and return a ref to it (the value is copied)."""
+    return _client_or_auto_init().put(value)
+
+
+def _check_timeout(timeout: Any, where: str) -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"{where}: timeout must be a number of seconds or None, got {timeout!r}")
+    if timeout < 0:
+        raise ValueError(f"{where}: timeout must be >= 0, got {timeout}")
+    return float(timeout)
+
+
+def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
+        timeout: Optional[float] = None) -> Any:
+    """The value of a ref, or a list of values for a list of refs, waiting as needed.
+
+    Raises:
+        GetTimeoutError: not ready within `timeout` seconds.
+        RayTaskError: the task raised (also an instance of the original exception class).
+    """
+    timeout = _check_timeout(timeout, "get()")
+    if isinstance(object_refs, ObjectRef):
+        return _client_or_auto_init().get([object_refs._id], timeout)[0]
+    if not isinstance(object_refs, (list, tuple)):
+        raise TypeError(f"get() takes an ObjectRef or a list of ObjectRefs, got "
+                        f"{type(object_refs).__name__}" + _hint_for(object_refs))
+    for i, r in enumerate(object_refs):
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"get(): item {i} of the list is a {type(r).__name__}, not an "
+                            f"ObjectRef" + _hint_for(r))
+    if not object_refs:
+        return []
+    return _client_or_auto_init().get([r._id for r in object_refs], timeout)
+
+
+def _hint_for(value: Any) -> str:
+    if isinstance(value, RemoteFunction):
+        return " (did you forget to call .remote()?)"
+    return ""
+
+
+def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
+         timeout: Optional[float] = None, fetch_local: bool = True
+         ) -> Tuple[List[ObjectRef], List[ObjectRef]]:
+    """Split refs into (ready, not ready) once `num_returns` are ready or `timeout` passes.
+
+    Both lists keep the input order; `ready` has at most `num_returns` refs.
+    """
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("wait() takes a list of ObjectRefs; wrap a single ref in a list: wait([ref])")
+    if not isinstance(object_refs, (list, tuple)):
+        raise TypeError(f"wait() takes a list of ObjectRefs, got {type(object_refs).__name__}")
+    for i, r in enumerate(object_refs):
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"wait(): item {i} of the list is a {type(r).__name__}, not an "
+                            f"ObjectRef" + _hint_for(r))
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(f"wait(): num_returns must be an int, got {num_returns!r}")
+    if num_returns <= 0:
+        raise ValueError(f"wait(): num_returns must be at least 1, got {num_returns}")
+    if num_returns > len(object_refs):
+        raise ValueError(f"wait(): num_returns={num_returns} is larger than the number of refs "
+                         f"given ({len(object_refs)})")
+    ids = [r._id for r in object_refs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("wait() requires a list of unique ObjectRefs; the list has duplicates")
+    timeout = _check_timeout(timeout, "wait()")
+    ready_ids = _client_or_auto_init().wait(ids, num_returns, timeout, fetch_local)
+    ready: List[ObjectRef] = []
+    not_ready: List[ObjectRef] = []
+    for r in object_refs:
+        if r._id in ready_ids and len(ready) < num_returns:
+            ready.append(r)
+        else:
+            not_ready.append(r)
+    return ready, not_ready
+
+
+def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes `object_ref`; get() on it then raises TaskCancelledError.
+
+    A queued task is dropped; a running one is interrupted (KeyboardInterrupt in the
+    task), or its worker killed with force=True.  A finished task is left alone.
+    """
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError(f"cancel() takes an ObjectRef, got {type(object_ref).__name__}")
+    _client_or_auto_init().cancel(object_ref.task_id(), bool(force), bool(recursive))
+
+
+# =============================================================================
+# remote
+# =============================================================================
+def remote(*args: Any, **options: Any) -> Any:
+    """Turn a function into a remote function (or a class into an actor class).
+
+    Use as `@remote` or `@remote(num_cpus=1, num_returns=2, max_retries=3)`.
+    """
+    if len(args) == 1 and not options and callable(args[0]):
+        return _make_remote(args[0], {})
+    if args:
+        raise TypeError("@remote takes either a function/class, or keyword options only: "
+                        "@remote(num_cpus=2)")
+
+    def decorator(fn_or_class: Any) -> Any:
+        return _make_remote(fn_or_class, options)
+
+    return decorator
+
+
+def _make_remote(target: Any, options: Dict[str, Any]) -> Any:
+    if isinstance(target, type):
+        from .runtime.actor import ActorClass
+
+        return ActorClass(target, options)
+    return RemoteFunction(target, options)
+
+
+def method(*args: Any, **options: Any) -> Any:
+    """Options for one actor method, e.g. `@nbray.method(num_returns=2)`."""
+    from .core.specs import validate_method_options
+
+    if args:
+        raise TypeError("@method takes keyword options only: @method(num_returns=2)")
+    opts = validate_method_options(options, "@method")
+
+    def decorator(fn: Any) -> Any:
+        fn.__nbray_method_options__ = opts
+        return fn
+
+    return decorator
+
+
+# =============================================================================
+# cluster information
+# =============================================================================
+def _require_state() -> _DriverState:
+    if _state is None:
+        raise RuntimeError("nbray is not initialized: call nbray.init() first")
+    return _state
+
+
+def nodes() -> List[Dict[str, Any]]:
+    """One dict per node, with Ray's keys (NodeID, Alive, Resources, ...)."""
+    state = _require_state()
+    total, _ = state.node.resources()
+    stats = state.node.store_stats()
+    return [{
+        "NodeID": state.node.node_id, "Alive": True, "NodeManagerAddress": "127.0.0.1",
+        "NodeManagerHostname": os.uname().nodename, "Resources": {
+            **total, "object_store_memory": float(stats["capacity"])},
+        "alive": True, "ObjectStoreUsed": stats["used"], "IsHead": True,
+    }]
+
+
+def cluster_resources() -> Dict[str, float]:
+    state = _require_state()
+    total, _ = state.node.resources()
+    return {**total, "object_store_memory": float(state.node.store_stats()["capacity"])}
+
+
+def available_resources() -> Dict[str, float]:
+    state = _require_state()
+    _, avail = state.node.resources()
+    stats = state.node.store_stats()
+    return {**avail, "object_store_memory": float(stats["capacity"] - stats["used"])}
+
+
+def cluster_summary() -> Dict[str, Any]:
+    state = _require_state()
+    total, avail = state.node.resources()
+    stats = state.node.store_stats()
+    return {"node_id": state.node.node_id, "nodes": 1, "resources": total, "available": avail,
+            "store_used": stats["used"], "store_capacity": stats["capacity"],
+            "objects": stats["objects"], "workers": len(state.node.worker_pids())}
+
+
+class RuntimeContext:
+    """What get_runtime_context() returns: ids of the job, node, worker and current task."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_job_id(self) -> str:
+        return _state.job_id if _state else os.environ.get("NBRAY_JOB_ID", "")
+
+    def get_node_id(self) -> str:
+        if _state is not None:
+            return _state.node.node_id
+        return getattr(self._client, "node_id", "")
+
+    def get_worker_id(self) -> str:
+        return getattr(self._client, "holder", "")
+
+    def get_task_id(self) -> Optional[str]:
+        task = getattr(self._client, "current_task", None)
+        return task.task_id.hex() if task is not None else None
+
+    def get_actor_id(self) -> Optional[str]:
+        task = getattr(self._client, "current_task", None)
+        return task.actor_id.hex() if task is not None and task.actor_id else None
+
+    def get_namespace(self) -> str:
+        return _state.namespace if _state else "default"
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        return False
+
+    def get_assigned_resources(self) -> Dict[str, float]:
+        task = getattr(self._client, "current_task", None)
+        return dict(task.resources) if task is not None else {}
+
+    @property
+    def node_id(self) -> str:
+        return self.get_node_id()
+
+    @property
+    def job_id(self) -> str:
+        return self.get_job_id()
+
+
+def get_runtime_context() -> RuntimeContext:
+    return RuntimeContext(_client_or_auto_init())

@@ -1,0 +1,62 @@
+"""Cluster configuration: defaults, NBRAY_* environment overrides and validation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, Optional
+
+INLINE_THRESHOLD = 100 * 1024  # objects up to this size stay in process memory (seed 000)
+MIN_STORE_BYTES = 16 * 2**20
+
+
+def _dev_shm_bytes() -> Optional[int]:
+    try:
+        return shutil.disk_usage("/dev/shm").total
+    except OSError:
+        return None
+
+
+def default_store_bytes() -> int:
+    """30% of RAM, capped by /dev/shm's size (Ray's default share)."""
+    try:
+        import psutil
+
+        total = psutil.virtual_memory().total
+    except Exception:  # pragma: no cover - psutil is a dependency
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    size = int(total * 0.3)
+    shm = _dev_shm_bytes()
+    if shm:
+        size = min(size, int(shm * 0.9))
+    return max(size, MIN_STORE_BYTES)
+
+
+@dataclass(frozen=True)
+class Config:
+    num_cpus: int = 0                      # 0: one per core
+    object_store_memory: int = 0           # 0: default_store_bytes()
+    resources: Dict[str, float] = field(default_factory=dict)
+    inline_threshold: int = INLINE_THRESHOLD
+    max_workers: int = 0                   # 0: max(32, 4 * num_cpus)
+    idle_worker_timeout_s: float = 10.0    # extra workers beyond num_cpus exit after this
+    log_to_driver: bool = True
+    namespace: str = "default"
+
+    def resolved(self) -> "Config":
+        num_cpus = self.num_cpus or (os.cpu_count() or 1)
+        store = self.object_store_memory or default_store_bytes()
+        return replace(self, num_cpus=num_cpus, object_store_memory=store,
+                       max_workers=self.max_workers or max(32, 4 * num_cpus))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Config":
+        values: Dict[str, Any] = {}
+        for f in fields(cls):
+            env = os.environ.get("NBRAY_" + f.name.upper())
+            if env is not None and f.name not in ("resources",):
+                values[f.name] = type(f.default)(env) if not isinstance(f.default, bool) \
+                    else env.lower() in ("1", "true", "yes")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,169 @@
+"""The node's table of objects: state, where the bytes live, and who keeps each alive.
+
+Pure bookkeeping, no I/O.  An object stays alive while any of these holds:
+  holders    processes that have a live ObjectRef to it (the driver, workers)
+  submitted  pending tasks that take it as an argument (top level or nested)
+  contained  stored objects whose value contains a ref to it (nested refs)
+  captured   a remote function closes over it (pinned while the job lives)
+When none does, the table forgets it and reports it freed; the caller returns
+its memory once no reader still maps it (`readers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+# where the bytes are
+INLINE, SHM, PENDING, SPILLED = "inline", "shm", "pending", "spilled"
+
+
+@dataclass(eq=False)
+class ObjectEntry:
+    object_id: bytes
+    state: str = PENDING              # PENDING until the value exists
+    inline: Optional[bytes] = None    # pickled value (small objects)
+    offset: int = -1                  # arena block (SHM)
+    size: int = 0                     # bytes of the serialized value
+    block: int = 0                    # bytes reserved in the arena
+    is_error: bool = False            # the value is an exception to raise on get
+    owner: str = "driver"
+    node_id: str = ""
+    holders: Dict[str, int] = field(default_factory=dict)
+    submitted: int = 0
+    contained_in: int = 0
+    contains: Tuple[bytes, ...] = ()
+    captured: bool = False
+    readers: Dict[str, int] = field(default_factory=dict)
+    waiters: List[Callable[["ObjectEntry"], None]] = field(default_factory=list)
+    created_by: str = ""              # task name or "put"
+    call_site: str = ""
+    type_name: str = ""
+    created_at: float = 0.0
+    last_access: float = 0.0
+
+    def is_referenced(self) -> bool:
+        return bool(self.holders or self.submitted or self.contained_in or self.captured)
+
+
+@dataclass
+class FreedBlock:
+    object_id: bytes
+    offset: int
+    block: int
+
+
+class ObjectTable:
+    def __init__(self) -> None:
+        self.entries: Dict[bytes, ObjectEntry] = {}
+        # Freed objects whose arena block is still mapped by a reader.
+        self.zombies: Dict[bytes, ObjectEntry] = {}
+
+    # -- creation ----------------------------------------------------------------
+    def create(self, object_id: bytes, owner: str, holder: Optional[str] = None,
+               **attrs) -> ObjectEntry:
+        entry = self.entries.get(object_id)
+        if entry is None:
+            entry = ObjectEntry(object_id, owner=owner, **attrs)
+            self.entries[object_id] = entry
+        if holder is not None:
+            entry.holders[holder] = entry.holders.get(holder, 0) + 1
+        return entry
+
+    def seal(self, entry: ObjectEntry, contains: Tuple[bytes, ...] = ()) -> None:
+        """The value exists; count the refs inside it as alive."""
+        entry.contains = tuple(contains)
+        for inner in entry.contains:
+            e = self.entries.get(inner)
+            if e is not None:
+                e.contained_in += 1
+
+    # -- references --------------------------------------------------------------
+    def add_holder(self, object_id: bytes, holder: str) -> bool:
+        entry = self.entries.get(object_id)
+        if entry is None:
+            return False
+        entry.holders[holder] = entry.holders.get(holder, 0) + 1
+        return True
+
+    def remove_holder(self, object_id: bytes, holder: str, freed: List[ObjectEntry]) -> None:
+        entry = self.entries.get(object_id)
+        if entry is None:
+            return
+        n = entry.holders.get(holder, 0) - 1
+        if n > 0:
+            entry.holders[holder] = n
+        else:
+            entry.holders.pop(holder, None)
+        self._maybe_free(entry, freed)
+
+    def drop_holder_everywhere(self, holder: str, freed: List[ObjectEntry]) -> None:
+        """A process died: everything it held or was reading is released."""
+        for entry in list(self.entries.values()):
+            if holder in entry.readers:
+                del entry.readers[holder]
+            if holder in entry.holders:
+                del entry.holders[holder]
+                self._maybe_free(entry, freed)
+        for oid, entry in list(self.zombies.items()):
+            if entry.readers.pop(holder, None) is not None and not entry.readers:
+                freed.append(self.zombies.pop(oid))
+
+    def add_submitted(self, object_ids, delta: int, freed: List[ObjectEntry]) -> None:
+        for oid in object_ids:
+            entry = self.entries.get(oid)
+            if entry is not None:
+                entry.submitted += delta
+                if delta < 0:
+                    self._maybe_free(entry, freed)
+
+    def capture(self, object_ids) -> None:
+        for oid in object_ids:
+            entry = self.entries.get(oid)
+            if entry is not None:
+                entry.captured = True
+
+    def _maybe_free(self, entry: ObjectEntry, freed: List[ObjectEntry]) -> None:
+        stack = [entry]
+        while stack:
+            e = stack.pop()
+            if e.is_referenced() or self.entries.get(e.object_id) is not e:
+                continue
+            del self.entries[e.object_id]
+            for inner in e.contains:
+                ie = self.entries.get(inner)
+                if ie is not None:
+                    ie.contained_in -= 1
+                    stack.append(ie)
+            if e.readers:
+                self.zombies[e.object_id] = e   # memory returned when the last reader lets go
+            else:
+                freed.append(e)
+
+    # -- readers of arena memory ---------------------------------------------------
+    def add_reader(self, entry: ObjectEntry, reader: str) -> None:
+        entry.readers[reader] = entry.readers.get(reader, 0) + 1
+
+    def remove_reader(self, object_id: bytes, reader: str, freed: List[ObjectEntry]) -> None:
+        entry = self.entries.get(object_id) or self.zombies.get(object_id)
+        if entry is None:
+            return
+        n = entry.readers.get(reader, 0) - 1
+        if n > 0:
+            entry.readers[reader] = n
+            return
+        entry.readers.pop(reader, None)
+        if not entry.readers and self.zombies.get(object_id) is entry:
+            del self.zombies[object_id]
+            freed.append(entry)
+
+    def counts(self, object_id: bytes) -> Optional[Dict[str, object]]:
+        entry = self.entries.get(object_id)
+        if entry is None:
+            return None
+        return {"holders": dict(entry.holders), "submitted": entry.submitted,
+                "contained_in": entry.contained_in, "captured": entry.captured,
+                "readers": dict(entry.readers), "state": entry.state}
+
+
+__all__ = ["ObjectTable", "ObjectEntry", "FreedBlock", "INLINE", "SHM", "PENDING", "SPILLED"]

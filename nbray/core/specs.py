@@ -1,0 +1,138 @@
+"""Task specs and the one list of options accepted by @remote and .options()."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+# option name -> (check, message).  The one source for @remote, .options() and actor options.
+_TASK_OPTIONS = {
+    "num_cpus", "num_gpus", "num_returns", "max_retries", "retry_exceptions", "resources",
+    "name", "memory", "scheduling_strategy", "runtime_env", "max_calls", "accelerator_type",
+    "_metadata", "placement_group", "num_return_vals",
+}
+_ACTOR_OPTIONS = {
+    "num_cpus", "num_gpus", "resources", "max_restarts", "max_task_retries", "max_concurrency",
+    "name", "namespace", "lifetime", "get_if_exists", "memory", "scheduling_strategy",
+    "runtime_env", "accelerator_type", "max_pending_calls", "concurrency_groups",
+    "placement_group", "_metadata",
+}
+_METHOD_OPTIONS = {"num_returns", "max_task_retries", "retry_exceptions", "name",
+                   "concurrency_group"}
+
+
+def _non_negative_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+def _check_common(opts: Dict[str, Any]) -> None:
+    for key in ("num_cpus", "num_gpus", "memory"):
+        if key in opts and opts[key] is not None:
+            _non_negative_number(key, opts[key])
+    if "resources" in opts and opts["resources"] is not None:
+        res = opts["resources"]
+        if not isinstance(res, dict):
+            raise TypeError(f"resources must be a dict of name -> amount, got {type(res).__name__}")
+        for k, v in res.items():
+            if not isinstance(k, str):
+                raise TypeError(f"resource names must be strings, got {k!r}")
+            if k in ("CPU", "GPU"):
+                raise ValueError(f"use num_cpus/num_gpus instead of resources={{{k!r}: ...}}")
+            _non_negative_number(f"resources[{k!r}]", v)
+
+
+def validate_task_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """Check option names and values; returns a normalized copy."""
+    unknown = set(opts) - _TASK_OPTIONS
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"valid options are {', '.join(sorted(_TASK_OPTIONS - {'num_return_vals'}))}")
+    opts = dict(opts)
+    if "num_return_vals" in opts:
+        warnings.warn("num_return_vals is deprecated, use num_returns", DeprecationWarning,
+                      stacklevel=4)
+        opts.setdefault("num_returns", opts.pop("num_return_vals"))
+    _check_common(opts)
+    if "num_returns" in opts:
+        n = opts["num_returns"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"num_returns must be an integer >= 0, got {n!r}")
+    if "max_retries" in opts:
+        n = opts["max_retries"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < -1:
+            raise ValueError(f"max_retries must be an integer >= -1 (-1: retry forever), got {n!r}")
+    if "retry_exceptions" in opts:
+        r = opts["retry_exceptions"]
+        if not (isinstance(r, bool) or (isinstance(r, (list, tuple)) and all(
+                isinstance(c, type) and issubclass(c, BaseException) for c in r))):
+            raise TypeError("retry_exceptions must be a bool or a list of exception classes")
+    return opts
+
+
+def validate_actor_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
+    unknown = set(opts) - _ACTOR_OPTIONS
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"valid options are {', '.join(sorted(_ACTOR_OPTIONS))}")
+    opts = dict(opts)
+    _check_common(opts)
+    for key, low in (("max_restarts", -1), ("max_task_retries", -1), ("max_concurrency", 1)):
+        if key in opts:
+            n = opts[key]
+            if isinstance(n, bool) or not isinstance(n, int) or n < low:
+                raise ValueError(f"{key} must be an integer >= {low}, got {n!r}")
+    if "lifetime" in opts and opts["lifetime"] not in (None, "detached", "non_detached"):
+        raise ValueError(f"lifetime must be None, 'detached' or 'non_detached', got {opts['lifetime']!r}")
+    if "name" in opts and opts["name"] is not None and not isinstance(opts["name"], str):
+        raise TypeError(f"actor name must be a string, got {type(opts['name']).__name__}")
+    return opts
+
+
+def validate_method_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
+    unknown = set(opts) - _METHOD_OPTIONS
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"valid options are {', '.join(sorted(_METHOD_OPTIONS))}")
+    if "num_returns" in opts:
+        n = opts["num_returns"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"num_returns must be an integer >= 0, got {n!r}")
+    return dict(opts)
+
+
+def resource_demand(opts: Dict[str, Any], default_cpus: float = 1) -> Dict[str, float]:
+    cpus = opts.get("num_cpus")
+    demand = {"CPU": float(default_cpus if cpus is None else cpus)}
+    if opts.get("num_gpus"):
+        demand["GPU"] = float(opts["num_gpus"])
+    for k, v in (opts.get("resources") or {}).items():
+        demand[k] = float(v)
+    return {k: v for k, v in demand.items() if v}
+
+
+@dataclass
+class TaskSpec:
+    """Everything a node needs to run one task or actor call."""
+
+    task_id: bytes
+    name: str
+    function_id: bytes                 # b"" for actor methods
+    args: bytes                        # pickled (args, kwargs) with top-level refs as placeholders
+    arg_refs: List[bytes]              # top-level refs, resolved before the task runs
+    nested_refs: List[bytes]           # refs inside arguments, passed as refs (kept alive)
+    return_ids: List[bytes]
+    resources: Dict[str, float]
+    max_retries: int = 3
+    retry_exceptions: Any = False
+    owner: str = "driver"
+    actor_id: Optional[bytes] = None
+    method: str = ""
+    kind: str = "task"                 # "task" | "actor-create" | "actor-call"
+    call_site: str = ""
+    attempt: int = 0
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def all_refs(self) -> Tuple[bytes, ...]:
+        return tuple(self.arg_refs) + tuple(self.nested_refs)

@@ -1,0 +1,335 @@
+"""How a process talks to its node: in-process for the driver, over a socket for workers.
+
+Both clients offer the same calls (put, get, wait, submit, cancel, function
+registration) so ObjectRef, remote functions and the api module never care
+where they run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .. import exceptions as exc
+from ..core.specs import TaskSpec
+from ..ids import ids
+from ..serialization import Serialized, deserialize, serialize
+from ..store.layout import layout_size, read_object, write_object
+from .object_ref import LocalRefCounter, ObjectRef
+from .task_args import pack_args
+
+
+def call_site(skip_prefix: str = __name__.rsplit(".", 2)[0]) -> str:
+    """file:line of the first caller frame outside nbray (for the memory inspector)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(skip_prefix):
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def type_name_of(value: Any) -> str:
+    t = type(value)
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    if shape is not None and dtype is not None:
+        return f"{name}{tuple(shape)} {dtype}"
+    return name
+
+
+class BaseClient:
+    """What both clients share: decoding values and building task specs."""
+
+    holder: str
+    inline_threshold: int
+    ref_counter: LocalRefCounter
+    arena_view: memoryview
+
+    # -- values -----------------------------------------------------------------
+    def _decode(self, object_id: bytes, desc: Tuple[Any, ...]) -> Any:
+        kind = desc[0]
+        if kind == "i":
+            meta, buffers = desc[1]
+            value = deserialize(meta, buffers)
+        else:
+            meta, buffers, pinned = read_object(self.arena_view, desc[1],
+                                                lambda: self._unpin(object_id))
+            try:
+                value = deserialize(meta, buffers)
+            finally:
+                del meta, buffers
+        if desc[2]:
+            if isinstance(value, exc.RayTaskError):
+                value = value.as_instanceof_cause()
+            raise value
+        return value
+
+    def _unpin(self, object_id: bytes) -> None:
+        raise NotImplementedError
+
+    def values_of(self, object_ids: Sequence[bytes], descs: Sequence[Tuple[Any, ...]]) -> List[Any]:
+        out = []
+        for i, (oid, desc) in enumerate(zip(object_ids, descs)):
+            try:
+                out.append(self._decode(oid, desc))
+            except BaseException:
+                # Readers registered for the values not decoded must be released.
+                for later_oid, later in zip(object_ids[i + 1:], descs[i + 1:]):
+                    if later[0] == "s":
+                        self._unpin(later_oid)
+                raise
+        return out
+
+    def put(self, value: Any) -> ObjectRef:
+        if isinstance(value, ObjectRef):
+            raise TypeError("put() of an ObjectRef is not allowed: it already refers to an object "
+                            "in the store. Wrap it in a list to store a ref inside an object.")
+        oid = ids.put_object_id()
+        ser = serialize(value, context="the value passed to put()")
+        self._store(oid, ser, type_name_of(value), call_site())
+        return ObjectRef(oid, _registered=True)
+
+    def _store(self, oid: bytes, ser: Serialized, type_name: str, site: str) -> None:
+        raise NotImplementedError
+
+    # -- tasks --------------------------------------------------------------------
+    def build_spec(self, *, name: str, function_id: bytes, args: tuple, kwargs: dict,
+                   num_returns: int, resources: Dict[str, float], max_retries: int,
+                   retry_exceptions: Any, kind: str = "task", actor_id: Optional[bytes] = None,
+                   method: str = "") -> Tuple[TaskSpec, List[ObjectRef], Optional[ObjectRef]]:
+        ser, top = pack_args(args, kwargs, name)
+        args_ref = None
+        packed: Any = (ser.meta, tuple(ser.buffers))
+        if ser.nbytes > self.inline_threshold:
+            # Large values passed by value travel through the store, zero-copy for the task.
+            args_oid = ids.put_object_id()
+            self._store(args_oid, ser, "task arguments", "")
+            args_ref = ObjectRef(args_oid, _registered=True)
+            top = top + [args_oid]
+            packed = None
+        elif ser.buffers:
+            packed = (ser.meta, tuple(bytes(b) for b in ser.buffers))
+        task_id = ids.task_id()
+        return_ids = [task_id + i.to_bytes(4, "big") for i in range(num_returns)]
+        spec = TaskSpec(task_id=task_id, name=name, function_id=function_id, args=packed,
+                        arg_refs=top, nested_refs=list(ser.contained_refs), return_ids=return_ids,
+                        resources=resources, max_retries=max_retries,
+                        retry_exceptions=retry_exceptions, owner=self.holder, kind=kind,
+                        actor_id=actor_id, method=method, call_site=call_site())
+        if args_ref is not None:
+            spec.extra["args_ref"] = args_ref._id
+        return spec, [ObjectRef(r, _registered=True) for r in return_ids], args_ref
+
+
+class DriverClient(BaseClient):
+    """The driver's view of a node living in the same process."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.holder = "driver"
+        self.inline_threshold = node.config.inline_threshold
+        self.arena_view = node.arena.view
+        self.session = object()
+        self.ref_counter = LocalRefCounter(self._first_ref, self._last_ref)
+        self.current_task: Optional[TaskSpec] = None
+
+    def _first_ref(self, oid: bytes) -> None:
+        self.node.add_holder(oid)
+
+    def _last_ref(self, oid: bytes) -> None:
+        self.node.defer("remove", oid)
+
+    def _unpin(self, object_id: bytes) -> None:
+        self.node.defer("unpin", object_id)
+
+    def _store(self, oid: bytes, ser: Serialized, type_name: str, site: str) -> None:
+        self.node.put_serialized(oid, ser, holder=self.holder, call_site=site, type_name=type_name)
+
+    def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
+        descs = self.node.get_descriptors(object_ids, timeout)
+        return self.values_of(object_ids, descs)
+
+    def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
+             fetch_local: bool) -> set:
+        return self.node.wait_ids(object_ids, num_returns, timeout)
+
+    def submit(self, spec: TaskSpec) -> None:
+        self.node.submit(spec)
+
+    def register_function(self, function_id: bytes, blob: bytes, captured: Iterable[bytes]) -> None:
+        self.node.register_function(function_id, blob, captured)
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        self.node.cancel(task_id, force)
+
+    def flush(self) -> None:
+        with self.node.lock:
+            self.node._drain_deferred()
+
+
+class _Reply:
+    __slots__ = ("lock", "ok", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.ok = False
+        self.value: Any = None
+
+    def set(self, ok: bool, value: Any) -> None:
+        self.ok, self.value = ok, value
+        self.lock.release()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        if timeout is None:
+            while not self.lock.acquire(timeout=0.5):
+                pass
+            return True
+        return self.lock.acquire(timeout=max(0.0, timeout))
+
+
+class WorkerClient(BaseClient):
+    """A worker process's view of its node, over the worker's socket."""
+
+    def __init__(self, conn: Any, arena_view: memoryview, worker_id: str, node_id: str,
+                 inline_threshold: int) -> None:
+        self.conn = conn
+        self.holder = worker_id
+        self.node_id = node_id
+        self.arena_view = arena_view
+        self.inline_threshold = inline_threshold
+        self.session = object()
+        self.ref_counter = LocalRefCounter(self._adds_append, self._removes_append)
+        self._adds: List[bytes] = []
+        self._removes: List[bytes] = []
+        self._unpins: List[bytes] = []
+        self._lock = threading.Lock()
+        self._req = itertools.count(1)
+        self._replies: Dict[int, _Reply] = {}
+        self._abandoned: Dict[int, List[bytes]] = {}
+        self.registered_functions: set = set()
+        self.current_task: Optional[TaskSpec] = None
+
+    def _adds_append(self, oid: bytes) -> None:
+        self._adds.append(oid)
+
+    def _removes_append(self, oid: bytes) -> None:
+        self._removes.append(oid)
+
+    def _unpin(self, object_id: bytes) -> None:
+        self._unpins.append(object_id)
+
+    def has_pending_events(self) -> bool:
+        return bool(self._adds or self._removes or self._unpins)
+
+    def send(self, msg: Tuple[Any, ...]) -> None:
+        """Send `msg` after every ref change recorded before it, in order."""
+        with self._lock:
+            self._flush_locked()
+            self.conn.send(msg)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._adds or self._removes:
+            adds, self._adds = self._adds, []
+            removes, self._removes = self._removes, []
+            self.conn.send(("refs", adds, removes))
+        if self._unpins:
+            unpins, self._unpins = self._unpins, []
+            self.conn.send(("unpin", unpins))
+
+    # -- request / reply --------------------------------------------------------
+    def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
+                abandon_ids: Optional[List[bytes]] = None) -> Tuple[bool, Any]:
+        req = next(self._req)
+        reply = self._replies[req] = _Reply()
+        self.send(build(req))
+        try:
+            done = reply.wait(timeout)
+        except BaseException:
+            self._abandon(req, abandon_ids)
+            raise
+        if not done:
+            self._abandon(req, abandon_ids)
+            return False, None
+        return reply.ok, reply.value
+
+    def _abandon(self, req: int, oids: Optional[List[bytes]]) -> None:
+        if oids is not None:
+            self._abandoned[req] = oids
+        self._replies.pop(req, None)
+        try:
+            self.send(("get-cancel", req))
+        except ConnectionError:
+            pass
+
+    def on_reply(self, req: int, ok: bool, value: Any) -> None:
+        """Called by the worker's reader thread."""
+        reply = self._replies.pop(req, None)
+        if reply is not None:
+            reply.set(ok, value)
+            return
+        oids = self._abandoned.pop(req, None)
+        if oids is not None and ok and isinstance(value, list):
+            # A get that timed out got its answer late: let go of the arena blocks.
+            for oid, desc in zip(oids, value):
+                if isinstance(desc, tuple) and desc[0] == "s":
+                    self._unpin(oid)
+
+    # -- objects ----------------------------------------------------------------
+    def _store(self, oid: bytes, ser: Serialized, type_name: str, site: str) -> None:
+        if ser.nbytes <= self.inline_threshold:
+            payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
+            self.send(("put", oid, payload, ser.nbytes, ser.contained_refs, type_name))
+            return
+        offset, block = self.write_block(oid, ser)
+        self.send(("seal", oid, offset, block, ser.nbytes, ser.contained_refs, type_name))
+
+    def write_block(self, oid: bytes, ser: Serialized) -> Tuple[int, int]:
+        block = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
+        ok, offset = self.request(lambda req: ("alloc", req, oid, block))
+        if not ok:
+            raise exc.ObjectStoreFullError(offset)
+        try:
+            write_object(self.arena_view, offset, ser.meta, ser.buffers)
+        except BaseException:
+            self.send(("free-block", offset, block))
+            raise
+        return offset, block
+
+    def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
+        ok, value = self.request(lambda req: ("get", req, object_ids), timeout, list(object_ids))
+        if not ok:
+            if value is None:
+                raise exc.GetTimeoutError(f"get timed out after {timeout} s")
+            raise value
+        return self.values_of(object_ids, value)
+
+    def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
+             fetch_local: bool) -> set:
+        block = timeout is None or timeout > 0
+        ok, ready = self.request(lambda req: ("wait", req, object_ids, num_returns, block), timeout)
+        if not ok:  # timed out: ask once more without blocking for the final answer
+            ok, ready = self.request(lambda req: ("wait", req, object_ids, num_returns, False))
+        return set(ready)
+
+    def submit(self, spec: TaskSpec) -> None:
+        self.send(("submit", spec))
+
+    def register_function(self, function_id: bytes, blob: bytes, captured: Iterable[bytes]) -> None:
+        if function_id not in self.registered_functions:
+            self.send(("register-function", function_id, blob, list(captured)))
+            self.registered_functions.add(function_id)
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        self.send(("cancel", task_id, force, recursive))
+
+
+__all__ = ["DriverClient", "WorkerClient", "BaseClient", "call_site", "type_name_of"]

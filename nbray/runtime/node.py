@@ -1,0 +1,896 @@
+"""One node of the cluster: its shared-memory store, its worker processes and its task queue.
+
+The node runs inside the driver process for a local cluster (`nbray.init()`),
+so a task costs one round trip driver -> worker -> driver and no extra hop.
+Workers talk to it over socketpairs it creates itself: nothing listens, so no
+unauthenticated peer can ever send it a pickle.  One I/O thread reads every
+worker's socket; driver calls come in from the user's threads.  All state is
+guarded by one re-entrant lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
+
+from .. import exceptions as exc
+from ..config import Config
+from ..core.object_table import INLINE, PENDING, SHM, ObjectEntry, ObjectTable
+from ..core.specs import TaskSpec
+from ..serialization import Serialized, serialize
+from ..store.allocator import Allocator
+from ..store.layout import layout_size, write_object
+from ..store.shm import Arena, create_arena_fd
+from ..transport.framing import ConnectionClosed, MessageConnection
+
+DRIVER = "driver"
+
+# A descriptor says where a ready value is, so any process of the node can read it:
+#   ("i", (meta, buffers), is_error)  inline bytes
+#   ("s", offset, is_error)           arena block; the receiver is registered as a reader
+Descriptor = Tuple[Any, ...]
+
+
+@dataclass(eq=False)
+class WorkerHandle:
+    worker_id: str
+    proc: subprocess.Popen
+    conn: MessageConnection
+    state: str = "starting"            # starting | idle | busy | dead
+    task: Optional[TaskSpec] = None
+    held: Dict[str, float] = field(default_factory=dict)
+    blocked: int = 0                   # nested get/wait calls in progress
+    functions: Set[bytes] = field(default_factory=set)
+    actor_id: Optional[bytes] = None
+    idle_since: float = 0.0
+    cancelled: Set[bytes] = field(default_factory=set)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class _Countdown:
+    """Releases a waiting thread once `n` objects are ready."""
+
+    __slots__ = ("remaining", "lock")
+
+    def __init__(self, n: int) -> None:
+        self.remaining = n
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    def __call__(self, entry: ObjectEntry) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.lock.release()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        if timeout is None:
+            # Short slices keep the wait interruptible by Ctrl-C on every platform.
+            while not self.lock.acquire(timeout=0.5):
+                pass
+            return True
+        return self.lock.acquire(timeout=max(timeout, 0))
+
+
+class Node:
+    def __init__(self, config: Config, node_id: str,
+                 output_sink: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
+        self.config = config.resolved()
+        self.node_id = node_id
+        self.output_sink = output_sink or print_worker_output
+        cap = self.config.object_store_memory
+        self._arena_fd = create_arena_fd(cap)
+        self.arena = Arena(self._arena_fd, cap, owns_fd=False)
+        self.allocator = Allocator(cap)
+        self.table = ObjectTable()
+        self.lock = threading.RLock()
+        self.functions: Dict[bytes, bytes] = {}
+        self.workers: Dict[str, WorkerHandle] = {}
+        self._by_fd: Dict[int, WorkerHandle] = {}
+        self._worker_seq = 0
+        self.ready_queue: Deque[TaskSpec] = collections.deque()
+        self.tasks: Dict[bytes, TaskSpec] = {}
+        self._pending_deps: Dict[bytes, int] = {}
+        self.total_resources: Dict[str, float] = {"CPU": float(self.config.num_cpus)}
+        self.total_resources.update({k: float(v) for k, v in self.config.resources.items()})
+        self.available: Dict[str, float] = dict(self.total_resources)
+        self.deferred: Deque[Tuple[str, bytes]] = collections.deque()
+        self._get_requests: Dict[Tuple[str, int], Any] = {}
+        self.closed = False
+        self.stats = collections.Counter()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._spawn_requests: Deque[int] = collections.deque()
+        self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
+        self._worker_env = self._make_worker_env()
+        self._handlers = {
+            "ready": self._on_ready, "refs": self._on_refs, "done": self._on_done,
+            "put": self._on_put, "alloc": self._on_alloc, "seal": self._on_seal,
+            "submit": self._on_submit, "get": self._on_get, "get-cancel": self._on_get_cancel,
+            "wait": self._on_wait, "unpin": self._on_unpin, "log": self._on_log,
+            "cancel": self._on_cancel, "register-function": self._on_register_function,
+            "free-block": self._on_free_block,
+        }
+        self._io_thread.start()
+        self.request_workers(self.config.num_cpus)
+
+    # =========================================================================
+    # worker processes
+    # =========================================================================
+    def _make_worker_env(self) -> Dict[str, str]:
+        env = dict(os.environ)
+        # Workers import the driver's modules by name (functions pickled by reference).
+        paths = [p for p in sys.path if p]
+        if "" in sys.path or not sys.path:
+            paths.insert(0, os.getcwd())
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        env["NBRAY_WORKER"] = "1"
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # One BLAS thread per worker: the pool itself is the parallelism.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, "1")
+        return env
+
+    def request_workers(self, n: int) -> None:
+        """Ask the I/O thread to start `n` workers (spawning there keeps PDEATHSIG tied
+        to a thread that lives as long as the node)."""
+        self._spawn_requests.append(n)
+        self._wake()
+
+    def _spawn_worker(self) -> WorkerHandle:
+        self._worker_seq += 1
+        worker_id = f"{self.node_id[:8]}-w{self._worker_seq}"
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child_fd = child_sock.fileno()
+        cmd = [sys.executable, "-m", "nbray.runtime.worker", str(child_fd), str(self._arena_fd),
+               str(self.arena.capacity), self.node_id, worker_id, str(os.getpid())]
+        proc = subprocess.Popen(cmd, pass_fds=(child_fd, self._arena_fd), env=self._worker_env,
+                                start_new_session=True, stdin=subprocess.DEVNULL)
+        child_sock.close()
+        conn = MessageConnection(parent_sock)
+        worker = WorkerHandle(worker_id, proc, conn, idle_since=time.monotonic())
+        with self.lock:
+            self.workers[worker_id] = worker
+            self._by_fd[conn.fileno()] = worker
+        self._selector.register(conn.fileno(), selectors.EVENT_READ, worker)
+        self.stats["workers_started"] += 1
+        return worker
+
+    def _live_task_workers(self) -> List[WorkerHandle]:
+        return [w for w in self.workers.values() if w.state != "dead" and w.actor_id is None]
+
+    # =========================================================================
+    # I/O thread
+    # =========================================================================
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _io_loop(self) -> None:
+        while not self.closed:
+            timeout = 0.05 if self.deferred else 1.0
+            try:
+                events = self._selector.select(timeout)
+            except OSError:
+                if self.closed:
+                    return
+                raise
+            for key, _ in events:
+                worker = key.data
+                if worker is None:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except OSError:
+                        pass
+                    continue
+                try:
+                    msgs = worker.conn.recv_available()
+                except ConnectionClosed:
+                    self._on_worker_exit(worker)
+                    continue
+                with self.lock:
+                    for msg in msgs:
+                        try:
+                            self._handlers[msg[0]](worker, *msg[1:])
+                        except Exception:  # a bug must not take the node down
+                            self._internal_error(f"handling {msg[0]!r} from {worker.worker_id}")
+            if self.closed:
+                return
+            while self._spawn_requests:
+                n = self._spawn_requests.popleft()
+                for _ in range(n):
+                    try:
+                        self._spawn_worker()
+                    except OSError as e:
+                        self._internal_error(f"starting a worker failed: {e}")
+            with self.lock:
+                self._drain_deferred()
+                self._reap_idle_workers()
+
+    def _internal_error(self, what: str) -> None:
+        sys.stderr.write(f"nbray: internal error while {what}:\n{traceback.format_exc()}")
+
+    # =========================================================================
+    # references and memory (driver side: deferred from __del__ and finalizers)
+    # =========================================================================
+    def defer(self, op: str, object_id: bytes) -> None:
+        """Called from ObjectRef.__del__ and buffer finalizers, at any time, in any thread."""
+        self.deferred.append((op, object_id))
+
+    def _drain_deferred(self) -> None:
+        freed: List[ObjectEntry] = []
+        deferred = self.deferred
+        while deferred:
+            op, oid = deferred.popleft()
+            if op == "remove":
+                self.table.remove_holder(oid, DRIVER, freed)
+            elif op == "unpin":
+                self.table.remove_reader(oid, DRIVER, freed)
+        self._release(freed)
+
+    def add_holder(self, object_id: bytes, holder: str = DRIVER) -> None:
+        with self.lock:
+            self.table.add_holder(object_id, holder)
+
+    def _release(self, freed: Iterable[ObjectEntry]) -> None:
+        for entry in freed:
+            if entry.state == SHM and entry.offset >= 0:
+                self.allocator.free(entry.offset, entry.block)
+                entry.offset = -1
+            entry.inline = None
+            self.stats["objects_freed"] += 1
+
+    # =========================================================================
+    # objects
+    # =========================================================================
+    def put_serialized(self, object_id: bytes, ser: Serialized, holder: str = DRIVER,
+                       created_by: str = "put", call_site: str = "", type_name: str = "") -> None:
+        """Store a value made in this process (the driver's put, or a task arg)."""
+        if ser.nbytes <= self.config.inline_threshold:
+            payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
+            with self.lock:
+                self._drain_deferred()
+                entry = self.table.create(object_id, owner=holder, holder=holder,
+                                          created_by=created_by, call_site=call_site,
+                                          type_name=type_name, node_id=self.node_id)
+                self._make_ready(entry, inline=payload, size=ser.nbytes, contains=ser.contained_refs)
+            return
+        size = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
+        with self.lock:
+            self._drain_deferred()
+            offset = self._allocate(size, object_id)
+            entry = self.table.create(object_id, owner=holder, holder=holder, created_by=created_by,
+                                      call_site=call_site, type_name=type_name, node_id=self.node_id)
+            entry.offset, entry.block = offset, size
+        try:
+            write_object(self.arena.view, offset, ser.meta, ser.buffers)
+        except BaseException:
+            with self.lock:
+                self.table.entries.pop(object_id, None)
+                self.allocator.free(offset, size)
+            raise
+        with self.lock:
+            self._make_ready(entry, shm=(offset, size), size=ser.nbytes, contains=ser.contained_refs)
+
+    def _allocate(self, size: int, object_id: bytes) -> int:
+        offset = self.allocator.allocate(size)
+        if offset is None:
+            self.stats["store_full"] += 1
+            in_use = len([e for e in self.table.entries.values() if e.state == SHM])
+            raise exc.ObjectStoreFullError(
+                f"object store full: cannot store {size / 2**20:.1f} MiB "
+                f"(object {object_id.hex()}); {self.allocator.used / 2**20:.1f} MiB of "
+                f"{self.allocator.capacity / 2**20:.1f} MiB is used by {in_use} objects that are "
+                f"still referenced, and the largest free block is "
+                f"{self.allocator.largest_free() / 2**20:.1f} MiB. Delete ObjectRefs you no "
+                f"longer need, or call nbray.init(object_store_memory=...) with a larger store.")
+        return offset
+
+    def _make_ready(self, entry: ObjectEntry, *, inline: Any = None,
+                    shm: Optional[Tuple[int, int]] = None, size: int = 0,
+                    contains: Iterable[bytes] = (), is_error: bool = False) -> None:
+        if inline is not None:
+            entry.state, entry.inline = INLINE, inline
+        else:
+            entry.state = SHM
+            entry.offset, entry.block = shm  # type: ignore[misc]
+        entry.size = size
+        entry.is_error = is_error
+        entry.created_at = entry.last_access = time.time()
+        self.table.seal(entry, tuple(contains))
+        if entry.waiters:
+            waiters, entry.waiters = entry.waiters, []
+            for w in waiters:
+                w(entry)
+
+    def _descriptor(self, entry: ObjectEntry, reader: str) -> Descriptor:
+        entry.last_access = time.time()
+        if entry.state == INLINE:
+            return ("i", entry.inline, entry.is_error)
+        self.table.add_reader(entry, reader)
+        return ("s", entry.offset, entry.is_error)
+
+    def get_descriptors(self, object_ids: List[bytes], timeout: Optional[float],
+                        reader: str = DRIVER) -> List[Descriptor]:
+        """Descriptors of the objects, waiting until all exist (driver side)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            self._drain_deferred()
+            missing = self._missing(object_ids)
+            if missing:
+                countdown = _Countdown(len(missing))
+                for entry in missing:
+                    entry.waiters.append(countdown)
+        if missing:
+            try:
+                ok = countdown.wait(None if deadline is None else deadline - time.monotonic())
+            except BaseException:
+                self._remove_waiter(missing, countdown)
+                raise
+            if not ok:
+                self._remove_waiter(missing, countdown)
+                raise exc.GetTimeoutError(
+                    f"get timed out after {timeout} s: {countdown.remaining} of "
+                    f"{len(set(object_ids))} objects not ready")
+        with self.lock:
+            out = []
+            for oid in object_ids:
+                entry = self.table.entries.get(oid)
+                if entry is None or entry.state == PENDING:
+                    raise exc.ObjectLostError(oid.hex(), "it was freed while being fetched")
+                out.append(self._descriptor(entry, reader))
+            return out
+
+    def _missing(self, object_ids: Iterable[bytes]) -> List[ObjectEntry]:
+        missing, seen = [], set()
+        for oid in object_ids:
+            entry = self.table.entries.get(oid)
+            if entry is None:
+                raise exc.ObjectLostError(
+                    oid.hex(), "no reference to it is alive, so it was freed (or it was never "
+                    "created in this cluster)")
+            if entry.state == PENDING and oid not in seen:
+                seen.add(oid)
+                missing.append(entry)
+        return missing
+
+    def _remove_waiter(self, entries: List[ObjectEntry], waiter: Any) -> None:
+        with self.lock:
+            for entry in entries:
+                try:
+                    entry.waiters.remove(waiter)
+                except ValueError:
+                    pass
+
+    def ready_ids(self, object_ids: Iterable[bytes]) -> Set[bytes]:
+        with self.lock:
+            return {oid for oid in object_ids
+                    if (e := self.table.entries.get(oid)) is None or e.state != PENDING}
+
+    def wait_ids(self, object_ids: List[bytes], num_returns: int,
+                 timeout: Optional[float]) -> Set[bytes]:
+        """Block until `num_returns` of the objects are ready or the timeout passes."""
+        with self.lock:
+            self._drain_deferred()
+            ready = {oid for oid in object_ids
+                     if (e := self.table.entries.get(oid)) is None or e.state != PENDING}
+            need = num_returns - len(ready)
+            if need <= 0 or timeout == 0:
+                return ready
+            pending = [self.table.entries[oid] for oid in object_ids if oid not in ready]
+            countdown = _Countdown(need)
+            for entry in pending:
+                entry.waiters.append(countdown)
+        try:
+            countdown.wait(timeout)
+        finally:
+            self._remove_waiter(pending, countdown)
+        return self.ready_ids(object_ids)
+
+    # =========================================================================
+    # tasks
+    # =========================================================================
+    def register_function(self, function_id: bytes, blob: bytes, captured: Iterable[bytes] = ()) -> None:
+        with self.lock:
+            self.functions.setdefault(function_id, blob)
+            self.table.capture(captured)
+
+    def submit(self, spec: TaskSpec) -> None:
+        with self.lock:
+            self._drain_deferred()
+            self._submit(spec)
+
+    def _submit(self, spec: TaskSpec) -> None:
+        if self.closed:
+            raise exc.RaySystemError("the cluster was shut down")
+        for rid in spec.return_ids:
+            self.table.create(rid, owner=spec.owner, holder=spec.owner, created_by=spec.name,
+                              call_site=spec.call_site, node_id=self.node_id)
+        freed: List[ObjectEntry] = []
+        self.table.add_submitted(spec.all_refs(), +1, freed)
+        self.tasks[spec.task_id] = spec
+        infeasible = [k for k, v in spec.resources.items() if v > self.total_resources.get(k, 0)]
+        if infeasible:
+            self._fail_task(spec, exc.TaskUnschedulableError(
+                f"task {spec.name} asks for {spec.resources}, but the cluster has only "
+                f"{self.total_resources}: it can never run. Lower num_cpus/resources or add "
+                f"a node that has them."))
+            return
+        try:
+            missing = self._missing(spec.arg_refs)
+        except exc.ObjectLostError as e:
+            self._fail_task(spec, e)
+            return
+        if missing:
+            self._pending_deps[spec.task_id] = len(missing)
+
+            def on_dep_ready(entry: ObjectEntry, spec: TaskSpec = spec) -> None:
+                left = self._pending_deps.get(spec.task_id)
+                if left is None:
+                    return
+                if left <= 1:
+                    del self._pending_deps[spec.task_id]
+                    self.ready_queue.append(spec)
+                    self._dispatch()
+                else:
+                    self._pending_deps[spec.task_id] = left - 1
+
+            for entry in missing:
+                entry.waiters.append(on_dep_ready)
+        else:
+            self.ready_queue.append(spec)
+            self._dispatch()
+
+    def _fits(self, demand: Dict[str, float]) -> bool:
+        avail = self.available
+        return all(avail.get(k, 0) >= v - 1e-9 for k, v in demand.items())
+
+    def _acquire(self, worker: WorkerHandle, demand: Dict[str, float]) -> None:
+        for k, v in demand.items():
+            self.available[k] = self.available.get(k, 0) - v
+        worker.held = dict(demand)
+
+    def _release_resources(self, worker: WorkerHandle) -> None:
+        for k, v in worker.held.items():
+            self.available[k] = self.available.get(k, 0) + v
+        worker.held = {}
+
+    def _dispatch(self) -> None:
+        queue = self.ready_queue
+        while queue:
+            spec = queue[0]
+            if not self._fits(spec.resources):
+                return
+            worker = self._idle_worker()
+            if worker is None:
+                self._maybe_start_worker()
+                return
+            queue.popleft()
+            self._assign(worker, spec)
+
+    def _idle_worker(self) -> Optional[WorkerHandle]:
+        for w in self.workers.values():
+            if w.state == "idle" and w.actor_id is None:
+                return w
+        return None
+
+    def _maybe_start_worker(self) -> None:
+        live = self._live_task_workers()
+        starting = sum(1 for w in live if w.state == "starting") + sum(self._spawn_requests)
+        blocked = sum(1 for w in live if w.blocked)
+        # Enough processes for every CPU plus one per worker that is blocked in get.
+        if starting == 0 and len(live) < min(self.config.max_workers,
+                                             self.config.num_cpus + blocked + 1):
+            self.request_workers(1)
+
+    def _assign(self, worker: WorkerHandle, spec: TaskSpec) -> None:
+        self._acquire(worker, spec.resources)
+        worker.state, worker.task = "busy", spec
+        deps = []
+        for oid in dict.fromkeys(spec.arg_refs):
+            deps.append((oid, self._descriptor(self.table.entries[oid], worker.worker_id)))
+        blob = None
+        if spec.function_id and spec.function_id not in worker.functions:
+            blob = self.functions[spec.function_id]
+            worker.functions.add(spec.function_id)
+        try:
+            worker.conn.send(("exec", spec, blob, deps))
+        except ConnectionClosed:
+            pass  # the I/O thread sees the exit and retries the task
+
+    # -- messages from workers -----------------------------------------------
+    def _on_ready(self, worker: WorkerHandle, pid: int) -> None:
+        worker.state, worker.idle_since = "idle", time.monotonic()
+        self._dispatch()
+
+    def _on_refs(self, worker: WorkerHandle, adds: List[bytes], removes: List[bytes]) -> None:
+        freed: List[ObjectEntry] = []
+        wid = worker.worker_id
+        for oid in adds:
+            self.table.add_holder(oid, wid)
+        for oid in removes:
+            self.table.remove_holder(oid, wid, freed)
+        self._release(freed)
+
+    def _on_unpin(self, worker: WorkerHandle, oids: List[bytes]) -> None:
+        freed: List[ObjectEntry] = []
+        for oid in oids:
+            self.table.remove_reader(oid, worker.worker_id, freed)
+        self._release(freed)
+
+    def _on_put(self, worker: WorkerHandle, oid: bytes, payload: Any, size: int,
+                contains: List[bytes], type_name: str) -> None:
+        entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+                                  created_by="put", type_name=type_name, node_id=self.node_id)
+        self._make_ready(entry, inline=payload, size=size, contains=contains)
+
+    def _on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
+        try:
+            offset = self._allocate(size, oid)
+        except exc.ObjectStoreFullError as e:
+            self._reply(worker, ("reply", req, False, str(e)))
+            return
+        self._reply(worker, ("reply", req, True, offset))
+
+    def _on_free_block(self, worker: WorkerHandle, offset: int, size: int) -> None:
+        self.allocator.free(offset, size)
+
+    def _on_seal(self, worker: WorkerHandle, oid: bytes, offset: int, block: int, size: int,
+                 contains: List[bytes], type_name: str) -> None:
+        entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+                                  created_by="put", type_name=type_name, node_id=self.node_id)
+        self._make_ready(entry, shm=(offset, block), size=size, contains=contains)
+
+    def _on_register_function(self, worker: WorkerHandle, fid: bytes, blob: bytes,
+                              captured: List[bytes]) -> None:
+        self.functions.setdefault(fid, blob)
+        self.table.capture(captured)
+
+    def _on_submit(self, worker: WorkerHandle, spec: TaskSpec) -> None:
+        try:
+            self._submit(spec)
+        except exc.RaySystemError:
+            pass
+
+    def _on_done(self, worker: WorkerHandle, task_id: bytes, results: List[Tuple], retry: bool) -> None:
+        spec = worker.task
+        if spec is None or spec.task_id != task_id:
+            return
+        worker.task = None
+        self._release_resources(worker)
+        if task_id in worker.cancelled:
+            worker.cancelled.discard(task_id)
+            retry = False
+        if retry and self._retries_left(spec):
+            self._free_blocks_of(results)
+            spec.attempt += 1
+            self.stats["task_retries"] += 1
+            self.ready_queue.appendleft(spec)
+        else:
+            self._store_results(spec, results)
+            self._finish_task(spec)
+        if worker.state == "busy":
+            worker.state, worker.idle_since = "idle", time.monotonic()
+        self._dispatch()
+
+    def _free_blocks_of(self, results: List[Tuple]) -> None:
+        for _oid, kind, payload, _size, _contains, _err, _type in results:
+            if kind == "s":
+                self.allocator.free(*payload)
+
+    def _store_results(self, spec: TaskSpec, results: List[Tuple]) -> None:
+        freed: List[ObjectEntry] = []
+        for oid, kind, payload, size, contains, is_error, type_name in results:
+            entry = self.table.entries.get(oid)
+            if entry is None or entry.state != PENDING:
+                # Nobody holds a ref any more: drop the value at once.
+                if kind == "s":
+                    self.allocator.free(*payload)
+                continue
+            entry.type_name = type_name
+            if kind == "i":
+                self._make_ready(entry, inline=payload, size=size, contains=contains, is_error=is_error)
+            else:
+                self._make_ready(entry, shm=payload, size=size, contains=contains, is_error=is_error)
+        self._release(freed)
+
+    def _retries_left(self, spec: TaskSpec) -> bool:
+        return spec.max_retries == -1 or spec.attempt < spec.max_retries
+
+    def _finish_task(self, spec: TaskSpec) -> None:
+        self.tasks.pop(spec.task_id, None)
+        freed: List[ObjectEntry] = []
+        self.table.add_submitted(spec.all_refs(), -1, freed)
+        self._release(freed)
+
+    def _fail_task(self, spec: TaskSpec, error: BaseException) -> None:
+        self._pending_deps.pop(spec.task_id, None)
+        payload = (serialize(error, context="error").meta, ())
+        size = len(payload[0])
+        results = [(rid, "i", payload, size, [], True, type(error).__name__)
+                   for rid in spec.return_ids]
+        self._store_results(spec, results)
+        self._finish_task(spec)
+
+    # -- nested get / wait from workers ---------------------------------------
+    def _reply(self, worker: WorkerHandle, msg: Tuple) -> None:
+        try:
+            worker.conn.send(msg)
+        except ConnectionClosed:
+            pass
+
+    def _on_get(self, worker: WorkerHandle, req: int, oids: List[bytes]) -> None:
+        try:
+            missing = self._missing(oids)
+        except exc.ObjectLostError as e:
+            self._reply(worker, ("reply", req, False, e))
+            return
+        if not missing:
+            self._reply(worker, ("reply", req, True,
+                                 [self._descriptor(self.table.entries[o], worker.worker_id) for o in oids]))
+            return
+        self._block(worker)
+        key = (worker.worker_id, req)
+        state = {"left": len(missing)}
+
+        def on_ready(entry: ObjectEntry) -> None:
+            state["left"] -= 1
+            if state["left"] == 0 and self._get_requests.pop(key, None) is not None:
+                self._unblock(worker)
+                try:
+                    descs = [self._descriptor(self.table.entries[o], worker.worker_id) for o in oids]
+                except KeyError as e:
+                    self._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
+                    return
+                self._reply(worker, ("reply", req, True, descs))
+
+        self._get_requests[key] = (missing, on_ready)
+        for entry in missing:
+            entry.waiters.append(on_ready)
+
+    def _on_wait(self, worker: WorkerHandle, req: int, oids: List[bytes], num_returns: int,
+                 block: bool) -> None:
+        ready = [o for o in oids if (e := self.table.entries.get(o)) is None or e.state != PENDING]
+        need = num_returns - len(set(ready))
+        if need <= 0 or not block:
+            self._reply(worker, ("reply", req, True, ready))
+            return
+        self._block(worker)
+        key = (worker.worker_id, req)
+        pending = [self.table.entries[o] for o in dict.fromkeys(oids) if o not in set(ready)]
+        state = {"left": need}
+
+        def on_ready(entry: ObjectEntry) -> None:
+            state["left"] -= 1
+            if state["left"] == 0 and self._get_requests.pop(key, None) is not None:
+                self._unblock(worker)
+                self._remove_waiter(pending, on_ready)
+                now = [o for o in oids if (e := self.table.entries.get(o)) is None or e.state != PENDING]
+                self._reply(worker, ("reply", req, True, now))
+
+        self._get_requests[key] = (pending, on_ready)
+        for entry in pending:
+            entry.waiters.append(on_ready)
+
+    def _on_get_cancel(self, worker: WorkerHandle, req: int) -> None:
+        item = self._get_requests.pop((worker.worker_id, req), None)
+        if item is not None:
+            entries, waiter = item
+            self._remove_waiter(entries, waiter)
+            self._unblock(worker)
+
+    def _block(self, worker: WorkerHandle) -> None:
+        """A worker waits inside a task: lend its CPUs to other tasks meanwhile."""
+        worker.blocked += 1
+        if worker.blocked == 1 and worker.task is not None:
+            held = worker.held
+            self._release_resources(worker)
+            worker.held = {}
+            worker.task.extra["lent"] = held
+            self._dispatch()
+
+    def _unblock(self, worker: WorkerHandle) -> None:
+        worker.blocked = max(0, worker.blocked - 1)
+        if worker.blocked == 0 and worker.task is not None:
+            lent = worker.task.extra.pop("lent", None)
+            if lent:
+                self._acquire(worker, lent)  # may oversubscribe briefly, as Ray does
+
+    def _on_log(self, worker: WorkerHandle, stream: str, text: str, task_name: str,
+                task_id: Optional[bytes]) -> None:
+        if not self.config.log_to_driver:
+            return
+        owner = self.tasks[task_id].owner if task_id in self.tasks else None
+        try:
+            self.output_sink({"stream": stream, "text": text, "task_name": task_name,
+                              "pid": worker.pid, "worker_id": worker.worker_id,
+                              "task_id": task_id, "owner": owner, "node_id": self.node_id})
+        except Exception:
+            self._internal_error("writing worker output")
+
+    def _on_cancel(self, worker: WorkerHandle, task_id: bytes, force: bool, recursive: bool) -> None:
+        self._cancel(task_id, force)
+
+    # -- cancellation ---------------------------------------------------------
+    def cancel(self, task_id: bytes, force: bool = False) -> None:
+        with self.lock:
+            self._cancel(task_id, force)
+
+    def _cancel(self, task_id: bytes, force: bool) -> None:
+        spec = self.tasks.get(task_id)
+        if spec is None:
+            return  # finished already: nothing to do, as in Ray
+        error = exc.TaskCancelledError(task_id.hex())
+        running = next((w for w in self.workers.values()
+                        if w.task is not None and w.task.task_id == task_id), None)
+        if running is None:
+            try:
+                self.ready_queue.remove(spec)
+            except ValueError:
+                pass
+            self._fail_task(spec, error)
+            return
+        running.cancelled.add(task_id)
+        if force:
+            self._kill_worker(running)
+        else:
+            try:
+                running.conn.send(("cancel", task_id))
+                os.kill(running.pid, signal.SIGINT)
+            except (ConnectionClosed, ProcessLookupError):
+                pass
+
+    def _kill_worker(self, worker: WorkerHandle) -> None:
+        try:
+            worker.proc.kill()
+        except ProcessLookupError:
+            pass
+
+    # -- worker exit -----------------------------------------------------------
+    def _on_worker_exit(self, worker: WorkerHandle) -> None:
+        try:
+            self._selector.unregister(worker.conn.fileno())
+        except (KeyError, ValueError, OSError):
+            pass
+        with self.lock:
+            self._by_fd.pop(worker.conn.fileno(), None)
+            worker.conn.close()
+            worker.state = "dead"
+            self.workers.pop(worker.worker_id, None)
+            try:
+                code = worker.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                code = worker.proc.wait()
+            self.stats["workers_died"] += 1
+            for key in [k for k in self._get_requests if k[0] == worker.worker_id]:
+                entries, waiter = self._get_requests.pop(key)
+                self._remove_waiter(entries, waiter)
+            freed: List[ObjectEntry] = []
+            self.table.drop_holder_everywhere(worker.worker_id, freed)
+            self._release(freed)
+            spec = worker.task
+            if spec is not None and not self.closed:
+                self._release_resources(worker)
+                spec.extra.pop("lent", None)
+                if spec.task_id in worker.cancelled:
+                    self._fail_task(spec, exc.TaskCancelledError(spec.task_id.hex()))
+                elif self._retries_left(spec):
+                    spec.attempt += 1
+                    self.stats["task_retries"] += 1
+                    self.ready_queue.appendleft(spec)
+                else:
+                    how = _describe_exit(code)
+                    self._fail_task(spec, exc.WorkerCrashedError(
+                        f"the worker running {spec.name}() (pid {worker.pid}) {how}; the task "
+                        f"was tried {spec.attempt + 1} time(s) (max_retries={spec.max_retries})."))
+            if not self.closed:
+                if len(self._live_task_workers()) < self.config.num_cpus:
+                    self.request_workers(1)
+                self._dispatch()
+
+    def _reap_idle_workers(self) -> None:
+        live = [w for w in self._live_task_workers()]
+        extra = len(live) - self.config.num_cpus
+        if extra <= 0:
+            return
+        now = time.monotonic()
+        for w in live:
+            if extra <= 0:
+                break
+            if w.state == "idle" and now - w.idle_since > self.config.idle_worker_timeout_s:
+                w.state = "exiting"
+                self._reply(w, ("exit",))
+                extra -= 1
+
+    # =========================================================================
+    # introspection and shutdown
+    # =========================================================================
+    def resources(self) -> Tuple[Dict[str, float], Dict[str, float]]:
+        with self.lock:
+            avail = {k: max(0.0, v) for k, v in self.available.items()}
+            return dict(self.total_resources), avail
+
+    def store_stats(self) -> Dict[str, int]:
+        with self.lock:
+            return {"capacity": self.allocator.capacity, "used": self.allocator.used,
+                    "objects": len(self.table.entries), "zombies": len(self.table.zombies)}
+
+    def worker_pids(self) -> List[int]:
+        with self.lock:
+            return [w.pid for w in self.workers.values()]
+
+    def shutdown(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            workers = list(self.workers.values())
+        self._wake()
+        if self._io_thread is not threading.current_thread():
+            self._io_thread.join(timeout=5)
+        for w in workers:
+            w.conn.close()  # EOF: the worker exits at once
+        deadline = time.monotonic() + 2.0
+        for w in workers:
+            try:
+                w.proc.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+        self._selector.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.arena.close()
+        try:
+            os.close(self._arena_fd)
+        except OSError:
+            pass
+
+
+def _describe_exit(code: Optional[int]) -> str:
+    if code is None:
+        return "died"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def print_worker_output(record: Dict[str, Any]) -> None:
+    """Default sink: prefix each line like Ray, `(name pid=N) line`."""
+    prefix = f"({record['task_name']} pid={record['pid']}) "
+    text = record["text"]
+    lines = text.splitlines(keepends=True)
+    out = "".join(prefix + ln if ln.strip() else ln for ln in lines)
+    if out and not out.endswith("\n"):
+        out += "\n"
+    stream = sys.stderr if record["stream"] == "stderr" else sys.stdout
+    try:
+        stream.write(out)
+        stream.flush()
+    except (ValueError, OSError):
+        pass

@@ -1,0 +1,89 @@
+"""@remote functions: `.remote()` submits a task, `.options()` makes a re-configured copy."""
+
+from __future__ import annotations
+
+import hashlib
+import functools
+from typing import Any, Dict, List, Optional, Union
+
+from ..core.specs import resource_demand, validate_task_options
+from ..serialization import dumps_function
+from .object_ref import ObjectRef
+
+DEFAULT_MAX_RETRIES = 3
+
+
+class RemoteFunction:
+    """A function that runs as a task on the cluster's workers."""
+
+    def __init__(self, function: Any, options: Dict[str, Any]) -> None:
+        if not callable(function):
+            raise TypeError(f"@remote needs a function or a class, got {type(function).__name__}")
+        self._function = function
+        self._options = validate_task_options(options, f"@remote on {_name(function)}")
+        self._name = self._options.get("name") or _name(function)
+        self._registered: Dict[int, bytes] = {}   # id(client.session) -> function id
+        self._blob: Optional[bytes] = None
+        self._function_id: Optional[bytes] = None
+        self._captured: List[bytes] = []
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"Remote functions cannot be called directly. Instead of running "
+                        f"'{self._name}()', try '{self._name}.remote()'.")
+
+    def __repr__(self) -> str:
+        return f"<nbray remote function {self._name}>"
+
+    def options(self, **options: Any) -> "RemoteFunction":
+        """A copy with some options changed; takes the same options as @remote."""
+        merged = dict(self._options)
+        merged.update(validate_task_options(options, f"{self._name}.options()"))
+        clone = RemoteFunction.__new__(RemoteFunction)
+        clone.__dict__.update(self.__dict__)
+        clone._options = merged
+        clone._name = merged.get("name") or self._name
+        return clone
+
+    def _ensure_registered(self, client: Any) -> bytes:
+        key = id(client.session)
+        fid = self._registered.get(key)
+        if fid is not None:
+            return fid
+        if self._blob is None:
+            ser = dumps_function(self._function)
+            self._blob = ser.meta
+            self._captured = ser.contained_refs  # closure-captured refs: pinned for the job
+            self._function_id = hashlib.blake2b(self._blob, digest_size=16).digest()
+        client.register_function(self._function_id, self._blob, self._captured)
+        self._registered = {key: self._function_id}
+        return self._function_id  # type: ignore[return-value]
+
+    def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
+        from .. import api
+
+        client = api._client_or_auto_init()
+        fid = self._ensure_registered(client)
+        opts = self._options
+        num_returns = opts.get("num_returns", 1)
+        spec, refs, args_ref = client.build_spec(
+            name=self._name, function_id=fid, args=args, kwargs=kwargs, num_returns=num_returns,
+            resources=resource_demand(opts), max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
+            retry_exceptions=opts.get("retry_exceptions", False))
+        client.submit(spec)
+        del args_ref  # the pending task keeps the argument object alive from here on
+        if num_returns == 1:
+            return refs[0]
+        if num_returns == 0:
+            return None
+        return refs
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("DAG building with .bind() is not supported by nbray")
+
+
+def _name(function: Any) -> str:
+    return getattr(function, "__name__", None) or type(function).__name__
+
+
+__all__ = ["RemoteFunction"]

@@ -1,0 +1,282 @@
+"""Worker process: runs tasks sent by its node, and sends back results and output.
+
+Started by the node as `python -m nbray.runtime.worker SOCK_FD ARENA_FD CAPACITY
+NODE_ID WORKER_ID PARENT_PID`.  A reader thread receives messages; the main thread
+runs tasks one at a time.  The worker exits as soon as its node's socket closes
+(the driver exited or was killed), and the kernel also kills it if the parent
+dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+from .. import exceptions as exc
+from ..config import INLINE_THRESHOLD
+from ..core.specs import TaskSpec
+from ..serialization import SerializationError, deserialize, serialize
+from ..store.shm import Arena
+from ..transport.framing import ConnectionClosed, MessageConnection
+from . import context
+from .client import WorkerClient, type_name_of
+from .task_args import unpack_args
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class TaskOutput:
+    """sys.stdout / sys.stderr of a worker: whole lines go to the node, tagged with the task."""
+
+    def __init__(self, worker: "Worker", stream: str) -> None:
+        self._worker = worker
+        self._stream = stream
+        self._buf: List[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:
+            self._buf.append(text)
+            if "\n" not in text:
+                return len(text)
+            data = "".join(self._buf)
+            cut = data.rfind("\n") + 1
+            self._buf = [data[cut:]] if cut < len(data) else []
+        self._worker.send_output(self._stream, data[:cut])
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            data = "".join(self._buf)
+            self._buf = []
+        if data:
+            self._worker.send_output(self._stream, data)
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    def fileno(self) -> int:
+        return 1 if self._stream == "stdout" else 2
+
+
+class Worker:
+    def __init__(self, conn: MessageConnection, arena: Arena, node_id: str, worker_id: str) -> None:
+        self.conn = conn
+        self.arena = arena
+        self.worker_id = worker_id
+        self.node_id = node_id
+        self.client = WorkerClient(conn, arena.view, worker_id, node_id,
+                                   int(os.environ.get("NBRAY_INLINE_THRESHOLD", INLINE_THRESHOLD)))
+        self.tasks: "queue.SimpleQueue[Tuple[TaskSpec, Optional[bytes], list]]" = queue.SimpleQueue()
+        self.functions: Dict[bytes, Any] = {}
+        self.current: Optional[TaskSpec] = None
+        self.cancelled: set = set()
+
+    # -- I/O ------------------------------------------------------------------
+    def reader(self) -> None:
+        try:
+            while True:
+                msg = self.conn.recv()
+                op = msg[0]
+                if op == "exec":
+                    self.tasks.put(msg[1:])
+                elif op == "reply":
+                    self.client.on_reply(*msg[1:])
+                elif op == "cancel":
+                    self.cancelled.add(msg[1])
+                elif op == "exit":
+                    break
+        except ConnectionClosed:
+            pass
+        except BaseException:
+            traceback.print_exc()
+        os._exit(0)  # node gone or asked us to leave: nothing else to do
+
+    def send_output(self, stream: str, text: str) -> None:
+        spec = self.current
+        name = spec.name if spec is not None else "worker"
+        try:
+            self.client.send(("log", stream, text, name, spec.task_id if spec else None))
+        except ConnectionError:
+            pass
+
+    # -- running tasks --------------------------------------------------------------
+    def run(self) -> None:
+        signal.signal(signal.SIGINT, self._on_sigint)
+        self.client.send(("ready", os.getpid()))
+        while True:
+            try:
+                item = self.tasks.get(timeout=0.05) if self.client.has_pending_events() \
+                    else self.tasks.get()
+            except queue.Empty:
+                self.client.flush()
+                continue
+            except KeyboardInterrupt:
+                continue
+            self.execute(*item)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        spec = self.current
+        if spec is not None and spec.task_id in self.cancelled:
+            raise KeyboardInterrupt("task cancelled")
+
+    def execute(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> None:
+        self.current = spec
+        self.client.current_task = spec
+        retry = False
+        try:
+            try:
+                value = self._call(spec, blob, deps)
+                results = self._encode_returns(spec, value)
+            except KeyboardInterrupt:
+                if spec.task_id in self.cancelled:
+                    results = self._error_results(spec, exc.TaskCancelledError(spec.task_id.hex()))
+                else:
+                    results = self._error_results(spec, self._task_error(spec))
+            except _DependencyError as dep:
+                results = self._error_results(spec, dep.error)
+            except BaseException as e:  # the task's own error, re-raised on get
+                retry = _should_retry(spec.retry_exceptions, e)
+                results = self._error_results(spec, self._task_error(spec))
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            self.current = None
+            self.client.current_task = None
+            self.cancelled.discard(spec.task_id)
+            self.client.send(("done", spec.task_id, results, retry))
+        finally:
+            self.current = None
+            self.client.current_task = None
+
+    def _call(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> Any:
+        fn = self.functions.get(spec.function_id)
+        if fn is None:
+            if blob is None:
+                raise exc.NbrayInternalError(f"function of {spec.name} was never sent to this worker")
+            fn = self.functions[spec.function_id] = deserialize(blob)
+        values: Dict[bytes, Any] = {}
+        for oid, desc in deps:
+            try:
+                values[oid] = self.client._decode(oid, desc)
+            except exc.NbrayError as e:
+                raise _DependencyError(e)
+        args_ref = spec.extra.get("args_ref")
+        packed = values.pop(args_ref) if args_ref is not None else deserialize(*spec.args)
+        args, kwargs = unpack_args(packed, values)
+        del values
+        return fn(*args, **kwargs)
+
+    def _task_error(self, spec: TaskSpec) -> exc.RayTaskError:
+        etype, evalue, tb = sys.exc_info()
+        # Drop this module's frames: the user wants their own code's traceback.
+        while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
+            tb = tb.tb_next
+        text = "".join(traceback.format_exception(etype, evalue, tb))
+        cause = evalue
+        try:
+            serialize(cause, context="exception")
+        except Exception:
+            cause = RuntimeError(f"{etype.__name__}: {evalue} (the original exception could not "
+                                 f"be pickled)")
+        return exc.RayTaskError(spec.name, text, cause, os.getpid())
+
+    def _encode_returns(self, spec: TaskSpec, value: Any) -> List[Tuple]:
+        n = len(spec.return_ids)
+        if n == 1:
+            values = [value]
+        elif n == 0:
+            return []
+        else:
+            try:
+                values = list(value)
+            except TypeError:
+                raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
+                                 f"{type(value).__name__}, which is not a sequence") from None
+            if len(values) != n:
+                raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
+                                 f"{len(values)} values")
+        results = []
+        for oid, v in zip(spec.return_ids, values):
+            try:
+                ser = serialize(v, context=f"the return value of {spec.name}()")
+            except SerializationError:
+                for r in results:
+                    if r[1] == "s":
+                        self.client.send(("free-block", *r[2]))
+                raise
+            if ser.nbytes <= self.client.inline_threshold:
+                payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
+                results.append((oid, "i", payload, ser.nbytes, ser.contained_refs, False,
+                                type_name_of(v)))
+            else:
+                offset, block = self.client.write_block(oid, ser)
+                results.append((oid, "s", (offset, block), ser.nbytes, ser.contained_refs, False,
+                                type_name_of(v)))
+        return results
+
+    def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
+        try:
+            meta = serialize(error, context="exception").meta
+        except SerializationError:
+            meta = serialize(exc.RayTaskError(spec.name, str(error), None, os.getpid())).meta
+        name = type(error).__name__
+        return [(oid, "i", (meta, ()), len(meta), [], True, name) for oid in spec.return_ids]
+
+
+class _DependencyError(Exception):
+    """An argument's object holds an error: the task fails with that error, unrun."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _should_retry(retry_exceptions: Any, error: BaseException) -> bool:
+    if retry_exceptions is True:
+        return isinstance(error, Exception)
+    if isinstance(retry_exceptions, (list, tuple)):
+        return isinstance(error, tuple(retry_exceptions))
+    return False
+
+
+def main(argv: List[str]) -> None:
+    sock_fd, arena_fd, capacity, node_id, worker_id, parent_pid = argv
+    _die_with_parent(int(parent_pid))
+    conn = MessageConnection(socket.socket(fileno=int(sock_fd)))
+    arena = Arena(int(arena_fd), int(capacity))
+    worker = Worker(conn, arena, node_id, worker_id)
+    context.set_client(worker.client)
+    sys.stdout = TaskOutput(worker, "stdout")  # type: ignore[assignment]
+    sys.stderr = TaskOutput(worker, "stderr")  # type: ignore[assignment]
+    threading.Thread(target=worker.reader, name="nbray-worker-reader", daemon=True).start()
+    worker.run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,104 @@
+"""Values to (metadata, buffers) and back: pickle protocol 5 with out-of-band buffers.
+
+cloudpickle handles functions, lambdas, closures and classes defined in
+`__main__` or a notebook.  Large contiguous buffers (numpy arrays, bytes-like
+objects exposing PickleBuffer) travel out of band so the store can place them
+in shared memory and readers can map them without a copy.  While pickling, every
+ObjectRef met inside the value is recorded, so the runtime knows which objects
+a stored value or a task argument keeps alive.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional, Sequence
+
+import cloudpickle
+
+PROTOCOL = 5
+_local = threading.local()
+
+
+@dataclass
+class Serialized:
+    """A pickled value: metadata pickle, out-of-band buffers, and the refs it contains."""
+
+    meta: bytes
+    buffers: List[memoryview] = field(default_factory=list)
+    contained_refs: List[bytes] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.meta) + sum(b.nbytes for b in self.buffers)
+
+
+def note_contained_ref(object_id: bytes) -> None:
+    """Called by ObjectRef.__reduce__: records a ref pickled inside the current value."""
+    collector = getattr(_local, "collector", None)
+    if collector is not None:
+        collector.append(object_id)
+
+
+class SerializationError(TypeError):
+    """A value could not be pickled; the message names the value and where it came from."""
+
+
+def describe_value(value: Any, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__qualname__} object>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} (type {type(value).__module__}.{type(value).__qualname__})"
+
+
+def serialize(value: Any, *, context: str = "value", out_of_band: bool = True) -> Serialized:
+    """Pickle `value`; raise SerializationError naming `context` if it cannot be pickled."""
+    buffers: List[memoryview] = []
+    refs: List[bytes] = []
+    previous = getattr(_local, "collector", None)
+    _local.collector = refs
+    try:
+        callback: Optional[Callable[[pickle.PickleBuffer], bool]]
+        if out_of_band:
+            def callback(buf: pickle.PickleBuffer) -> bool:
+                try:
+                    view = buf.raw()
+                except BufferError:  # non-contiguous: keep it in band
+                    return True
+                buffers.append(view)
+                return False
+        else:
+            callback = None
+        try:
+            meta = cloudpickle.dumps(value, protocol=PROTOCOL, buffer_callback=callback)
+        except Exception as exc:
+            raise SerializationError(
+                f"Could not serialize {context} {describe_value(value)}: "
+                f"{type(exc).__name__}: {exc}. Only picklable values can be passed to or "
+                f"returned from tasks and actors, or put in the object store."
+            ) from exc
+    finally:
+        _local.collector = previous
+    return Serialized(meta, buffers, refs)
+
+
+def deserialize(meta: bytes | memoryview, buffers: Sequence[Any] = ()) -> Any:
+    return pickle.loads(meta, buffers=buffers)
+
+
+def dumps_function(fn: Any) -> Serialized:
+    """Pickle a function or class by value when it lives in __main__ or a notebook."""
+    return serialize(fn, context="remote function or class", out_of_band=False)
+
+
+def contained_refs_of(value: Any) -> List[bytes]:
+    """The ids of the ObjectRefs inside `value` (used for closure captures)."""
+    return serialize(value, context="value", out_of_band=False).contained_refs
+
+
+__all__ = ["Serialized", "SerializationError", "serialize", "deserialize", "dumps_function",
+           "note_contained_ref", "describe_value", "contained_refs_of"]

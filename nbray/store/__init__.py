@@ -1,0 +1,1 @@
+"""Shared-memory object storage: the arena, its allocator and the object layout."""

@@ -1,0 +1,1 @@
+"""Moving messages between processes: framing over local sockets (websockets for remote nodes)."""
