@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 from . import exceptions
-from .api import (available_resources, cancel, cluster_resources, get, get_runtime_context,
-                  init, is_initialized, method, nodes, put, remote, shutdown, wait)
+from .api import (available_resources, cancel, cluster_resources, get, get_actor,
+                  get_runtime_context, init, is_initialized, kill, list_actors, method, nodes,
+                  put, remote, shutdown, wait)
+from .runtime.actor import ActorClass, ActorHandle
 from .runtime.object_ref import ObjectRef
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
-    "get_runtime_context", "init", "is_initialized", "method", "nodes", "put", "remote",
+    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "method", "nodes", "put", "remote",
     "shutdown", "wait", "__version__",
 ]

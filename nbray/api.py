@@ -312,6 +312,42 @@ def _make_remote(target: Any, options: Dict[str, Any]) -> Any:
     return RemoteFunction(target, options)
 
 
+def _current_namespace() -> str:
+    return _state.namespace if _state is not None else os.environ.get("NBRAY_NAMESPACE", "default")
+
+
+def kill(actor: Any, *, no_restart: bool = True) -> None:
+    """Kill an actor's process at once; pending calls raise ActorDiedError.
+
+    With no_restart=False the actor restarts if its max_restarts allows.
+    """
+    from .runtime.actor import ActorHandle
+
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"kill() takes an actor handle, got {type(actor).__name__}")
+    _client_or_auto_init().kill_actor(actor._actor_id, bool(no_restart))
+
+
+def get_actor(name: str, namespace: Optional[str] = None) -> Any:
+    """A handle to the live actor registered under `name` (ValueError if there is none)."""
+    from .runtime.actor import ActorHandle
+
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"get_actor() takes an actor name (a non-empty str), got {name!r}")
+    ns = namespace or _current_namespace()
+    found = _client_or_auto_init().get_actor(name, ns)
+    if found is None:
+        raise ValueError(f"Failed to look up actor with name {name!r} in namespace {ns!r}: "
+                         f"no live actor has that name")
+    actor_id, info = found
+    return ActorHandle(actor_id, info, ObjectRef(info["creation_object"]))
+
+
+def list_actors() -> List[Dict[str, Any]]:
+    """One row per actor: id, class, name, state, restarts, node, pid."""
+    return _require_state().node.list_actors()
+
+
 def method(*args: Any, **options: Any) -> Any:
     """Options for one actor method, e.g. `@nbray.method(num_returns=2)`."""
     from .core.specs import validate_method_options

@@ -7,6 +7,7 @@ where they run.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import sys
 import threading
@@ -170,6 +171,19 @@ class DriverClient(BaseClient):
         with self.node.lock:
             self.node._drain_deferred()
 
+    def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
+        return self.node.create_actor(spec, info)
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        self.node.kill_actor(actor_id, no_restart)
+
+    def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
+        return self.node.get_actor(name, namespace)
+
+
+_current_task: "contextvars.ContextVar[Optional[TaskSpec]]" = contextvars.ContextVar(
+    "nbray_current_task", default=None)
+
 
 class _Reply:
     __slots__ = ("lock", "ok", "value")
@@ -212,7 +226,15 @@ class WorkerClient(BaseClient):
         self._replies: Dict[int, _Reply] = {}
         self._abandoned: Dict[int, List[bytes]] = {}
         self.registered_functions: set = set()
-        self.current_task: Optional[TaskSpec] = None
+
+    # The task running in this thread or asyncio task (actors may run several at once).
+    @property
+    def current_task(self) -> Optional[TaskSpec]:
+        return _current_task.get()
+
+    @current_task.setter
+    def current_task(self, spec: Optional[TaskSpec]) -> None:
+        _current_task.set(spec)
 
     def _adds_append(self, oid: bytes) -> None:
         self._adds.append(oid)
@@ -330,6 +352,19 @@ class WorkerClient(BaseClient):
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
         self.send(("cancel", task_id, force, recursive))
+
+    def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
+        ok, value = self.request(lambda req: ("create-actor", req, spec, info))
+        if not ok:
+            raise value
+        return value
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        self.send(("kill-actor", actor_id, no_restart))
+
+    def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
+        ok, value = self.request(lambda req: ("get-actor", req, name, namespace))
+        return value
 
 
 __all__ = ["DriverClient", "WorkerClient", "BaseClient", "call_site", "type_name_of"]

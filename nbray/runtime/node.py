@@ -32,6 +32,7 @@ from ..store.allocator import Allocator
 from ..store.layout import layout_size, write_object
 from ..store.shm import Arena, create_arena_fd
 from ..transport.framing import ConnectionClosed, MessageConnection
+from .actor_manager import ActorManager
 
 DRIVER = "driver"
 
@@ -123,8 +124,10 @@ class Node:
             "submit": self._on_submit, "get": self._on_get, "get-cancel": self._on_get_cancel,
             "wait": self._on_wait, "unpin": self._on_unpin, "log": self._on_log,
             "cancel": self._on_cancel, "register-function": self._on_register_function,
-            "free-block": self._on_free_block,
+            "free-block": self._on_free_block, "create-actor": self._on_create_actor,
+            "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
         }
+        self.actors = ActorManager(self)
         self._io_thread.start()
         self.request_workers(self.config.num_cpus)
 
@@ -250,6 +253,8 @@ class Node:
 
     def _release(self, freed: Iterable[ObjectEntry]) -> None:
         for entry in freed:
+            if entry.object_id in self.actors.by_creation_object:
+                self.actors.on_object_freed(entry)
             if entry.state == SHM and entry.offset >= 0:
                 self.allocator.free(entry.offset, entry.block)
                 entry.offset = -1
@@ -416,7 +421,8 @@ class Node:
             self._drain_deferred()
             self._submit(spec)
 
-    def _submit(self, spec: TaskSpec) -> None:
+    def _submit_bookkeeping(self, spec: TaskSpec) -> None:
+        """Return objects exist (pending) and the arguments stay alive until the task ends."""
         if self.closed:
             raise exc.RaySystemError("the cluster was shut down")
         for rid in spec.return_ids:
@@ -425,6 +431,12 @@ class Node:
         freed: List[ObjectEntry] = []
         self.table.add_submitted(spec.all_refs(), +1, freed)
         self.tasks[spec.task_id] = spec
+
+    def _submit(self, spec: TaskSpec) -> None:
+        if spec.kind == "actor-call":
+            self.actors.submit_call(spec)
+            return
+        self._submit_bookkeeping(spec)
         infeasible = [k for k, v in spec.resources.items() if v > self.total_resources.get(k, 0)]
         if infeasible:
             self._fail_task(spec, exc.TaskUnschedulableError(
@@ -472,6 +484,8 @@ class Node:
         worker.held = {}
 
     def _dispatch(self) -> None:
+        if self.actors.start_queue:
+            self.actors.start_pending()
         queue = self.ready_queue
         while queue:
             spec = queue[0]
@@ -490,6 +504,18 @@ class Node:
                 return w
         return None
 
+    def _request_spare_worker(self) -> None:
+        live = self._live_task_workers()
+        if not any(w.state == "starting" for w in live) and not self._spawn_requests \
+                and len(self.workers) < self.config.max_workers + len(self.actors.actors):
+            self.request_workers(1)
+
+    def _replenish_pool(self) -> None:
+        live = self._live_task_workers()
+        missing = self.config.num_cpus - len(live) - sum(self._spawn_requests)
+        if missing > 0 and not self.closed:
+            self.request_workers(missing)
+
     def _maybe_start_worker(self) -> None:
         live = self._live_task_workers()
         starting = sum(1 for w in live if w.state == "starting") + sum(self._spawn_requests)
@@ -502,6 +528,9 @@ class Node:
     def _assign(self, worker: WorkerHandle, spec: TaskSpec) -> None:
         self._acquire(worker, spec.resources)
         worker.state, worker.task = "busy", spec
+        self._send_exec(worker, spec)
+
+    def _send_exec(self, worker: WorkerHandle, spec: TaskSpec) -> None:
         deps = []
         for oid in dict.fromkeys(spec.arg_refs):
             deps.append((oid, self._descriptor(self.table.entries[oid], worker.worker_id)))
@@ -569,6 +598,10 @@ class Node:
             pass
 
     def _on_done(self, worker: WorkerHandle, task_id: bytes, results: List[Tuple], retry: bool) -> None:
+        if worker.actor_id is not None:
+            self.actors.on_done(worker, task_id, results)
+            self._dispatch()
+            return
         spec = worker.task
         if spec is None or spec.task_id != task_id:
             return
@@ -621,12 +654,13 @@ class Node:
 
     def _fail_task(self, spec: TaskSpec, error: BaseException) -> None:
         self._pending_deps.pop(spec.task_id, None)
-        payload = (serialize(error, context="error").meta, ())
-        size = len(payload[0])
-        results = [(rid, "i", payload, size, [], True, type(error).__name__)
-                   for rid in spec.return_ids]
-        self._store_results(spec, results)
+        self._store_results(spec, self._error_results(spec, error))
         self._finish_task(spec)
+
+    def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
+        payload = (serialize(error, context="error").meta, ())
+        return [(rid, "i", payload, len(payload[0]), [], True, type(error).__name__)
+                for rid in spec.return_ids]
 
     # -- nested get / wait from workers ---------------------------------------
     def _reply(self, worker: WorkerHandle, msg: Tuple) -> None:
@@ -736,6 +770,9 @@ class Node:
         spec = self.tasks.get(task_id)
         if spec is None:
             return  # finished already: nothing to do, as in Ray
+        if spec.kind != "task":
+            self.actors.cancel(task_id, force)
+            return
         error = exc.TaskCancelledError(task_id.hex())
         running = next((w for w in self.workers.values()
                         if w.task is not None and w.task.task_id == task_id), None)
@@ -785,6 +822,10 @@ class Node:
             freed: List[ObjectEntry] = []
             self.table.drop_holder_everywhere(worker.worker_id, freed)
             self._release(freed)
+            if worker.actor_id is not None:
+                self.actors.on_worker_exit(worker, _describe_exit(code))
+                self._dispatch()
+                return
             spec = worker.task
             if spec is not None and not self.closed:
                 self._release_resources(worker)
@@ -818,6 +859,44 @@ class Node:
                 w.state = "exiting"
                 self._reply(w, ("exit",))
                 extra -= 1
+
+    # -- actors -----------------------------------------------------------------------
+    def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
+        with self.lock:
+            self._drain_deferred()
+            return self.actors.create(spec, info)
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        with self.lock:
+            self.actors.kill(actor_id, no_restart)
+
+    def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
+        with self.lock:
+            record = self.actors.lookup(name, namespace)
+            if record is None:
+                return None
+            return record.actor_id, self.actors.handle_info(record)
+
+    def list_actors(self) -> List[Dict[str, Any]]:
+        with self.lock:
+            return self.actors.rows()
+
+    def _on_create_actor(self, worker: WorkerHandle, req: int, spec: TaskSpec,
+                         info: Dict[str, Any]) -> None:
+        try:
+            result = self.actors.create(spec, info)
+        except Exception as e:  # name taken, unschedulable: raised in the caller
+            self._reply(worker, ("reply", req, False, e))
+            return
+        self._reply(worker, ("reply", req, True, result))
+
+    def _on_kill_actor(self, worker: WorkerHandle, actor_id: bytes, no_restart: bool) -> None:
+        self.actors.kill(actor_id, no_restart)
+
+    def _on_get_actor(self, worker: WorkerHandle, req: int, name: str, namespace: str) -> None:
+        record = self.actors.lookup(name, namespace)
+        self._reply(worker, ("reply", req, True,
+                             None if record is None else (record.actor_id, self.actors.handle_info(record))))
 
     # =========================================================================
     # introspection and shutdown

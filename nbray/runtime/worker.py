@@ -95,8 +95,15 @@ class Worker:
                                    int(os.environ.get("NBRAY_INLINE_THRESHOLD", INLINE_THRESHOLD)))
         self.tasks: "queue.SimpleQueue[Tuple[TaskSpec, Optional[bytes], list]]" = queue.SimpleQueue()
         self.functions: Dict[bytes, Any] = {}
-        self.current: Optional[TaskSpec] = None
         self.cancelled: set = set()
+        self.actor: Any = None
+        self._executor: Any = None      # thread pool of a threaded actor
+        self._loop: Any = None          # event loop of an async actor
+        self._semaphore: Any = None
+
+    @property
+    def current(self) -> Optional[TaskSpec]:
+        return self.client.current_task
 
     # -- I/O ------------------------------------------------------------------
     def reader(self) -> None:
@@ -120,7 +127,7 @@ class Worker:
 
     def send_output(self, stream: str, text: str) -> None:
         spec = self.current
-        name = spec.name if spec is not None else "worker"
+        name = spec.extra.get("log_name", spec.name) if spec is not None else "worker"
         try:
             self.client.send(("log", stream, text, name, spec.task_id if spec else None))
         except ConnectionError:
@@ -139,7 +146,53 @@ class Worker:
                 continue
             except KeyboardInterrupt:
                 continue
-            self.execute(*item)
+            spec = item[0]
+            if spec.kind == "actor-call" and self._loop is not None:
+                self._run_async(*item)
+            elif spec.kind == "actor-call" and self._executor is not None:
+                self._executor.submit(self.execute, *item)
+            else:
+                self.execute(*item)
+
+    # -- actors -------------------------------------------------------------------
+    def _become_actor(self, spec: TaskSpec, instance: Any) -> None:
+        self.actor = instance
+        concurrency = spec.extra.get("max_concurrency", 1)
+        if spec.extra.get("is_async"):
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+            self._semaphore = None
+            self._concurrency = concurrency
+            threading.Thread(target=self._loop.run_forever, name="nbray-actor-loop",
+                             daemon=True).start()
+        elif concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="nbray-actor")
+
+    def _run_async(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> None:
+        import asyncio
+
+        async def run() -> None:
+            if self._semaphore is None:
+                self._semaphore = asyncio.Semaphore(self._concurrency)
+            async with self._semaphore:
+                self.client.current_task = spec
+                retry = False
+                try:
+                    value = self._call(spec, blob, deps)
+                    if asyncio.iscoroutine(value):
+                        value = await value
+                    results = self._encode_returns(spec, value)
+                except _DependencyError as dep:
+                    results = self._error_results(spec, dep.error)
+                except BaseException as e:  # noqa: BLE001 - re-raised on get
+                    retry = _should_retry(spec.retry_exceptions, e)
+                    results = self._error_results(spec, self._task_error(spec))
+                self.client.send(("done", spec.task_id, results, retry))
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         spec = self.current
@@ -147,7 +200,6 @@ class Worker:
             raise KeyboardInterrupt("task cancelled")
 
     def execute(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> None:
-        self.current = spec
         self.client.current_task = spec
         retry = False
         try:
@@ -167,17 +219,15 @@ class Worker:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
-            self.current = None
             self.client.current_task = None
             self.cancelled.discard(spec.task_id)
             self.client.send(("done", spec.task_id, results, retry))
         finally:
-            self.current = None
             self.client.current_task = None
 
     def _call(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> Any:
-        fn = self.functions.get(spec.function_id)
-        if fn is None:
+        fn = self.functions.get(spec.function_id) if spec.function_id else None
+        if fn is None and spec.function_id:
             if blob is None:
                 raise exc.NbrayInternalError(f"function of {spec.name} was never sent to this worker")
             fn = self.functions[spec.function_id] = deserialize(blob)
@@ -191,12 +241,19 @@ class Worker:
         packed = values.pop(args_ref) if args_ref is not None else deserialize(*spec.args)
         args, kwargs = unpack_args(packed, values)
         del values
+        if spec.kind == "actor-call":
+            if self.actor is None:
+                raise exc.NbrayInternalError("actor call before the actor was created")
+            return getattr(self.actor, spec.method)(*args, **kwargs)
+        if spec.kind == "actor-create":
+            self._become_actor(spec, fn(*args, **kwargs))
+            return None
         return fn(*args, **kwargs)
 
     def _task_error(self, spec: TaskSpec) -> exc.RayTaskError:
         etype, evalue, tb = sys.exc_info()
         # Drop this module's frames: the user wants their own code's traceback.
-        while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
             tb = tb.tb_next
         text = "".join(traceback.format_exception(etype, evalue, tb))
         cause = evalue

@@ -1,0 +1,185 @@
+"""Actor classes and handles: `@remote` on a class, `Cls.remote()`, `handle.method.remote()`."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from typing import Any, Dict, List, Optional, Union
+
+from ..core.specs import (resource_demand, validate_actor_options, validate_method_options)
+from ..serialization import dumps_function
+from .object_ref import ObjectRef
+
+
+def _method_table(cls: type) -> Dict[str, Dict[str, Any]]:
+    """name -> {num_returns, is_async, ...} for every public or dunder-free method."""
+    table: Dict[str, Dict[str, Any]] = {}
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        fn = member
+        if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.ismethoddescriptor(fn)):
+            continue
+        opts = dict(getattr(fn, "__nbray_method_options__", {}))
+        opts["is_async"] = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        table[name] = opts
+    return table
+
+
+class ActorClass:
+    """A class whose instances live in their own worker process (actors)."""
+
+    def __init__(self, cls: type, options: Dict[str, Any]) -> None:
+        self._cls = cls
+        self._options = validate_actor_options(options, f"@remote on class {cls.__name__}")
+        self._methods = _method_table(cls)
+        self._blob: Optional[bytes] = None
+        self._class_id: Optional[bytes] = None
+        self._captured: List[bytes] = []
+        self._registered: Dict[int, bytes] = {}
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+        self.__module__ = cls.__module__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"Actors cannot be instantiated directly. Instead of "
+                        f"'{self.__name__}()', use '{self.__name__}.remote()'.")
+
+    def __repr__(self) -> str:
+        return f"<nbray actor class {self.__name__}>"
+
+    def options(self, **options: Any) -> "ActorClass":
+        merged = dict(self._options)
+        merged.update(validate_actor_options(options, f"{self.__name__}.options()"))
+        clone = ActorClass.__new__(ActorClass)
+        clone.__dict__.update(self.__dict__)
+        clone._options = merged
+        return clone
+
+    def _ensure_registered(self, client: Any) -> bytes:
+        key = id(client.session)
+        cid = self._registered.get(key)
+        if cid is not None:
+            return cid
+        if self._blob is None:
+            ser = dumps_function(self._cls)
+            self._blob = ser.meta
+            self._captured = ser.contained_refs
+            self._class_id = hashlib.blake2b(self._blob, digest_size=16).digest()
+        client.register_function(self._class_id, self._blob, self._captured)
+        self._registered = {key: self._class_id}
+        return self._class_id  # type: ignore[return-value]
+
+    def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
+        from .. import api
+
+        client = api._client_or_auto_init()
+        opts = self._options
+        is_async = any(m["is_async"] for m in self._methods.values())
+        concurrency = opts.get("max_concurrency") or (1000 if is_async else 1)
+        cid = self._ensure_registered(client)
+        demand = resource_demand(opts, default_cpus=0)
+        spec, refs, args_ref = client.build_spec(
+            name=f"{self.__name__}.__init__", function_id=cid, args=args, kwargs=kwargs,
+            num_returns=1, resources=demand, max_retries=0, retry_exceptions=False,
+            kind="actor-create")
+        spec.actor_id = spec.task_id
+        spec.extra.update(log_name=self.__name__, is_async=is_async)
+        namespace = opts.get("namespace") or api._current_namespace()
+        info = {"class_name": self.__name__, "methods": self._methods, "name": opts.get("name"),
+                "namespace": namespace, "lifetime": opts.get("lifetime"),
+                "get_if_exists": opts.get("get_if_exists", False),
+                "max_restarts": opts.get("max_restarts", 0),
+                "max_task_retries": opts.get("max_task_retries", 0),
+                "max_concurrency": concurrency}
+        actor_id, handle_info = client.create_actor(spec, info)
+        creation = refs[0]
+        if actor_id != spec.actor_id:
+            # get_if_exists found a live actor: our spec was never registered.
+            creation = ObjectRef(handle_info["creation_object"])
+        del args_ref
+        return ActorHandle(actor_id, handle_info, creation)
+
+
+class ActorHandle:
+    """A reference to one actor; call its methods with `handle.method.remote(...)`.
+
+    Handles can be passed to tasks and other actors and pickled inside objects;
+    the actor lives while any handle to it exists (unless it is detached).
+    """
+
+    def __init__(self, actor_id: bytes, info: Dict[str, Any], creation_ref: ObjectRef) -> None:
+        self._actor_id = actor_id
+        self._info = info
+        self._creation_ref = creation_ref
+
+    @property
+    def _class_name(self) -> str:
+        return self._info["class_name"]
+
+    def __getattr__(self, name: str) -> "ActorMethod":
+        methods = self.__dict__.get("_info", {}).get("methods", {})
+        if name in methods:
+            return ActorMethod(self, name, methods[name])
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"actor class '{self._info.get('class_name', '?')}' has no method "
+                             f"'{name}'; its methods are: {', '.join(sorted(methods)) or 'none'}")
+
+    def __reduce__(self):
+        return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
+
+    def __repr__(self) -> str:
+        return f"Actor({self._class_name}, {self._actor_id.hex()})"
+
+    def __hash__(self) -> int:
+        return hash(self._actor_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<code>Actor(<b>{html.escape(self._class_name)}</b>, "
+                f"{self._actor_id.hex()[:16]})</code>")
+
+    def _actor_id_hex(self) -> str:
+        return self._actor_id.hex()
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, options: Dict[str, Any]) -> None:
+        self._handle = handle
+        self._name = name
+        self._options = options
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"Actor methods cannot be called directly. Instead of "
+                        f"'{self._name}()', use '{self._name}.remote()'.")
+
+    def options(self, **options: Any) -> "ActorMethod":
+        merged = dict(self._options)
+        merged.update(validate_method_options(options, f"{self._name}.options()"))
+        return ActorMethod(self._handle, self._name, merged)
+
+    def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
+        from .. import api
+
+        client = api._client_or_auto_init()
+        handle = self._handle
+        num_returns = self._options.get("num_returns", 1)
+        cls_name = handle._class_name
+        spec, refs, args_ref = client.build_spec(
+            name=f"{cls_name}.{self._name}", function_id=b"", args=args, kwargs=kwargs,
+            num_returns=num_returns, resources={}, max_retries=0, retry_exceptions=False,
+            kind="actor-call", actor_id=handle._actor_id, method=self._name)
+        spec.extra["log_name"] = cls_name
+        client.submit(spec)
+        del args_ref
+        if num_returns == 1:
+            return refs[0]
+        if num_returns == 0:
+            return None
+        return refs
