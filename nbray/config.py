@@ -39,24 +39,28 @@ class Config:
     object_store_memory: int = 0           # 0: default_store_bytes()
     resources: Dict[str, float] = field(default_factory=dict)
     inline_threshold: int = INLINE_THRESHOLD
-    max_workers: int = 0                   # 0: max(32, 4 * num_cpus)
+    max_workers: int = 0                   # 0: max(64, 8 * num_cpus); extra ones stand in for blocked workers
     idle_worker_timeout_s: float = 10.0    # extra workers beyond num_cpus exit after this
     log_to_driver: bool = True
     namespace: str = "default"
+    spill_url: Optional[str] = None        # None: a private directory under the temp dir
+    spill_options: Dict[str, Any] = field(default_factory=dict)  # fsspec storage options
 
     def resolved(self) -> "Config":
         num_cpus = self.num_cpus or (os.cpu_count() or 1)
         store = self.object_store_memory or default_store_bytes()
         return replace(self, num_cpus=num_cpus, object_store_memory=store,
-                       max_workers=self.max_workers or max(32, 4 * num_cpus))
+                       max_workers=self.max_workers or max(64, 8 * num_cpus))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Config":
         values: Dict[str, Any] = {}
         for f in fields(cls):
             env = os.environ.get("NBRAY_" + f.name.upper())
-            if env is not None and f.name not in ("resources",):
+            if env is not None and f.name not in ("resources", "spill_options", "spill_url"):
                 values[f.name] = type(f.default)(env) if not isinstance(f.default, bool) \
                     else env.lower() in ("1", "true", "yes")
+        if os.environ.get("NBRAY_SPILL_URL"):
+            values["spill_url"] = os.environ["NBRAY_SPILL_URL"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -17,7 +17,7 @@ from .. import exceptions as exc
 from ..core.specs import TaskSpec
 from ..ids import ids
 from ..serialization import Serialized, deserialize, serialize
-from ..store.layout import layout_size, read_object, write_object
+from ..store.layout import layout_chunks, layout_size, read_object, write_object
 from .object_ref import LocalRefCounter, ObjectRef
 from .task_args import pack_args
 
@@ -56,6 +56,12 @@ class BaseClient:
         if kind == "i":
             meta, buffers = desc[1]
             value = deserialize(meta, buffers)
+        elif kind == "f":
+            url, size = desc[1]
+            data = self.spill_backend().read(url, size)
+            meta, buffers, _ = read_object(memoryview(data), 0, None)
+            value = deserialize(meta, buffers)
+            del meta, buffers
         else:
             meta, buffers, pinned = read_object(self.arena_view, desc[1],
                                                 lambda: self._unpin(object_id))
@@ -70,6 +76,9 @@ class BaseClient:
         return value
 
     def _unpin(self, object_id: bytes) -> None:
+        raise NotImplementedError
+
+    def spill_backend(self) -> Any:
         raise NotImplementedError
 
     def values_of(self, object_ids: Sequence[bytes], descs: Sequence[Tuple[Any, ...]]) -> List[Any]:
@@ -137,6 +146,9 @@ class DriverClient(BaseClient):
         self.session = object()
         self.ref_counter = LocalRefCounter(self._first_ref, self._last_ref)
         self.current_task: Optional[TaskSpec] = None
+
+    def spill_backend(self) -> Any:
+        return self.node.spill
 
     def _first_ref(self, oid: bytes) -> None:
         self.node.add_holder(oid)
@@ -226,6 +238,7 @@ class WorkerClient(BaseClient):
         self._replies: Dict[int, _Reply] = {}
         self._abandoned: Dict[int, List[bytes]] = {}
         self.registered_functions: set = set()
+        self._spill: Any = None
 
     # The task running in this thread or asyncio task (actors may run several at once).
     @property
@@ -235,6 +248,17 @@ class WorkerClient(BaseClient):
     @current_task.setter
     def current_task(self, spec: Optional[TaskSpec]) -> None:
         _current_task.set(spec)
+
+    def spill_backend(self) -> Any:
+        if self._spill is None:
+            import json
+            import os
+
+            from ..store.spill import backend_for_url
+
+            conf = json.loads(os.environ.get("NBRAY_SPILL_BACKEND", "{}"))
+            self._spill = backend_for_url(conf["url"], conf.get("options"))
+        return self._spill
 
     def _adds_append(self, oid: bytes) -> None:
         self._adds.append(oid)
@@ -311,20 +335,29 @@ class WorkerClient(BaseClient):
             payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
             self.send(("put", oid, payload, ser.nbytes, ser.contained_refs, type_name))
             return
-        offset, block = self.write_block(oid, ser)
-        self.send(("seal", oid, offset, block, ser.nbytes, ser.contained_refs, type_name))
+        kind, where = self.write_block(oid, ser)
+        if kind == "f":
+            self.send(("seal-spilled", oid, where[0], where[1], ser.nbytes, ser.contained_refs,
+                       type_name))
+        else:
+            self.send(("seal", oid, where[0], where[1], ser.nbytes, ser.contained_refs, type_name))
 
-    def write_block(self, oid: bytes, ser: Serialized) -> Tuple[int, int]:
+    def write_block(self, oid: bytes, ser: Serialized) -> Tuple[str, Tuple[Any, int]]:
+        """Write a large value: ("s", (offset, block)) in the arena, or ("f", (url, block))
+        straight to the spill target when it is larger than the whole store."""
         block = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
         ok, offset = self.request(lambda req: ("alloc", req, oid, block))
         if not ok:
-            raise exc.ObjectStoreFullError(offset)
+            if offset == "too-large":
+                url = self.spill_backend().write(oid.hex(), layout_chunks(ser.meta, ser.buffers))
+                return "f", (url, block)
+            raise offset
         try:
             write_object(self.arena_view, offset, ser.meta, ser.buffers)
         except BaseException:
             self.send(("free-block", offset, block))
             raise
-        return offset, block
+        return "s", (offset, block)
 
     def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
         ok, value = self.request(lambda req: ("get", req, object_ids), timeout, list(object_ids))

@@ -11,6 +11,7 @@ guarded by one re-entrant lock.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import selectors
 import signal
@@ -29,8 +30,10 @@ from ..core.object_table import INLINE, PENDING, SHM, ObjectEntry, ObjectTable
 from ..core.specs import TaskSpec
 from ..serialization import Serialized, serialize
 from ..store.allocator import Allocator
-from ..store.layout import layout_size, write_object
+from ..core.object_table import SPILLED
+from ..store.layout import layout_chunks, layout_size, write_object
 from ..store.shm import Arena, create_arena_fd
+from ..store.spill import make_backend, remove_stale_sessions
 from ..transport.framing import ConnectionClosed, MessageConnection
 from .actor_manager import ActorManager
 
@@ -92,6 +95,16 @@ class Node:
         self.node_id = node_id
         self.output_sink = output_sink or print_worker_output
         cap = self.config.object_store_memory
+        self.session = f"{os.getpid()}-{node_id[:8]}"
+        self.spill = make_backend(self.config.spill_url, self.config.spill_options, self.session)
+        if self.config.spill_url is not None:
+            try:
+                self.spill.check()
+            except Exception as e:
+                raise exc.ObjectSpillError(
+                    f"the spill target {self.config.spill_url!r} cannot be written: "
+                    f"{type(e).__name__}: {e}") from e
+        remove_stale_sessions()
         self._arena_fd = create_arena_fd(cap)
         self.arena = Arena(self._arena_fd, cap, owns_fd=False)
         self.allocator = Allocator(cap)
@@ -126,6 +139,7 @@ class Node:
             "cancel": self._on_cancel, "register-function": self._on_register_function,
             "free-block": self._on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
+            "seal-spilled": self._on_seal_spilled,
         }
         self.actors = ActorManager(self)
         self._io_thread.start()
@@ -142,6 +156,9 @@ class Node:
             paths.insert(0, os.getcwd())
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         env["NBRAY_WORKER"] = "1"
+        env["NBRAY_INLINE_THRESHOLD"] = str(self.config.inline_threshold)
+        env["NBRAY_SPILL_BACKEND"] = json.dumps({"url": self.spill.url,
+                                                 "options": self.config.spill_options})
         env.setdefault("PYTHONUNBUFFERED", "1")
         # One BLAS thread per worker: the pool itself is the parallelism.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -258,6 +275,9 @@ class Node:
             if entry.state == SHM and entry.offset >= 0:
                 self.allocator.free(entry.offset, entry.block)
                 entry.offset = -1
+            if entry.spill_url is not None:
+                self._delete_spilled(entry.spill_url)
+                entry.spill_url = None
             entry.inline = None
             self.stats["objects_freed"] += 1
 
@@ -277,6 +297,16 @@ class Node:
                 self._make_ready(entry, inline=payload, size=ser.nbytes, contains=ser.contained_refs)
             return
         size = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
+        if size > self.allocator.capacity:
+            # Larger than the whole store: it lives on the spill target only.
+            url = self._spill_write(object_id, layout_chunks(ser.meta, ser.buffers), size)
+            with self.lock:
+                entry = self.table.create(object_id, owner=holder, holder=holder,
+                                          created_by=created_by, call_site=call_site,
+                                          type_name=type_name, node_id=self.node_id)
+                self._make_ready(entry, spilled=(url, size), size=ser.nbytes,
+                                 contains=ser.contained_refs)
+            return
         with self.lock:
             self._drain_deferred()
             offset = self._allocate(size, object_id)
@@ -294,24 +324,100 @@ class Node:
             self._make_ready(entry, shm=(offset, size), size=ser.nbytes, contains=ser.contained_refs)
 
     def _allocate(self, size: int, object_id: bytes) -> int:
+        """An arena block of `size` bytes, spilling least recently used objects to make room."""
         offset = self.allocator.allocate(size)
+        if offset is None and size <= self.allocator.capacity:
+            offset = self._spill_until_fits(size)
         if offset is None:
             self.stats["store_full"] += 1
-            in_use = len([e for e in self.table.entries.values() if e.state == SHM])
+            mapped = [e for e in self.table.entries.values() if e.state == SHM and e.readers]
+            mapped_bytes = sum(e.block for e in mapped)
             raise exc.ObjectStoreFullError(
                 f"object store full: cannot store {size / 2**20:.1f} MiB "
                 f"(object {object_id.hex()}); {self.allocator.used / 2**20:.1f} MiB of "
-                f"{self.allocator.capacity / 2**20:.1f} MiB is used by {in_use} objects that are "
-                f"still referenced, and the largest free block is "
-                f"{self.allocator.largest_free() / 2**20:.1f} MiB. Delete ObjectRefs you no "
-                f"longer need, or call nbray.init(object_store_memory=...) with a larger store.")
+                f"{self.allocator.capacity / 2**20:.1f} MiB is in use, of which "
+                f"{mapped_bytes / 2**20:.1f} MiB in {len(mapped)} objects cannot be spilled "
+                f"because arrays returned by get() still point into them (and the rest is being "
+                f"written). Delete those arrays (or copy what you need with np.array(x)) and "
+                f"ObjectRefs you no longer need, or call nbray.init(object_store_memory=...) "
+                f"with a larger store.")
         return offset
+
+    # -- spilling ---------------------------------------------------------------
+    def _spill_until_fits(self, size: int) -> Optional[int]:
+        candidates = sorted((e for e in self.table.entries.values()
+                             if e.state == SHM and not e.readers and e.offset >= 0),
+                            key=lambda e: e.last_access)
+        for entry in candidates:
+            self._spill_entry(entry)
+            offset = self.allocator.allocate(size)
+            if offset is not None:
+                return offset
+        return None
+
+    def _spill_entry(self, entry: ObjectEntry) -> None:
+        if entry.spill_url is None:
+            view = self.arena.view[entry.offset:entry.offset + entry.block]
+            try:
+                entry.spill_url = self._spill_write(entry.object_id, [view], entry.block)
+            finally:
+                view.release()
+        self.allocator.free(entry.offset, entry.block)
+        entry.offset = -1
+        entry.state = SPILLED
+
+    def _spill_write(self, object_id: bytes, chunks: List[Any], size: int) -> str:
+        t0 = time.perf_counter()
+        try:
+            url = self.spill.write(object_id.hex(), chunks)
+        except Exception as e:
+            self.stats["spill_errors"] += 1
+            raise exc.ObjectSpillError(
+                f"spilling object {object_id.hex()} ({size / 2**20:.1f} MiB) to {self.spill.url} "
+                f"failed: {type(e).__name__}: {e}. Nothing stored was lost; free some objects, "
+                f"or give nbray.init(spill_url=...) a target with room.") from e
+        self.stats["spilled_objects"] += 1
+        self.stats["spilled_bytes"] += size
+        self.stats["spill_ns"] += int((time.perf_counter() - t0) * 1e9)
+        return url
+
+    def _restore(self, entry: ObjectEntry) -> bool:
+        """Bring a spilled object back into the arena; False if it cannot fit."""
+        try:
+            offset = self._allocate(entry.block, entry.object_id)
+        except (exc.ObjectStoreFullError, exc.ObjectSpillError):
+            return False
+        t0 = time.perf_counter()
+        view = self.arena.view[offset:offset + entry.block]
+        try:
+            self.spill.read_into(entry.spill_url, view)
+        except Exception as e:
+            self.allocator.free(offset, entry.block)
+            raise exc.ObjectSpillError(f"restoring object {entry.object_id.hex()} from "
+                                       f"{entry.spill_url} failed: {type(e).__name__}: {e}") from e
+        finally:
+            view.release()
+        entry.offset, entry.state = offset, SHM
+        self.stats["restored_objects"] += 1
+        self.stats["restored_bytes"] += entry.block
+        self.stats["restore_ns"] += int((time.perf_counter() - t0) * 1e9)
+        return True
+
+    def _delete_spilled(self, url: str) -> None:
+        try:
+            self.spill.delete(url)
+        except Exception as e:  # the object is gone either way; say so once
+            sys.stderr.write(f"nbray: could not delete spilled object {url}: {e}\n")
 
     def _make_ready(self, entry: ObjectEntry, *, inline: Any = None,
                     shm: Optional[Tuple[int, int]] = None, size: int = 0,
-                    contains: Iterable[bytes] = (), is_error: bool = False) -> None:
+                    contains: Iterable[bytes] = (), is_error: bool = False,
+                    spilled: Optional[Tuple[str, int]] = None) -> None:
         if inline is not None:
             entry.state, entry.inline = INLINE, inline
+        elif spilled is not None:
+            entry.state = SPILLED
+            entry.spill_url, entry.block = spilled
         else:
             entry.state = SHM
             entry.offset, entry.block = shm  # type: ignore[misc]
@@ -328,6 +434,9 @@ class Node:
         entry.last_access = time.time()
         if entry.state == INLINE:
             return ("i", entry.inline, entry.is_error)
+        if entry.state == SPILLED and not self._restore(entry):
+            # Bigger than the store, or everything else is mapped: read from the spill target.
+            return ("f", (entry.spill_url, entry.block), entry.is_error)
         self.table.add_reader(entry, reader)
         return ("s", entry.offset, entry.is_error)
 
@@ -458,16 +567,23 @@ class Node:
                     return
                 if left <= 1:
                     del self._pending_deps[spec.task_id]
-                    self.ready_queue.append(spec)
-                    self._dispatch()
+                    self._enqueue(spec)
                 else:
                     self._pending_deps[spec.task_id] = left - 1
 
             for entry in missing:
                 entry.waiters.append(on_dep_ready)
         else:
+            self._enqueue(spec)
+
+    def _enqueue(self, spec: TaskSpec) -> None:
+        # Tasks submitted from inside tasks run first (depth first): their callers
+        # are blocked waiting for them, so finishing them frees workers soonest.
+        if spec.owner == DRIVER:
             self.ready_queue.append(spec)
-            self._dispatch()
+        else:
+            self.ready_queue.appendleft(spec)
+        self._dispatch()
 
     def _fits(self, demand: Dict[str, float]) -> bool:
         avail = self.available
@@ -521,7 +637,7 @@ class Node:
         starting = sum(1 for w in live if w.state == "starting") + sum(self._spawn_requests)
         blocked = sum(1 for w in live if w.blocked)
         # Enough processes for every CPU plus one per worker that is blocked in get.
-        if starting == 0 and len(live) < min(self.config.max_workers,
+        if starting < 2 and len(live) < min(self.config.max_workers,
                                              self.config.num_cpus + blocked + 1):
             self.request_workers(1)
 
@@ -570,10 +686,13 @@ class Node:
         self._make_ready(entry, inline=payload, size=size, contains=contains)
 
     def _on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
+        if size > self.allocator.capacity:
+            self._reply(worker, ("reply", req, False, "too-large"))
+            return
         try:
             offset = self._allocate(size, oid)
-        except exc.ObjectStoreFullError as e:
-            self._reply(worker, ("reply", req, False, str(e)))
+        except (exc.ObjectStoreFullError, exc.ObjectSpillError) as e:
+            self._reply(worker, ("reply", req, False, e))
             return
         self._reply(worker, ("reply", req, True, offset))
 
@@ -585,6 +704,12 @@ class Node:
         entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
                                   created_by="put", type_name=type_name, node_id=self.node_id)
         self._make_ready(entry, shm=(offset, block), size=size, contains=contains)
+
+    def _on_seal_spilled(self, worker: WorkerHandle, oid: bytes, url: str, block: int, size: int,
+                         contains: List[bytes], type_name: str) -> None:
+        entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+                                  created_by="put", type_name=type_name, node_id=self.node_id)
+        self._make_ready(entry, spilled=(url, block), size=size, contains=contains)
 
     def _on_register_function(self, worker: WorkerHandle, fid: bytes, blob: bytes,
                               captured: List[bytes]) -> None:
@@ -626,6 +751,8 @@ class Node:
         for _oid, kind, payload, _size, _contains, _err, _type in results:
             if kind == "s":
                 self.allocator.free(*payload)
+            elif kind == "f":
+                self._delete_spilled(payload[0])
 
     def _store_results(self, spec: TaskSpec, results: List[Tuple]) -> None:
         freed: List[ObjectEntry] = []
@@ -633,12 +760,13 @@ class Node:
             entry = self.table.entries.get(oid)
             if entry is None or entry.state != PENDING:
                 # Nobody holds a ref any more: drop the value at once.
-                if kind == "s":
-                    self.allocator.free(*payload)
+                self._free_blocks_of([(oid, kind, payload, size, contains, is_error, type_name)])
                 continue
             entry.type_name = type_name
             if kind == "i":
                 self._make_ready(entry, inline=payload, size=size, contains=contains, is_error=is_error)
+            elif kind == "f":
+                self._make_ready(entry, spilled=payload, size=size, contains=contains, is_error=is_error)
             else:
                 self._make_ready(entry, shm=payload, size=size, contains=contains, is_error=is_error)
         self._release(freed)
@@ -944,6 +1072,7 @@ class Node:
             os.close(self._arena_fd)
         except OSError:
             pass
+        self.spill.cleanup()
 
 
 def _describe_exit(code: Optional[int]) -> str:

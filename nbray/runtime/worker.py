@@ -293,8 +293,8 @@ class Worker:
                 results.append((oid, "i", payload, ser.nbytes, ser.contained_refs, False,
                                 type_name_of(v)))
             else:
-                offset, block = self.client.write_block(oid, ser)
-                results.append((oid, "s", (offset, block), ser.nbytes, ser.contained_refs, False,
+                kind, where = self.client.write_block(oid, ser)
+                results.append((oid, kind, where, ser.nbytes, ser.contained_refs, False,
                                 type_name_of(v)))
         return results
 

@@ -105,4 +105,32 @@ def read_bytes(view: memoryview, offset: int, size: int) -> bytes:
     return bytes(view[offset:offset + size])
 
 
-__all__ = ["layout_size", "write_object", "read_object", "read_bytes"]
+__all__ = ["layout_size", "layout_chunks", "write_object", "read_object", "read_bytes"]
+
+
+def layout_chunks(meta: bytes, buffers: Sequence[memoryview]) -> List[object]:
+    """The bytes write_object would put in a block, as chunks (for writing to a spill target)."""
+    nbuf = len(buffers)
+    head = bytearray(_HEADER.size + _ENTRY.size * nbuf)
+    _HEADER.pack_into(head, 0, MAGIC, nbuf, len(meta))
+    head += meta
+    pos = align(len(head))
+    entries = []
+    for buf in buffers:
+        entries.append((pos, buf.nbytes))
+        pos = align(pos + buf.nbytes)
+    for i, (off, n) in enumerate(entries):
+        _ENTRY.pack_into(head, _HEADER.size + _ENTRY.size * i, off, n)
+    chunks: List[object] = []
+    head += bytes(align(len(head)) - len(head))
+    chunks.append(head)
+    total = len(head)
+    for buf, (off, n) in zip(buffers, entries):
+        chunks.append(buf.cast("B") if buf.format != "B" or buf.ndim != 1 else buf)
+        end = align(off + n)
+        if end - off - n:
+            chunks.append(bytes(end - off - n))
+        total = end
+    if total < 64:
+        chunks.append(bytes(64 - total))
+    return chunks

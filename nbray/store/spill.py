@@ -1,0 +1,264 @@
+"""Spill targets: where objects go when shared memory is full.
+
+A spilled object is written exactly as its arena block (header, metadata,
+buffers), so restoring it is one read into a new block and a reader can also
+map it from private memory.  Local directories are written with plain file
+calls; any other URL goes through fsspec (s3://, gcs://, memory://, ...).
+Local spill files are private: a 0700 directory, 0600 files, written to a
+temporary name and renamed, so a failed write never leaves a half object.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from abc import ABC, abstractmethod
+from typing import Any, Dict, Optional, Sequence
+
+
+class SpillConfigError(ValueError):
+    """The spill URL or its options are malformed."""
+
+
+class SpillBackend(ABC):
+    """Writes, reads and deletes whole spilled objects under one base URL."""
+
+    url: str
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise OSError if the target cannot be written (called before the first spill)."""
+
+    @abstractmethod
+    def write(self, name: str, chunks: Sequence[Any]) -> str:
+        """Store the concatenated chunks; returns the URL of the stored object."""
+
+    @abstractmethod
+    def read_into(self, url: str, dest: memoryview) -> None:
+        """Fill `dest` (exactly the object's size) from the object at `url`."""
+
+    def read(self, url: str, size: int) -> bytearray:
+        buf = bytearray(size)
+        self.read_into(url, memoryview(buf))
+        return buf
+
+    @abstractmethod
+    def delete(self, url: str) -> None: ...
+
+    @abstractmethod
+    def cleanup(self) -> None:
+        """Remove everything this backend wrote (at shutdown)."""
+
+
+def default_spill_root() -> str:
+    return os.path.join(tempfile.gettempdir(), f"nbray-{os.getuid()}")
+
+
+class FileSpill(SpillBackend):
+    def __init__(self, directory: str) -> None:
+        self.directory = os.path.abspath(directory)
+        self.url = "file://" + self.directory
+        self._made = False
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        self._ensure_dir()
+        probe = os.path.join(self.directory, f".probe-{os.getpid()}")
+        fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+
+    def _ensure_dir(self) -> None:
+        if self._made:
+            return
+        with self._lock:
+            os.makedirs(os.path.dirname(self.directory), mode=0o700, exist_ok=True)
+            try:
+                os.mkdir(self.directory, 0o700)
+            except FileExistsError:
+                pass
+            os.chmod(self.directory, 0o700)
+            self._made = True
+
+    def write(self, name: str, chunks: Sequence[Any]) -> str:
+        self._ensure_dir()
+        path = os.path.join(self.directory, name)
+        tmp = path + ".part"
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk).cast("B")
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            os.close(fd)
+            fd = -1
+            os.rename(tmp, path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return "file://" + path
+
+    def read_into(self, url: str, dest: memoryview) -> None:
+        path = _path_of(url)
+        with open(path, "rb", buffering=0) as f:
+            view = dest.cast("B") if dest.format != "B" else dest
+            got = 0
+            while got < len(view):
+                n = f.readinto(view[got:])
+                if not n:
+                    raise OSError(f"spill file {path} is shorter than expected "
+                                  f"({got} of {len(view)} bytes)")
+                got += n
+
+    def delete(self, url: str) -> None:
+        try:
+            os.unlink(_path_of(url))
+        except FileNotFoundError:
+            pass
+
+    def cleanup(self) -> None:
+        if os.path.isdir(self.directory):
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class FsspecSpill(SpillBackend):
+    """Any fsspec filesystem; s3://bucket/prefix needs s3fs (endpoint via options)."""
+
+    def __init__(self, url: str, options: Dict[str, Any]) -> None:
+        try:
+            import fsspec
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise SpillConfigError(f"spilling to {url!r} needs fsspec: pip install fsspec") from e
+        parsed = urllib.parse.urlparse(url)
+        self.protocol = parsed.scheme
+        try:
+            self.fs = fsspec.filesystem(self.protocol, **options)
+        except (ImportError, ValueError) as e:
+            raise SpillConfigError(f"cannot use spill URL {url!r}: {e}") from e
+        self.base = (parsed.netloc + parsed.path).rstrip("/")
+        self.url = f"{self.protocol}://{self.base}"
+
+    def check(self) -> None:
+        probe = f"{self.base}/.probe-{os.getpid()}"
+        with self.fs.open(probe, "wb") as f:
+            f.write(b"ok")
+        self.fs.rm(probe)
+
+    def _path(self, url: str) -> str:
+        prefix = f"{self.protocol}://"
+        return url[len(prefix):] if url.startswith(prefix) else url
+
+    def write(self, name: str, chunks: Sequence[Any]) -> str:
+        path = f"{self.base}/{name}"
+        with self.fs.open(path, "wb") as f:
+            for chunk in chunks:
+                f.write(memoryview(chunk).cast("B"))
+        return f"{self.protocol}://{path}"
+
+    def read_into(self, url: str, dest: memoryview) -> None:
+        view = dest.cast("B") if dest.format != "B" else dest
+        with self.fs.open(self._path(url), "rb") as f:
+            got = 0
+            while got < len(view):
+                data = f.read(min(len(view) - got, 64 * 2**20))
+                if not data:
+                    raise OSError(f"spilled object {url} is shorter than expected")
+                view[got:got + len(data)] = data
+                got += len(data)
+
+    def delete(self, url: str) -> None:
+        try:
+            self.fs.rm(self._path(url))
+        except FileNotFoundError:
+            pass
+
+    def cleanup(self) -> None:
+        try:
+            if self.fs.exists(self.base):
+                self.fs.rm(self.base, recursive=True)
+        except Exception:  # best effort at shutdown; the objects are already freed
+            pass
+
+
+def _path_of(url: str) -> str:
+    return urllib.parse.urlparse(url).path
+
+
+def make_backend(url: Optional[str], options: Optional[Dict[str, Any]], session: str) -> SpillBackend:
+    """The backend for `url` (None: a private directory under the system temp dir).
+
+    Raises SpillConfigError for a malformed URL or unknown scheme.
+    """
+    if url is None:
+        return FileSpill(os.path.join(default_spill_root(), f"spill-{session}"))
+    if not isinstance(url, str) or not url:
+        raise SpillConfigError(f"spill URL must be a non-empty string, got {url!r}")
+    parsed = urllib.parse.urlparse(url)
+    if not parsed.scheme or parsed.scheme == "file":
+        path = parsed.path if parsed.scheme else url
+        if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+            raise SpillConfigError(f"malformed spill URL {url!r}: a file URL looks like "
+                                   f"file:///absolute/path")
+        if not path:
+            raise SpillConfigError(f"malformed spill URL {url!r}: no directory given")
+        # Each session gets its own private directory under the one given.
+        return FileSpill(os.path.join(path, f"nbray-spill-{session}"))
+    if not parsed.netloc and parsed.scheme not in ("memory",):
+        raise SpillConfigError(f"malformed spill URL {url!r}: expected {parsed.scheme}://bucket/prefix")
+    try:
+        import fsspec
+
+        fsspec.get_filesystem_class(parsed.scheme)
+    except ImportError as e:
+        raise SpillConfigError(f"spill URL {url!r}: the {parsed.scheme!r} filesystem needs an extra "
+                               f"package ({e})") from e
+    except ValueError as e:
+        raise SpillConfigError(f"spill URL {url!r}: unknown scheme {parsed.scheme!r}") from e
+    return FsspecSpill(url.rstrip("/") + f"/nbray-spill-{session}", dict(options or {}))
+
+
+def remove_stale_sessions(root: Optional[str] = None) -> int:
+    """Delete local spill directories whose driver process is gone (after a SIGKILL)."""
+    root = root or default_spill_root()
+    removed = 0
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith("spill-"):
+            continue
+        try:
+            pid = int(name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def backend_for_url(url: str, options: Optional[Dict[str, Any]] = None) -> SpillBackend:
+    """The backend for an already resolved base URL (used by worker processes)."""
+    if url.startswith("file://"):
+        return FileSpill(_path_of(url))
+    return FsspecSpill(url, dict(options or {}))
