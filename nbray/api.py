@@ -8,14 +8,16 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import exceptions as exc
 from .config import Config
 from .runtime import context
 from .runtime.client import DriverClient
 from .runtime.object_ref import ObjectRef
 from .runtime.remote_function import RemoteFunction
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .memory import MemorySummary
 
 _init_lock = threading.RLock()
 _state: Optional["_DriverState"] = None
@@ -36,6 +38,7 @@ class _DriverState:
     init_args: Dict[str, Any]
     namespace: str
     job_id: str = field(default_factory=lambda: os.urandom(4).hex())
+    state_server: Any = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,8 @@ class ClusterContext:
 def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
          num_gpus: Optional[int] = None, resources: Optional[Dict[str, float]] = None,
          object_store_memory: Optional[int] = None, ignore_reinit_error: bool = False,
-         namespace: Optional[str] = None, **kwargs: Any) -> ClusterContext:
+         namespace: Optional[str] = None, spill_url: Optional[str] = None,
+         spill_options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> ClusterContext:
     """Start a local cluster (one node: shared-memory store, workers) in this process.
 
     Args:
@@ -87,6 +91,11 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         ignore_reinit_error: return the running cluster when init() is called again
             with different arguments, instead of raising.
         namespace: namespace for named actors.
+        spill_url: where objects go when shared memory is full: a directory or
+            file:// URL (default: a private directory under the temp dir), or any
+            fsspec URL such as s3://bucket/prefix.
+        spill_options: fsspec storage options for spill_url (e.g. for S3:
+            {"client_kwargs": {"endpoint_url": ...}, "key": ..., "secret": ...}).
 
     Returns:
         A ClusterContext describing the cluster.
@@ -110,7 +119,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         raise ValueError(f"object_store_memory must be an integer number of bytes >= 1 MiB, "
                          f"got {object_store_memory!r}")
     args = {"num_cpus": num_cpus, "num_gpus": num_gpus, "resources": resources,
-            "object_store_memory": object_store_memory, "namespace": namespace}
+            "object_store_memory": object_store_memory, "namespace": namespace,
+            "spill_url": spill_url}
     given = {k: v for k, v in args.items() if v is not None}
     with _init_lock:
         if _state is not None:
@@ -126,19 +136,44 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
             res["GPU"] = float(num_gpus)
         config = Config.from_env(num_cpus=num_cpus, object_store_memory=object_store_memory,
                                  resources=res, log_to_driver=kwargs.get("log_to_driver", True),
-                                 namespace=namespace or "default").resolved()
+                                 namespace=namespace or "default", spill_url=spill_url,
+                                 spill_options=dict(spill_options or {})).resolved()
         _check_store_size(config.object_store_memory)
         from .runtime.node import Node
 
         node_id = os.urandom(16).hex()
-        node = Node(config, node_id)
+        from .store.spill import SpillConfigError
+
+        try:
+            node = Node(config, node_id)
+        except SpillConfigError as e:
+            raise ValueError(str(e)) from None
         client = DriverClient(node)
         _state = _DriverState(node, client, config, given, config.namespace)
         context.set_client(client)
+        _state.state_server = _start_state_server()
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
         return _context_for(_state)
+
+
+def _start_state_server() -> Any:
+    """Serve memory() and friends as JSON on a private Unix socket for `nbray memory`."""
+    if os.environ.get("NBRAY_STATE_SERVER", "1") == "0":
+        return None
+    from .runtime.state_server import StateServer
+
+    try:
+        return StateServer({
+            "memory": lambda **kw: memory(**kw).to_dict(),
+            "summary": cluster_summary,
+            "actors": list_actors,
+            "nodes": nodes,
+        })
+    except OSError as e:  # a read-only temp dir must not stop the cluster
+        warnings.warn(f"nbray: `nbray memory` will not see this cluster: {e}", stacklevel=3)
+        return None
 
 
 def _check_store_size(size: int) -> None:
@@ -173,6 +208,8 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
             return
         state.client.ref_counter.active = False
         context.set_client(None)
+        if state.state_server is not None:
+            state.state_server.close()
         state.node.shutdown()
 
 
@@ -396,6 +433,54 @@ def available_resources() -> Dict[str, float]:
     _, avail = state.node.resources()
     stats = state.node.store_stats()
     return {**avail, "object_store_memory": float(stats["capacity"] - stats["used"])}
+
+
+def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
+           where: Optional[str] = None, ref_type: Optional[str] = None, offset: int = 0,
+           limit: Optional[int] = 100) -> "MemorySummary":
+    """Objects in the cluster, one row each, and per-node store and spill statistics.
+
+    Args:
+        sort_by: size, created, last_access, object_id, type, where, call_site or owner.
+        descending: largest / newest first.
+        filter: keep objects whose id, type, call site, creating task or owner contains it.
+        where: keep only "inline", "shared_memory", "spilled" or "pending" objects.
+        ref_type: keep only objects with this reference type (e.g. "USED_BY_PENDING_TASK").
+        offset, limit: the page to return (limit=None: all).
+    """
+    from .memory import MemorySummary
+    from .runtime.introspection import node_stats, object_rows
+
+    state = _require_state()
+    node = state.node
+    counts = dict(state.client.ref_counter.counts)
+    with node.lock:
+        node._drain_deferred()
+        rows, total = object_rows(node, sort_by=sort_by, descending=descending, filter=filter,
+                                  where=where, ref_type=ref_type, offset=offset, limit=limit,
+                                  driver_counts=counts)
+        nodes = [node_stats(node)]
+    return MemorySummary(nodes, rows, total, offset, limit, sort_by)
+
+
+def reference_counts() -> Dict[str, Dict[str, Any]]:
+    """Exact counts per live object, keyed by hex id (for tests and debugging).
+
+    local: live ObjectRefs in this driver process; borrowers: other processes holding
+    one; submitted: pending tasks using it; contained_in: stored objects containing it;
+    captured: pinned by a remote function's closure; mapped: zero-copy views alive.
+    """
+    state = _require_state()
+    node = state.node
+    counts = state.client.ref_counter.counts
+    with node.lock:
+        node._drain_deferred()
+        return {oid.hex(): {"local": counts.get(oid, 0),
+                            "borrowers": sorted(h for h in e.holders if h != "driver"),
+                            "submitted": e.submitted, "contained_in": e.contained_in,
+                            "captured": e.captured, "mapped": sum(e.readers.values()),
+                            "where": e.state}
+                for oid, e in node.table.entries.items()}
 
 
 def cluster_summary() -> Dict[str, Any]:

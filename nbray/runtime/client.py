@@ -36,7 +36,8 @@ def type_name_of(value: Any) -> str:
     t = type(value)
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
-    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    module = t.__module__.split(".")[0]
+    name = t.__qualname__ if module in ("builtins", "numpy") else f"{t.__module__}.{t.__qualname__}"
     if shape is not None and dtype is not None:
         return f"{name}{tuple(shape)} {dtype}"
     return name

@@ -36,6 +36,7 @@ from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions
 from ..transport.framing import ConnectionClosed, MessageConnection
 from .actor_manager import ActorManager
+from .node_store import NodeStore
 
 DRIVER = "driver"
 
@@ -123,7 +124,8 @@ class Node:
         self.deferred: Deque[Tuple[str, bytes]] = collections.deque()
         self._get_requests: Dict[Tuple[str, int], Any] = {}
         self.closed = False
-        self.stats = collections.Counter()
+        self.stats: "collections.Counter[str]" = collections.Counter()
+        self.store = NodeStore(self.arena, self.allocator, self.spill, self.table, self.stats)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -276,7 +278,7 @@ class Node:
                 self.allocator.free(entry.offset, entry.block)
                 entry.offset = -1
             if entry.spill_url is not None:
-                self._delete_spilled(entry.spill_url)
+                self.store.delete_spilled(entry.spill_url)
                 entry.spill_url = None
             entry.inline = None
             self.stats["objects_freed"] += 1
@@ -299,7 +301,7 @@ class Node:
         size = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
         if size > self.allocator.capacity:
             # Larger than the whole store: it lives on the spill target only.
-            url = self._spill_write(object_id, layout_chunks(ser.meta, ser.buffers), size)
+            url = self.store.spill_write(object_id, layout_chunks(ser.meta, ser.buffers), size)
             with self.lock:
                 entry = self.table.create(object_id, owner=holder, holder=holder,
                                           created_by=created_by, call_site=call_site,
@@ -309,7 +311,7 @@ class Node:
             return
         with self.lock:
             self._drain_deferred()
-            offset = self._allocate(size, object_id)
+            offset = self.store.allocate(size, object_id)
             entry = self.table.create(object_id, owner=holder, holder=holder, created_by=created_by,
                                       call_site=call_site, type_name=type_name, node_id=self.node_id)
             entry.offset, entry.block = offset, size
@@ -322,92 +324,6 @@ class Node:
             raise
         with self.lock:
             self._make_ready(entry, shm=(offset, size), size=ser.nbytes, contains=ser.contained_refs)
-
-    def _allocate(self, size: int, object_id: bytes) -> int:
-        """An arena block of `size` bytes, spilling least recently used objects to make room."""
-        offset = self.allocator.allocate(size)
-        if offset is None and size <= self.allocator.capacity:
-            offset = self._spill_until_fits(size)
-        if offset is None:
-            self.stats["store_full"] += 1
-            mapped = [e for e in self.table.entries.values() if e.state == SHM and e.readers]
-            mapped_bytes = sum(e.block for e in mapped)
-            raise exc.ObjectStoreFullError(
-                f"object store full: cannot store {size / 2**20:.1f} MiB "
-                f"(object {object_id.hex()}); {self.allocator.used / 2**20:.1f} MiB of "
-                f"{self.allocator.capacity / 2**20:.1f} MiB is in use, of which "
-                f"{mapped_bytes / 2**20:.1f} MiB in {len(mapped)} objects cannot be spilled "
-                f"because arrays returned by get() still point into them (and the rest is being "
-                f"written). Delete those arrays (or copy what you need with np.array(x)) and "
-                f"ObjectRefs you no longer need, or call nbray.init(object_store_memory=...) "
-                f"with a larger store.")
-        return offset
-
-    # -- spilling ---------------------------------------------------------------
-    def _spill_until_fits(self, size: int) -> Optional[int]:
-        candidates = sorted((e for e in self.table.entries.values()
-                             if e.state == SHM and not e.readers and e.offset >= 0),
-                            key=lambda e: e.last_access)
-        for entry in candidates:
-            self._spill_entry(entry)
-            offset = self.allocator.allocate(size)
-            if offset is not None:
-                return offset
-        return None
-
-    def _spill_entry(self, entry: ObjectEntry) -> None:
-        if entry.spill_url is None:
-            view = self.arena.view[entry.offset:entry.offset + entry.block]
-            try:
-                entry.spill_url = self._spill_write(entry.object_id, [view], entry.block)
-            finally:
-                view.release()
-        self.allocator.free(entry.offset, entry.block)
-        entry.offset = -1
-        entry.state = SPILLED
-
-    def _spill_write(self, object_id: bytes, chunks: List[Any], size: int) -> str:
-        t0 = time.perf_counter()
-        try:
-            url = self.spill.write(object_id.hex(), chunks)
-        except Exception as e:
-            self.stats["spill_errors"] += 1
-            raise exc.ObjectSpillError(
-                f"spilling object {object_id.hex()} ({size / 2**20:.1f} MiB) to {self.spill.url} "
-                f"failed: {type(e).__name__}: {e}. Nothing stored was lost; free some objects, "
-                f"or give nbray.init(spill_url=...) a target with room.") from e
-        self.stats["spilled_objects"] += 1
-        self.stats["spilled_bytes"] += size
-        self.stats["spill_ns"] += int((time.perf_counter() - t0) * 1e9)
-        return url
-
-    def _restore(self, entry: ObjectEntry) -> bool:
-        """Bring a spilled object back into the arena; False if it cannot fit."""
-        try:
-            offset = self._allocate(entry.block, entry.object_id)
-        except (exc.ObjectStoreFullError, exc.ObjectSpillError):
-            return False
-        t0 = time.perf_counter()
-        view = self.arena.view[offset:offset + entry.block]
-        try:
-            self.spill.read_into(entry.spill_url, view)
-        except Exception as e:
-            self.allocator.free(offset, entry.block)
-            raise exc.ObjectSpillError(f"restoring object {entry.object_id.hex()} from "
-                                       f"{entry.spill_url} failed: {type(e).__name__}: {e}") from e
-        finally:
-            view.release()
-        entry.offset, entry.state = offset, SHM
-        self.stats["restored_objects"] += 1
-        self.stats["restored_bytes"] += entry.block
-        self.stats["restore_ns"] += int((time.perf_counter() - t0) * 1e9)
-        return True
-
-    def _delete_spilled(self, url: str) -> None:
-        try:
-            self.spill.delete(url)
-        except Exception as e:  # the object is gone either way; say so once
-            sys.stderr.write(f"nbray: could not delete spilled object {url}: {e}\n")
 
     def _make_ready(self, entry: ObjectEntry, *, inline: Any = None,
                     shm: Optional[Tuple[int, int]] = None, size: int = 0,
@@ -434,7 +350,7 @@ class Node:
         entry.last_access = time.time()
         if entry.state == INLINE:
             return ("i", entry.inline, entry.is_error)
-        if entry.state == SPILLED and not self._restore(entry):
+        if entry.state == SPILLED and not self.store.restore(entry):
             # Bigger than the store, or everything else is mapped: read from the spill target.
             return ("f", (entry.spill_url, entry.block), entry.is_error)
         self.table.add_reader(entry, reader)
@@ -690,7 +606,7 @@ class Node:
             self._reply(worker, ("reply", req, False, "too-large"))
             return
         try:
-            offset = self._allocate(size, oid)
+            offset = self.store.allocate(size, oid)
         except (exc.ObjectStoreFullError, exc.ObjectSpillError) as e:
             self._reply(worker, ("reply", req, False, e))
             return
@@ -752,7 +668,7 @@ class Node:
             if kind == "s":
                 self.allocator.free(*payload)
             elif kind == "f":
-                self._delete_spilled(payload[0])
+                self.store.delete_spilled(payload[0])
 
     def _store_results(self, spec: TaskSpec, results: List[Tuple]) -> None:
         freed: List[ObjectEntry] = []

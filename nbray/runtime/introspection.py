@@ -1,0 +1,164 @@
+"""Read-only views of a node's state: one row per object, store and spill statistics.
+
+Everything here returns plain JSON-able dicts, so the memory API, the CLI, the
+notebook inspector and the dashboard all read the same thing.  Filtering and
+sorting run on the table's entries before rows are built, so a page of 100
+rows out of 100k objects costs one pass and a sort, not 100k row dicts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
+
+# Ray's reference type names, plus two nbray adds (closure capture, zero-copy mapping).
+LOCAL_REFERENCE = "LOCAL_REFERENCE"
+BORROWED = "BORROWED"
+USED_BY_PENDING_TASK = "USED_BY_PENDING_TASK"
+CAPTURED_IN_OBJECT = "CAPTURED_IN_OBJECT"
+CAPTURED_BY_CLOSURE = "CAPTURED_BY_CLOSURE"
+PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
+ACTOR_HANDLE = "ACTOR_HANDLE"
+
+SORT_KEYS: Dict[str, Callable[[ObjectEntry], Any]] = {
+    "size": lambda e: e.size,
+    "created": lambda e: e.created_at,
+    "last_access": lambda e: e.last_access,
+    "object_id": lambda e: e.object_id,
+    "type": lambda e: e.type_name,
+    "where": lambda e: e.state,
+    "call_site": lambda e: e.call_site,
+    "owner": lambda e: e.owner,
+}
+WHERE = {INLINE: "inline", SHM: "shared_memory", SPILLED: "spilled", PENDING: "pending"}
+
+
+def reference_types(entry: ObjectEntry, is_actor: bool = False) -> List[str]:
+    types = []
+    if entry.holders.get(entry.owner):
+        types.append(LOCAL_REFERENCE)
+    if any(h != entry.owner for h in entry.holders):
+        types.append(BORROWED)
+    if entry.submitted:
+        types.append(USED_BY_PENDING_TASK)
+    if entry.contained_in:
+        types.append(CAPTURED_IN_OBJECT)
+    if entry.captured and not is_actor:
+        types.append(CAPTURED_BY_CLOSURE)
+    if entry.readers:
+        types.append(PINNED_IN_MEMORY)
+    if is_actor:
+        types.append(ACTOR_HANDLE)
+    return types
+
+
+def _matches(entry: ObjectEntry, text: str, where: Optional[str], ref_type: Optional[str],
+             node: Any) -> bool:
+    if where is not None and WHERE.get(entry.state) != where:
+        return False
+    if ref_type is not None and ref_type not in reference_types(
+            entry, entry.object_id in node.actors.by_creation_object):
+        return False
+    if text:
+        hay = " ".join((entry.object_id.hex(), entry.type_name, entry.call_site,
+                        entry.created_by, entry.owner)).lower()
+        if text.lower() not in hay:
+            return False
+    return True
+
+
+def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
+                filter: str = "", where: Optional[str] = None, ref_type: Optional[str] = None,
+                offset: int = 0, limit: Optional[int] = 100,
+                driver_counts: Optional[Dict[bytes, int]] = None) -> Tuple[List[Dict[str, Any]], int]:
+    """(rows of one page, number of objects that matched). Call with node.lock held."""
+    if sort_by not in SORT_KEYS:
+        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)}, got {sort_by!r}")
+    if where is not None and where not in WHERE.values():
+        raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError("offset and limit must be >= 0")
+    entries: Iterable[ObjectEntry] = node.table.entries.values()
+    if filter or where or ref_type:
+        entries = [e for e in entries if _matches(e, filter, where, ref_type, node)]
+    else:
+        entries = list(entries)
+    total = len(entries)
+    entries.sort(key=SORT_KEYS[sort_by], reverse=descending)
+    page = entries[offset:None if limit is None else offset + limit]
+    pids = _holder_pids(node)
+    return [object_row(node, e, pids, driver_counts) for e in page], total
+
+
+def _holder_pids(node: Any) -> Dict[str, int]:
+    pids = {w.worker_id: w.pid for w in node.workers.values()}
+    pids["driver"] = os.getpid()
+    return pids
+
+
+def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
+               driver_counts: Optional[Dict[bytes, int]] = None) -> Dict[str, Any]:
+    is_actor = e.object_id in node.actors.by_creation_object
+    holders = []
+    for h, n in sorted(e.holders.items()):
+        count = driver_counts.get(e.object_id, n) if (h == "driver" and driver_counts) else n
+        holders.append({"process": h, "pid": pids.get(h), "refs": count})
+    return {
+        "object_id": e.object_id.hex(),
+        "size": e.size,
+        "type": e.type_name or ("actor handle" if is_actor else ""),
+        "owner": {"process": e.owner, "pid": pids.get(e.owner), "node_id": e.node_id},
+        "node_id": e.node_id,
+        "locations": [e.node_id] if e.state in (INLINE, SHM) else [],
+        "where": WHERE.get(e.state, e.state),
+        "spill_url": e.spill_url,
+        "reference_types": reference_types(e, is_actor),
+        "holders": holders,
+        "submitted_tasks": e.submitted,
+        "contained_in": e.contained_in,
+        "contains": [c.hex() for c in e.contains],
+        "captured": e.captured,
+        "mapped_by": [{"process": r, "pid": pids.get(r), "views": n} for r, n in e.readers.items()],
+        "call_site": e.call_site,
+        "created_by": e.created_by,
+        "task_id": None if e.created_by == "put" else e.object_id[:16].hex(),
+        "is_error": e.is_error,
+        "created_at": e.created_at,
+        "last_access": e.last_access,
+    }
+
+
+def node_stats(node: Any) -> Dict[str, Any]:
+    """Store usage and spill counters of one node. Call with node.lock held."""
+    entries = node.table.entries.values()
+    counts = {INLINE: 0, SHM: 0, SPILLED: 0, PENDING: 0}
+    sizes = {INLINE: 0, SHM: 0, SPILLED: 0, PENDING: 0}
+    for e in entries:
+        counts[e.state] = counts.get(e.state, 0) + 1
+        sizes[e.state] = sizes.get(e.state, 0) + (e.block if e.state in (SHM, SPILLED) else e.size)
+    st = node.stats
+    spill_s = st.get("spill_ns", 0) / 1e9
+    restore_s = st.get("restore_ns", 0) / 1e9
+    return {
+        "node_id": node.node_id,
+        "store_capacity": node.allocator.capacity,
+        "store_used": node.allocator.used,
+        "store_largest_free": node.allocator.largest_free(),
+        "objects": len(node.table.entries),
+        "objects_pending": counts[PENDING],
+        "inline_objects": counts[INLINE], "inline_bytes": sizes[INLINE],
+        "shm_objects": counts[SHM], "shm_bytes": sizes[SHM],
+        "spilled_objects": counts[SPILLED], "spilled_bytes": sizes[SPILLED],
+        "freed_but_mapped": len(node.table.zombies),
+        "spill_url": node.spill.url,
+        "spilled_objects_total": st.get("spilled_objects", 0),
+        "spilled_bytes_total": st.get("spilled_bytes", 0),
+        "spill_throughput_bytes_per_s": st.get("spilled_bytes", 0) / spill_s if spill_s else None,
+        "restored_objects_total": st.get("restored_objects", 0),
+        "restored_bytes_total": st.get("restored_bytes", 0),
+        "restore_throughput_bytes_per_s": st.get("restored_bytes", 0) / restore_s if restore_s else None,
+        "workers": len(node.workers),
+        "actors": sum(1 for a in node.actors.actors.values() if a.state != "DEAD"),
+    }
