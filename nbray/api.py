@@ -6,6 +6,7 @@ import atexit
 import numbers
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -254,7 +255,11 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
     """
     timeout = _check_timeout(timeout, "get()")
     if isinstance(object_refs, ObjectRef):
-        return _client_or_auto_init().get([object_refs._id], timeout)[0]
+        try:
+            return _client_or_auto_init().get([object_refs._id], timeout)[0]
+        except KeyboardInterrupt:
+            _on_interrupt([object_refs._id])
+            raise
     if not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"get() takes an ObjectRef or a list of ObjectRefs, got "
                         f"{type(object_refs).__name__}" + _hint_for(object_refs))
@@ -264,7 +269,50 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
                             f"ObjectRef" + _hint_for(r))
     if not object_refs:
         return []
-    return _client_or_auto_init().get([r._id for r in object_refs], timeout)
+    client = _client_or_auto_init()
+    ids = [r._id for r in object_refs]
+    try:
+        if isinstance(client, DriverClient) and len(ids) > 1:
+            timeout = _wait_all_with_progress(client, ids, timeout, "get")
+        return client.get(ids, timeout)
+    except KeyboardInterrupt:
+        _on_interrupt(ids)
+        raise
+
+
+def _wait_all_with_progress(client: DriverClient, ids: List[bytes], timeout: Optional[float],
+                            label: str) -> Optional[float]:
+    """Wait for all objects, drawing a progress bar after a second; returns the time left."""
+    from .runtime.progress import wait_with_progress
+
+    start = time.monotonic()
+    unique = list(dict.fromkeys(ids))
+    total = len(unique)
+
+    def count_ready(t: float) -> int:
+        return len(client.node.wait_ids(unique, total, t))
+
+    if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects"):
+        missing = total - len(client.node.ready_ids(unique))
+        from .exceptions import GetTimeoutError
+
+        raise GetTimeoutError(f"{label} timed out after {timeout} s: {missing} of {total} "
+                              f"objects not ready")
+    return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+
+
+# Called with the ids a blocking call was waiting for when Ctrl-C / Kernel > Interrupt
+# arrived; the notebook layer uses it to cancel the work its cell started.
+_interrupt_handler: Optional[Any] = None
+
+
+def _on_interrupt(ids: List[bytes]) -> None:
+    handler = _interrupt_handler
+    if handler is not None:
+        try:
+            handler(ids)
+        except Exception:  # never mask the KeyboardInterrupt
+            pass
 
 
 def _hint_for(value: Any) -> str:
@@ -299,7 +347,11 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
     if len(set(ids)) != len(ids):
         raise ValueError("wait() requires a list of unique ObjectRefs; the list has duplicates")
     timeout = _check_timeout(timeout, "wait()")
-    ready_ids = _client_or_auto_init().wait(ids, num_returns, timeout, fetch_local)
+    try:
+        ready_ids = _client_or_auto_init().wait(ids, num_returns, timeout, fetch_local)
+    except KeyboardInterrupt:
+        _on_interrupt(ids)
+        raise
     ready: List[ObjectRef] = []
     not_ready: List[ObjectRef] = []
     for r in object_refs:

@@ -794,11 +794,13 @@ class Node:
                 task_id: Optional[bytes]) -> None:
         if not self.config.log_to_driver:
             return
-        owner = self.tasks[task_id].owner if task_id in self.tasks else None
+        spec = self.tasks.get(task_id) if task_id is not None else None
         try:
             self.output_sink({"stream": stream, "text": text, "task_name": task_name,
                               "pid": worker.pid, "worker_id": worker.worker_id,
-                              "task_id": task_id, "owner": owner, "node_id": self.node_id})
+                              "task_id": task_id, "owner": spec.owner if spec else None,
+                              "tag": spec.extra.get("tag") if spec else None,
+                              "node_id": self.node_id})
         except Exception:
             self._internal_error("writing worker output")
 
@@ -809,6 +811,15 @@ class Node:
     def cancel(self, task_id: bytes, force: bool = False) -> None:
         with self.lock:
             self._cancel(task_id, force)
+
+    def cancel_tagged(self, tag: Any, force: bool = False) -> int:
+        """Cancel every unfinished task carrying `tag` (a notebook cell's work)."""
+        with self.lock:
+            ids = [tid for tid, spec in self.tasks.items()
+                   if spec.extra.get("tag") == tag and spec.kind == "task"]
+            for tid in ids:
+                self._cancel(tid, force)
+            return len(ids)
 
     def _cancel(self, task_id: bytes, force: bool) -> None:
         spec = self.tasks.get(task_id)
