@@ -14,8 +14,28 @@ from .runtime.object_ref import ObjectRef
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(shell):  # %load_ext nbray
+    from .jupyter import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell):  # %unload_ext nbray
+    from .jupyter import unload_ipython_extension as unload
+
+    unload(shell)
+
+
+def inspect(refresh_s: float = 1.0, page_size: int = 25):
+    """A live widget of every object in the store (in a notebook)."""
+    from .jupyter import inspect as _inspect
+
+    return _inspect(refresh_s=refresh_s, page_size=page_size)
+
 __all__ = [
     "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
-    "shutdown", "wait", "__version__",
+    "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
+    "unload_ipython_extension",
 ]

@@ -53,7 +53,7 @@ class MemorySummary:
         return cls(d["nodes"], d["objects"], d["total"], d.get("offset", 0), d.get("limit"),
                    d.get("sort_by", "size"), d.get("taken_at", time.time()))
 
-    def table(self, width: int = 120) -> str:
+    def table(self, width: int = 200) -> str:
         lines: List[str] = []
         for node in self.nodes:
             nid = node["node_id"]

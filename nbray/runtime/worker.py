@@ -253,7 +253,7 @@ class Worker:
     def _task_error(self, spec: TaskSpec) -> exc.RayTaskError:
         etype, evalue, tb = sys.exc_info()
         # Drop this module's frames: the user wants their own code's traceback.
-        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _RUNTIME_DIR:
             tb = tb.tb_next
         text = "".join(traceback.format_exception(etype, evalue, tb))
         cause = evalue
@@ -305,6 +305,9 @@ class Worker:
             meta = serialize(exc.RayTaskError(spec.name, str(error), None, os.getpid())).meta
         name = type(error).__name__
         return [(oid, "i", (meta, ()), len(meta), [], True, name) for oid in spec.return_ids]
+
+
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class _DependencyError(Exception):

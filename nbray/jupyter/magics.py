@@ -1,0 +1,167 @@
+"""%nbray and %%remote: thin magics that parse arguments, call the API and render results."""
+
+from __future__ import annotations
+
+import ast
+import shlex
+from typing import Any, Dict, List
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+_SKIP = {"In", "Out", "get_ipython", "exit", "quit", "display"}
+
+
+def free_names(code: str) -> List[str]:
+    """Names a cell reads before (or without) assigning them: what it needs shipped."""
+    tree = ast.parse(code)
+    loaded: Dict[str, None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            loaded.setdefault(node.id, None)
+    return list(loaded)
+
+
+@magics_class
+class NbrayMagics(Magics):
+    """%nbray (status, objects, nodes, memory, config, inspect) and %%remote."""
+
+    @magic_arguments()
+    @argument("-o", "--output", help="bind the ObjectRef of the cell's value to this name and "
+              "return at once, without waiting")
+    @argument("--num-cpus", type=float, default=None, help="CPUs the cell needs (default 1)")
+    @argument("--resources", default=None, help="custom resources as JSON, e.g. '{\"GPU\": 1}'")
+    @argument("--node", default=None, help="run on this node id (multi-node clusters)")
+    @argument("--push", default="", help="comma-separated extra names to ship to the worker "
+              "(names the cell reads are shipped automatically)")
+    @argument("--pull", default="", help="comma-separated names the cell defines that should be "
+              "copied back into the notebook after it runs")
+    @argument("--no-block", action="store_true", help="return the ObjectRef instead of the value")
+    @argument("--timeout", type=float, default=None, help="seconds to wait for the result")
+    @cell_magic
+    def remote(self, line: str, cell: str) -> Any:
+        """Run this cell on a worker of the nbray cluster.
+
+        The names the cell reads are taken from the notebook and shipped with it;
+        ObjectRefs among them arrive as their values (like top-level task
+        arguments). The value of the last expression is the cell's result: by
+        default the cell waits and shows it; with `-o NAME` the cell returns at
+        once and NAME holds its ObjectRef. print(), display() and errors from the
+        cell appear in this cell's output, and an exception shows the remote
+        traceback. Kernel > Interrupt cancels the remote cell.
+
+        Examples::
+
+            %%remote
+            x.sum()
+
+            %%remote -o total --num-cpus 2
+            heavy(x)
+
+            %%remote --pull model
+            model = fit(data)
+        """
+        import json
+
+        import nbray
+
+        args = parse_argstring(self.remote, line)
+        ns = self.shell.user_ns
+        push = [n.strip() for n in args.push.split(",") if n.strip()]
+        pull = tuple(n.strip() for n in args.pull.split(",") if n.strip())
+        try:
+            needed = free_names(cell)
+        except SyntaxError as e:
+            raise SyntaxError(f"%%remote cell does not parse: {e}") from None
+        missing_push = [n for n in push if n not in ns]
+        if missing_push:
+            raise NameError(f"--push names not defined in the notebook: {', '.join(missing_push)}")
+        shipped = {}
+        for name in dict.fromkeys(needed + push):
+            if name in ns and name not in _SKIP and not name.startswith("_"):
+                shipped[name] = ns[name]
+        options: Dict[str, Any] = {"num_returns": 2, "name": "remote-cell", "max_retries": 0}
+        if args.num_cpus is not None:
+            options["num_cpus"] = args.num_cpus
+        if args.resources:
+            options["resources"] = json.loads(args.resources)
+        if args.node:
+            options["resources"] = dict(options.get("resources") or {}, **{f"node:{args.node}": 0.001})
+        fn = _remote_cell_function().options(**options)
+        value_ref, pulled_ref = fn.remote(cell, pull, **shipped)
+        if args.output:
+            ns[args.output] = value_ref
+            if pull:
+                ns["_nbray_pulled"] = pulled_ref
+            return None
+        if args.no_block and not pull:
+            return value_ref
+        value, pulled = nbray.get([value_ref, pulled_ref], timeout=args.timeout)
+        ns.update(pulled)
+        return value
+
+    @line_magic
+    def nbray(self, line: str) -> Any:
+        """Cluster commands: %nbray status | objects | inspect | nodes | memory [args] | config [k=v ...]
+
+        status   the cluster: nodes, CPUs, store use (also what %load_ext shows)
+        objects  the live object-store inspector widget (same as nbray.inspect())
+        nodes    nodes and their resources
+        memory   the object table as text; takes --sort-by, --filter, --where, --limit
+        config   show settings, or set them: cancel_on_interrupt=true|false
+        """
+        from . import extension
+
+        parts = shlex.split(line)
+        cmd, rest = (parts[0], parts[1:]) if parts else ("status", [])
+        if cmd == "status":
+            return extension.status()
+        if cmd in ("objects", "inspect"):
+            from .inspector import inspect
+
+            return inspect()
+        if cmd == "nodes":
+            import nbray
+
+            return nbray.nodes()
+        if cmd == "memory":
+            return _memory_command(rest)
+        if cmd == "config":
+            return extension.configure(rest)
+        raise ValueError(f"unknown %nbray command {cmd!r}: use status, objects, nodes, memory "
+                         f"or config")
+
+
+def _memory_command(rest: List[str]) -> Any:
+    import argparse
+
+    import nbray
+
+    p = argparse.ArgumentParser(prog="%nbray memory", add_help=False)
+    p.add_argument("--sort-by", default="size")
+    p.add_argument("--filter", default="")
+    p.add_argument("--where", default=None)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    a = p.parse_args(rest)
+    summary = nbray.memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
+                           offset=a.offset)
+    print(summary.table())
+    return None
+
+
+_REMOTE_CELL = None
+
+
+def _remote_cell_function() -> Any:
+    global _REMOTE_CELL
+    if _REMOTE_CELL is None:
+        import nbray
+
+        from ..runtime.remote_cell import run_cell
+
+        _REMOTE_CELL = nbray.remote(run_cell)
+    return _REMOTE_CELL
+
+
+__all__ = ["NbrayMagics", "free_names"]

@@ -1,0 +1,150 @@
+"""Worker output under the notebook cell that started the work, rate limited.
+
+Each task carries the tag of the cell that submitted it (the execute_request's
+msg_id; nested tasks inherit it).  Output is sent on IOPub with that cell's
+parent header, so it lands under the right cell even after the cell finished
+or while a later cell runs.  A token bucket per cell keeps a print flood from
+freezing the front end; what is dropped is counted and reported.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from typing import Any, Dict, Optional
+
+LINES_PER_SECOND = 200
+BURST_LINES = 2000
+MAX_CELLS = 500
+
+
+class _Bucket:
+    __slots__ = ("tokens", "stamp", "dropped", "reported")
+
+    def __init__(self) -> None:
+        self.tokens = float(BURST_LINES)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+        self.reported = 0.0
+
+
+class OutputRouter:
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.kernel = getattr(shell, "kernel", None)
+        self.parents: "collections.OrderedDict[str, Dict[str, Any]]" = collections.OrderedDict()
+        self.buckets: Dict[str, _Bucket] = {}
+        self.lock = threading.Lock()
+        self.cancel_on_interrupt = True
+
+    # -- tags ----------------------------------------------------------------
+    def current_tag(self) -> Optional[str]:
+        """Tag for work submitted now: the msg_id of the cell being executed."""
+        parent = self._current_parent()
+        if not parent:
+            return None
+        msg_id = parent.get("header", {}).get("msg_id")
+        if msg_id is None:
+            return None
+        with self.lock:
+            if msg_id not in self.parents:
+                self.parents[msg_id] = parent
+                while len(self.parents) > MAX_CELLS:
+                    old, _ = self.parents.popitem(last=False)
+                    self.buckets.pop(old, None)
+        return msg_id
+
+    def _current_parent(self) -> Optional[Dict[str, Any]]:
+        if self.kernel is None:
+            return None
+        try:
+            return self.kernel.get_parent("shell")
+        except TypeError:  # older ipykernel
+            return getattr(self.kernel, "_parent_header", None)
+
+    # -- output ---------------------------------------------------------------
+    def sink(self, record: Dict[str, Any]) -> None:
+        """The node's output sink: called on the node's I/O thread."""
+        tag = record.get("tag")
+        parent = self.parents.get(tag) if tag is not None else None
+        if record["stream"] == "display":
+            self._send(parent, "display_data", {"data": json.loads(record["text"]),
+                                                "metadata": {}, "transient": {}})
+            return
+        prefix = f"({record['task_name']} pid={record['pid']}) "
+        lines = record["text"].splitlines(keepends=True)
+        allowed = self._admit(tag or "", len(lines))
+        if allowed < len(lines):
+            lines = lines[:allowed]
+        text = "".join(prefix + ln for ln in lines)
+        if text and not text.endswith("\n"):
+            text += "\n"
+        note = self._drop_note(tag or "")
+        if note:
+            text += note
+        if text:
+            self._send(parent, "stream", {"name": "stderr" if record["stream"] == "stderr"
+                                          else "stdout", "text": text})
+
+    def _admit(self, tag: str, n: int) -> int:
+        with self.lock:
+            b = self.buckets.get(tag)
+            if b is None:
+                b = self.buckets[tag] = _Bucket()
+            now = time.monotonic()
+            b.tokens = min(BURST_LINES, b.tokens + (now - b.stamp) * LINES_PER_SECOND)
+            b.stamp = now
+            take = min(n, int(b.tokens))
+            b.tokens -= take
+            b.dropped += n - take
+            return take
+
+    def _drop_note(self, tag: str) -> str:
+        with self.lock:
+            b = self.buckets.get(tag)
+            if b is None or not b.dropped or time.monotonic() - b.reported < 1.0:
+                return ""
+            n, b.dropped, b.reported = b.dropped, 0, time.monotonic()
+        return (f"[nbray] {n} lines of worker output were dropped (more than "
+                f"{LINES_PER_SECOND} lines/s)\n")
+
+    def _send(self, parent: Optional[Dict[str, Any]], msg_type: str, content: Dict[str, Any]) -> None:
+        kernel = self.kernel
+        if kernel is None or parent is None:
+            self._fallback(msg_type, content)
+            return
+        try:
+            ident = f"stream.{content['name']}".encode() if msg_type == "stream" else None
+            kernel.session.send(kernel.iopub_socket, msg_type, content, parent=parent, ident=ident)
+        except Exception:
+            self._fallback(msg_type, content)
+
+    @staticmethod
+    def _fallback(msg_type: str, content: Dict[str, Any]) -> None:
+        import sys
+
+        if msg_type == "stream":
+            stream = sys.stderr if content["name"] == "stderr" else sys.stdout
+            stream.write(content["text"])
+            stream.flush()
+        else:
+            sys.stdout.write(content["data"].get("text/plain", "") + "\n")
+
+    # -- interrupt ------------------------------------------------------------
+    def on_interrupt(self, object_ids: Any) -> None:
+        """Kernel > Interrupt during a blocking call: cancel the tasks making the objects
+        it waited for, and everything this cell started."""
+        if not self.cancel_on_interrupt:
+            return
+        from .. import api
+
+        state = api._state
+        if state is None:
+            return
+        for task_id in dict.fromkeys(oid[:16] for oid in object_ids):
+            state.node.cancel(task_id, force=False)
+        tag = self.current_tag()
+        if tag is not None:
+            state.node.cancel_tagged(tag, force=False)

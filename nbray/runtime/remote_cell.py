@@ -1,0 +1,31 @@
+"""The body of a %%remote cell as it runs on a worker (no IPython needed there)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+
+def run_cell(__nbray_code: str, __nbray_pull: Tuple[str, ...], **names: Any) -> Any:
+    """Runs on a worker: exec the cell; returns (value of the last expression, pulled names)."""
+    import ast as _ast
+
+    from .remote_display import display
+
+    ns: Dict[str, Any] = {"__name__": "__nbray_remote__", "display": display}
+    ns.update(names)
+    import linecache
+
+    # Tracebacks of the remote cell show its source lines, as a local cell's do.
+    linecache.cache["<remote cell>"] = (len(__nbray_code), None,
+                                       __nbray_code.splitlines(keepends=True), "<remote cell>")
+    tree = _ast.parse(__nbray_code)
+    last = None
+    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+        last = _ast.Expression(tree.body.pop().value)
+    exec(compile(tree, "<remote cell>", "exec"), ns)
+    value = eval(compile(last, "<remote cell>", "eval"), ns) if last is not None else None
+    pulled = {k: ns[k] for k in __nbray_pull if k in ns}
+    missing = [k for k in __nbray_pull if k not in ns]
+    if missing:
+        raise NameError(f"--pull names not defined by the remote cell: {', '.join(missing)}")
+    return value, pulled
