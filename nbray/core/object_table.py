@@ -28,6 +28,7 @@ class ObjectEntry:
     block: int = 0                    # bytes reserved in the arena
     is_error: bool = False            # the value is an exception to raise on get
     spill_url: Optional[str] = None   # copy on the spill target (kept while the object lives)
+    copies: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # node id -> (offset, block)
     owner: str = "driver"
     node_id: str = ""
     holders: Dict[str, int] = field(default_factory=dict)

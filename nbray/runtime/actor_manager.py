@@ -84,11 +84,10 @@ class ActorManager:
                                  f"{namespace!r} by {existing.label()}; pick another name, or pass "
                                  f"get_if_exists=True to get a handle to it")
         node = self.node
-        infeasible = [k for k, v in spec.resources.items() if v > node.total_resources.get(k, 0)]
-        if infeasible:
+        if not node._feasible(spec.resources):
             raise exc.ActorUnschedulableError(
-                f"actor {info['class_name']} asks for {spec.resources}, but the cluster has only "
-                f"{node.total_resources}")
+                f"actor {info['class_name']} asks for {spec.resources}, but no node has that "
+                f"much ({node._totals_text()})")
         record = ActorRecord(
             actor_id=spec.actor_id, class_name=info["class_name"], create_spec=spec, name=name,
             namespace=namespace, detached=info.get("lifetime") == "detached",
@@ -121,7 +120,7 @@ class ActorManager:
             demand = record.create_spec.resources
             if not node._fits(demand):
                 return
-            worker = node._idle_worker()
+            worker = node._idle_worker(demand)
             if worker is None:
                 node._request_spare_worker()
                 return

@@ -37,6 +37,7 @@ from ..store.spill import make_backend, remove_stale_sessions
 from ..transport.framing import ConnectionClosed, MessageConnection
 from .actor_manager import ActorManager
 from .node_store import NodeStore
+from .remote_nodes import RemoteNodes
 
 DRIVER = "driver"
 
@@ -49,8 +50,8 @@ Descriptor = Tuple[Any, ...]
 @dataclass(eq=False)
 class WorkerHandle:
     worker_id: str
-    proc: subprocess.Popen
-    conn: MessageConnection
+    proc: Optional[subprocess.Popen]   # None for a worker of another node
+    conn: Any                          # MessageConnection, or a relay through its node
     state: str = "starting"            # starting | idle | busy | dead
     task: Optional[TaskSpec] = None
     held: Dict[str, float] = field(default_factory=dict)
@@ -59,10 +60,43 @@ class WorkerHandle:
     actor_id: Optional[bytes] = None
     idle_since: float = 0.0
     cancelled: Set[bytes] = field(default_factory=set)
+    node_id: str = ""
+    remote_pid: int = 0
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.proc.pid if self.proc is not None else self.remote_pid
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the worker process, wherever it runs."""
+        if self.proc is not None:
+            try:
+                self.proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+        else:
+            try:
+                self.conn.node_send(("signal", self.worker_id, int(signum)))
+            except ConnectionError:
+                pass
+
+
+@dataclass(eq=False)
+class NodeInfo:
+    """A node of the cluster as the head sees it (the head's own node included)."""
+
+    node_id: str
+    total: Dict[str, float]
+    available: Dict[str, float]
+    conn: Any = None                   # None for the head's own node
+    hostname: str = ""
+    object_url: str = ""               # where its objects can be fetched over HTTP
+    alive: bool = True
+    last_seen: float = field(default_factory=time.monotonic)
+    is_head: bool = False
+    store_capacity: int = 0
+    store_used: int = 0
+    pid: int = 0
 
 
 class _Countdown:
@@ -120,7 +154,11 @@ class Node:
         self._pending_deps: Dict[bytes, int] = {}
         self.total_resources: Dict[str, float] = {"CPU": float(self.config.num_cpus)}
         self.total_resources.update({k: float(v) for k, v in self.config.resources.items()})
+        self.total_resources[f"node:{node_id}"] = 1.0
         self.available: Dict[str, float] = dict(self.total_resources)
+        self.cluster_nodes: Dict[str, NodeInfo] = {node_id: NodeInfo(
+            node_id, self.total_resources, self.available, hostname=os.uname().nodename,
+            is_head=True, store_capacity=cap, pid=os.getpid())}
         self.deferred: Deque[Tuple[str, bytes]] = collections.deque()
         self._get_requests: Dict[Tuple[str, int], Any] = {}
         self.closed = False
@@ -144,6 +182,7 @@ class Node:
             "seal-spilled": self._on_seal_spilled,
         }
         self.actors = ActorManager(self)
+        self.remote = RemoteNodes(self)
         self._io_thread.start()
         self.request_workers(self.config.num_cpus)
 
@@ -184,7 +223,8 @@ class Node:
                                 start_new_session=True, stdin=subprocess.DEVNULL)
         child_sock.close()
         conn = MessageConnection(parent_sock)
-        worker = WorkerHandle(worker_id, proc, conn, idle_since=time.monotonic())
+        worker = WorkerHandle(worker_id, proc, conn, idle_since=time.monotonic(),
+                              node_id=self.node_id)
         with self.lock:
             self.workers[worker_id] = worker
             self._by_fd[conn.fileno()] = worker
@@ -193,7 +233,10 @@ class Node:
         return worker
 
     def _live_task_workers(self) -> List[WorkerHandle]:
-        return [w for w in self.workers.values() if w.state != "dead" and w.actor_id is None]
+        return [w for w in self.workers.values() if w.state != "dead" and w.actor_id is None
+                and w.node_id == self.node_id]
+
+    _local_task_workers = _live_task_workers
 
     # =========================================================================
     # I/O thread
@@ -244,6 +287,8 @@ class Node:
             with self.lock:
                 self._drain_deferred()
                 self._reap_idle_workers()
+                if len(self.cluster_nodes) > 1:
+                    self.remote.check_heartbeats()
 
     def _internal_error(self, what: str) -> None:
         sys.stderr.write(f"nbray: internal error while {what}:\n{traceback.format_exc()}")
@@ -280,6 +325,10 @@ class Node:
             if entry.spill_url is not None:
                 self.store.delete_spilled(entry.spill_url)
                 entry.spill_url = None
+            if entry.copies:
+                self.remote.release_copies(entry)
+            if self.remote.lineage:
+                self.remote.drop_lineage(entry.object_id)
             entry.inline = None
             self.stats["objects_freed"] += 1
 
@@ -328,9 +377,14 @@ class Node:
     def _make_ready(self, entry: ObjectEntry, *, inline: Any = None,
                     shm: Optional[Tuple[int, int]] = None, size: int = 0,
                     contains: Iterable[bytes] = (), is_error: bool = False,
-                    spilled: Optional[Tuple[str, int]] = None) -> None:
+                    spilled: Optional[Tuple[str, int]] = None,
+                    remote: Optional[Tuple[str, Tuple[int, int]]] = None) -> None:
         if inline is not None:
             entry.state, entry.inline = INLINE, inline
+        elif remote is not None:
+            entry.state = SHM
+            entry.copies[remote[0]] = remote[1]
+            entry.block = remote[1][1]
         elif spilled is not None:
             entry.state = SPILLED
             entry.spill_url, entry.block = spilled
@@ -360,32 +414,75 @@ class Node:
                         reader: str = DRIVER) -> List[Descriptor]:
         """Descriptors of the objects, waiting until all exist (driver side)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self.lock:
-            self._drain_deferred()
-            missing = self._missing(object_ids)
-            if missing:
+        while True:
+            with self.lock:
+                self._drain_deferred()
+                missing = self._not_here(object_ids, self.node_id)
+                if not missing:
+                    return [self._descriptor(self.table.entries[oid], reader) for oid in object_ids]
                 countdown = _Countdown(len(missing))
-                for entry in missing:
-                    entry.waiters.append(countdown)
-        if missing:
+                waiters = self._await_here(missing, self.node_id, countdown)
             try:
                 ok = countdown.wait(None if deadline is None else deadline - time.monotonic())
             except BaseException:
-                self._remove_waiter(missing, countdown)
+                self._remove_waiters(waiters)
                 raise
             if not ok:
-                self._remove_waiter(missing, countdown)
+                self._remove_waiters(waiters)
                 raise exc.GetTimeoutError(
                     f"get timed out after {timeout} s: {countdown.remaining} of "
                     f"{len(set(object_ids))} objects not ready")
+            # Loop: an object made on another node may still have to be pulled here.
+
+    def _not_here(self, object_ids: Iterable[bytes], node_id: str) -> List[ObjectEntry]:
+        """Entries still pending, or ready but with no copy on `node_id`."""
+        if len(self.cluster_nodes) == 1:
+            return self._missing(object_ids)
+        out: List[ObjectEntry] = []
+        seen: Set[bytes] = set()
+        for oid in object_ids:
+            entry = self.table.entries.get(oid)
+            if entry is None:
+                self._missing([oid])  # raises ObjectLostError with the reason
+                continue
+            if oid not in seen and (entry.state == PENDING or
+                                    not self.remote.present_on(entry, node_id)):
+                seen.add(oid)
+                out.append(entry)
+        return out
+
+    def _await_here(self, entries: List[ObjectEntry], node_id: str,
+                    callback: Callable[[ObjectEntry], None]) -> List[Tuple[ObjectEntry, Any]]:
+        """Call `callback(entry)` once each entry is ready (and, with several nodes, once a
+        copy reached `node_id`).  Returns the registered waiters, for removal on timeout."""
+        registered = []
+        if len(self.cluster_nodes) == 1:
+            for entry in entries:
+                entry.waiters.append(callback)
+                registered.append((entry, callback))
+            return registered
+
+        def when_ready(entry: ObjectEntry) -> None:
+            if self.remote.present_on(entry, node_id) or entry.is_error:
+                callback(entry)
+            else:
+                self.remote.fetch(entry, node_id, lambda err, e=entry: callback(e))
+
+        for entry in entries:
+            if entry.state == PENDING:
+                entry.waiters.append(when_ready)
+                registered.append((entry, when_ready))
+            else:
+                when_ready(entry)
+        return registered
+
+    def _remove_waiters(self, waiters: List[Tuple[ObjectEntry, Any]]) -> None:
         with self.lock:
-            out = []
-            for oid in object_ids:
-                entry = self.table.entries.get(oid)
-                if entry is None or entry.state == PENDING:
-                    raise exc.ObjectLostError(oid.hex(), "it was freed while being fetched")
-                out.append(self._descriptor(entry, reader))
-            return out
+            for entry, waiter in waiters:
+                try:
+                    entry.waiters.remove(waiter)
+                except ValueError:
+                    pass
 
     def _missing(self, object_ids: Iterable[bytes]) -> List[ObjectEntry]:
         missing, seen = [], set()
@@ -462,11 +559,10 @@ class Node:
             self.actors.submit_call(spec)
             return
         self._submit_bookkeeping(spec)
-        infeasible = [k for k, v in spec.resources.items() if v > self.total_resources.get(k, 0)]
-        if infeasible:
+        if not self._feasible(spec.resources):
             self._fail_task(spec, exc.TaskUnschedulableError(
-                f"task {spec.name} asks for {spec.resources}, but the cluster has only "
-                f"{self.total_resources}: it can never run. Lower num_cpus/resources or add "
+                f"task {spec.name} asks for {spec.resources}, but no node has that much "
+                f"({self._totals_text()}): it can never run. Lower num_cpus/resources or add "
                 f"a node that has them."))
             return
         try:
@@ -501,18 +597,33 @@ class Node:
             self.ready_queue.appendleft(spec)
         self._dispatch()
 
-    def _fits(self, demand: Dict[str, float]) -> bool:
-        avail = self.available
+    def _fits(self, demand: Dict[str, float], node_id: Optional[str] = None) -> bool:
+        """Whether `demand` fits now on the node (None: on any live node)."""
+        if node_id is None:
+            return any(info.alive and self._fits(demand, nid)
+                       for nid, info in self.cluster_nodes.items())
+        avail = self.cluster_nodes[node_id].available
         return all(avail.get(k, 0) >= v - 1e-9 for k, v in demand.items())
 
+    def _feasible(self, demand: Dict[str, float]) -> bool:
+        """Whether some live node could ever run `demand`."""
+        return any(info.alive and all(info.total.get(k, 0) >= v - 1e-9 for k, v in demand.items())
+                   for info in self.cluster_nodes.values())
+
+    def _node_available(self, node_id: str) -> Dict[str, float]:
+        info = self.cluster_nodes.get(node_id)
+        return info.available if info is not None else {}
+
     def _acquire(self, worker: WorkerHandle, demand: Dict[str, float]) -> None:
+        avail = self._node_available(worker.node_id)
         for k, v in demand.items():
-            self.available[k] = self.available.get(k, 0) - v
+            avail[k] = avail.get(k, 0) - v
         worker.held = dict(demand)
 
     def _release_resources(self, worker: WorkerHandle) -> None:
+        avail = self._node_available(worker.node_id)
         for k, v in worker.held.items():
-            self.available[k] = self.available.get(k, 0) + v
+            avail[k] = avail.get(k, 0) + v
         worker.held = {}
 
     def _dispatch(self) -> None:
@@ -523,18 +634,34 @@ class Node:
             spec = queue[0]
             if not self._fits(spec.resources):
                 return
-            worker = self._idle_worker()
+            worker = self._idle_worker(spec.resources, spec.arg_refs)
             if worker is None:
                 self._maybe_start_worker()
                 return
             queue.popleft()
+            if worker.node_id != self.node_id and not self.remote.deps_present(worker, spec):
+                continue  # fetching its arguments to that node first; re-queued when there
             self._assign(worker, spec)
 
-    def _idle_worker(self) -> Optional[WorkerHandle]:
+    def _idle_worker(self, demand: Optional[Dict[str, float]] = None,
+                     arg_refs: Iterable[bytes] = ()) -> Optional[WorkerHandle]:
+        """An idle task worker on a node where `demand` fits, preferring the node that
+        already holds most of the arguments' bytes."""
+        if len(self.cluster_nodes) == 1:
+            for w in self.workers.values():
+                if w.state == "idle" and w.actor_id is None:
+                    return w
+            return None
+        best, best_score = None, -1.0
         for w in self.workers.values():
-            if w.state == "idle" and w.actor_id is None:
-                return w
-        return None
+            if w.state != "idle" or w.actor_id is not None:
+                continue
+            if demand and not self._fits(demand, w.node_id):
+                continue
+            score = self.remote.local_bytes(w.node_id, arg_refs) + (0.5 if w.node_id == self.node_id else 0)
+            if score > best_score:
+                best, best_score = w, score
+        return best
 
     def _request_spare_worker(self) -> None:
         live = self._live_task_workers()
@@ -565,7 +692,7 @@ class Node:
     def _send_exec(self, worker: WorkerHandle, spec: TaskSpec) -> None:
         deps = []
         for oid in dict.fromkeys(spec.arg_refs):
-            deps.append((oid, self._descriptor(self.table.entries[oid], worker.worker_id)))
+            deps.append((oid, self._worker_descriptor(self.table.entries[oid], worker)))
         blob = None
         if spec.function_id and spec.function_id not in worker.functions:
             blob = self.functions[spec.function_id]
@@ -618,8 +745,12 @@ class Node:
     def _on_seal(self, worker: WorkerHandle, oid: bytes, offset: int, block: int, size: int,
                  contains: List[bytes], type_name: str) -> None:
         entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=self.node_id)
-        self._make_ready(entry, shm=(offset, block), size=size, contains=contains)
+                                  created_by="put", type_name=type_name, node_id=worker.node_id)
+        if worker.node_id != self.node_id:
+            self._make_ready(entry, remote=(worker.node_id, (offset, block)), size=size,
+                             contains=contains)
+        else:
+            self._make_ready(entry, shm=(offset, block), size=size, contains=contains)
 
     def _on_seal_spilled(self, worker: WorkerHandle, oid: bytes, url: str, block: int, size: int,
                          contains: List[bytes], type_name: str) -> None:
@@ -652,31 +783,47 @@ class Node:
             worker.cancelled.discard(task_id)
             retry = False
         if retry and self._retries_left(spec):
-            self._free_blocks_of(results)
+            self._free_blocks_of(results, worker.node_id)
             spec.attempt += 1
             self.stats["task_retries"] += 1
             self.ready_queue.appendleft(spec)
         else:
-            self._store_results(spec, results)
-            self._finish_task(spec)
+            self._store_results(spec, results, worker.node_id)
+            keep = worker.node_id != self.node_id and any(r[1] == "s" for r in results) \
+                and self.remote.keep_lineage(spec)
+            self._finish_task(spec, keep_args=keep)
         if worker.state == "busy":
             worker.state, worker.idle_since = "idle", time.monotonic()
         self._dispatch()
 
-    def _free_blocks_of(self, results: List[Tuple]) -> None:
+    def _free_blocks_of(self, results: List[Tuple], node_id: str = "") -> None:
         for _oid, kind, payload, _size, _contains, _err, _type in results:
-            if kind == "s":
+            if kind == "s" and node_id and node_id != self.node_id:
+                info = self.cluster_nodes.get(node_id)
+                if info is not None and info.alive:
+                    try:
+                        info.conn.send(("free", *payload))
+                    except ConnectionError:
+                        pass
+            elif kind == "s":
                 self.allocator.free(*payload)
             elif kind == "f":
                 self.store.delete_spilled(payload[0])
 
-    def _store_results(self, spec: TaskSpec, results: List[Tuple]) -> None:
+    def _store_results(self, spec: TaskSpec, results: List[Tuple], node_id: str = "") -> None:
         freed: List[ObjectEntry] = []
         for oid, kind, payload, size, contains, is_error, type_name in results:
             entry = self.table.entries.get(oid)
             if entry is None or entry.state != PENDING:
                 # Nobody holds a ref any more: drop the value at once.
-                self._free_blocks_of([(oid, kind, payload, size, contains, is_error, type_name)])
+                self._free_blocks_of([(oid, kind, payload, size, contains, is_error, type_name)],
+                                     node_id)
+                continue
+            if kind == "s" and node_id and node_id != self.node_id:
+                entry.type_name = type_name
+                entry.copies[node_id] = payload
+                self._make_ready(entry, remote=(node_id, payload), size=size, contains=contains,
+                                 is_error=is_error)
                 continue
             entry.type_name = type_name
             if kind == "i":
@@ -690,8 +837,11 @@ class Node:
     def _retries_left(self, spec: TaskSpec) -> bool:
         return spec.max_retries == -1 or spec.attempt < spec.max_retries
 
-    def _finish_task(self, spec: TaskSpec) -> None:
+    def _finish_task(self, spec: TaskSpec, keep_args: bool = False) -> None:
+        """The task is over; its arguments are released (unless kept as lineage)."""
         self.tasks.pop(spec.task_id, None)
+        if keep_args:
+            return
         freed: List[ObjectEntry] = []
         self.table.add_submitted(spec.all_refs(), -1, freed)
         self._release(freed)
@@ -713,34 +863,41 @@ class Node:
         except ConnectionClosed:
             pass
 
-    def _on_get(self, worker: WorkerHandle, req: int, oids: List[bytes]) -> None:
+    def _worker_descriptor(self, entry: ObjectEntry, worker: WorkerHandle) -> Descriptor:
+        if worker.node_id == self.node_id:
+            return self._descriptor(entry, worker.worker_id)
+        return self.remote.descriptor(entry, worker)
+
+    def _on_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool = False) -> None:
         try:
-            missing = self._missing(oids)
+            missing = self._not_here(oids, worker.node_id)
         except exc.ObjectLostError as e:
+            if blocked:
+                self._unblock(worker)
             self._reply(worker, ("reply", req, False, e))
             return
         if not missing:
-            self._reply(worker, ("reply", req, True,
-                                 [self._descriptor(self.table.entries[o], worker.worker_id) for o in oids]))
+            if blocked:
+                self._unblock(worker)
+            try:
+                descs = [self._worker_descriptor(self.table.entries[o], worker) for o in oids]
+            except KeyError as e:
+                self._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
+                return
+            self._reply(worker, ("reply", req, True, descs))
             return
-        self._block(worker)
+        if not blocked:
+            self._block(worker)
         key = (worker.worker_id, req)
         state = {"left": len(missing)}
 
         def on_ready(entry: ObjectEntry) -> None:
             state["left"] -= 1
             if state["left"] == 0 and self._get_requests.pop(key, None) is not None:
-                self._unblock(worker)
-                try:
-                    descs = [self._descriptor(self.table.entries[o], worker.worker_id) for o in oids]
-                except KeyError as e:
-                    self._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
-                    return
-                self._reply(worker, ("reply", req, True, descs))
+                self._on_get(worker, req, oids, blocked=True)  # check again: all here now?
 
-        self._get_requests[key] = (missing, on_ready)
-        for entry in missing:
-            entry.waiters.append(on_ready)
+        waiters = self._await_here(missing, worker.node_id, on_ready)
+        self._get_requests[key] = ([e for e, _ in waiters], on_ready)
 
     def _on_wait(self, worker: WorkerHandle, req: int, oids: List[bytes], num_returns: int,
                  block: bool) -> None:
@@ -844,32 +1001,39 @@ class Node:
         else:
             try:
                 running.conn.send(("cancel", task_id))
-                os.kill(running.pid, signal.SIGINT)
-            except (ConnectionClosed, ProcessLookupError):
+                running.signal(signal.SIGINT)
+            except (ConnectionClosed, ConnectionError):
                 pass
 
     def _kill_worker(self, worker: WorkerHandle) -> None:
-        try:
-            worker.proc.kill()
-        except ProcessLookupError:
-            pass
+        worker.signal(signal.SIGKILL)
+
+    def _totals_text(self) -> str:
+        return "; ".join(f"node {nid[:8]}: " + ", ".join(
+            f"{k}={v:g}" for k, v in info.total.items() if not k.startswith("node:"))
+            for nid, info in self.cluster_nodes.items() if info.alive)
 
     # -- worker exit -----------------------------------------------------------
-    def _on_worker_exit(self, worker: WorkerHandle) -> None:
-        try:
-            self._selector.unregister(worker.conn.fileno())
-        except (KeyError, ValueError, OSError):
-            pass
+    def _on_worker_exit(self, worker: WorkerHandle, code: Optional[int] = None) -> None:
+        if worker.proc is not None:
+            try:
+                self._selector.unregister(worker.conn.fileno())
+            except (KeyError, ValueError, OSError):
+                pass
         with self.lock:
-            self._by_fd.pop(worker.conn.fileno(), None)
-            worker.conn.close()
+            if worker.state == "dead":
+                return
+            if worker.proc is not None:
+                self._by_fd.pop(worker.conn.fileno(), None)
+                worker.conn.close()
             worker.state = "dead"
             self.workers.pop(worker.worker_id, None)
-            try:
-                code = worker.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                worker.proc.kill()
-                code = worker.proc.wait()
+            if worker.proc is not None:
+                try:
+                    code = worker.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    worker.proc.kill()
+                    code = worker.proc.wait()
             self.stats["workers_died"] += 1
             for key in [k for k in self._get_requests if k[0] == worker.worker_id]:
                 entries, waiter = self._get_requests.pop(key)
@@ -897,7 +1061,8 @@ class Node:
                         f"the worker running {spec.name}() (pid {worker.pid}) {how}; the task "
                         f"was tried {spec.attempt + 1} time(s) (max_retries={spec.max_retries})."))
             if not self.closed:
-                if len(self._live_task_workers()) < self.config.num_cpus:
+                if worker.node_id == self.node_id and \
+                        len(self._local_task_workers()) < self.config.num_cpus:
                     self.request_workers(1)
                 self._dispatch()
 
@@ -975,7 +1140,8 @@ class Node:
             if self.closed:
                 return
             self.closed = True
-            workers = list(self.workers.values())
+            self.remote.shutdown_nodes()
+            workers = [w for w in self.workers.values() if w.proc is not None]
         self._wake()
         if self._io_thread is not threading.current_thread():
             self._io_thread.join(timeout=5)

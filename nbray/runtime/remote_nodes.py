@@ -1,0 +1,430 @@
+"""The head's view of the other nodes: membership, relayed workers, object copies, failures.
+
+A remote node runs a NodeAgent (its own arena and worker processes) connected
+to the head over an authenticated websocket.  Its workers speak the same
+protocol as local ones; the agent relays their messages, tagged with the
+worker id, and handles arena allocation itself.  The head keeps the one
+object table: an object may have a block in the head's arena (entry.offset)
+and copies on other nodes (entry.copies).  A task runs on a node only once
+its arguments are there; missing ones are pulled from a node that has them
+over HTTP, streamed straight into the target arena.  Concurrent pulls of one
+object to one node are merged.
+
+When a node is lost, its workers are handled like crashed workers (tasks
+retried, actors restarted elsewhere), copies on it are forgotten, and objects
+left with no copy are rebuilt by re-running the task that made them
+(lineage), recursively; objects made by put() there are reported lost.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from .. import exceptions as exc
+from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
+from ..core.specs import TaskSpec
+from ..ids import is_put_object
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .node import Node, NodeInfo, WorkerHandle
+
+HEARTBEAT_TIMEOUT_S = 5.0
+
+
+class RelayConn:
+    """How the head talks to a worker of another node: through that node's websocket."""
+
+    def __init__(self, info: "NodeInfo", worker_id: str) -> None:
+        self.info = info
+        self.worker_id = worker_id
+
+    def send(self, msg: Any) -> None:
+        from ..transport.framing import ConnectionClosed
+
+        try:
+            self.info.conn.send(("to", self.worker_id, msg))
+        except (ConnectionError, AttributeError) as e:
+            raise ConnectionClosed(str(e)) from e
+
+    def node_send(self, msg: Any) -> None:
+        self.info.conn.send(msg)
+
+    def close(self) -> None:
+        pass
+
+
+class RemoteNodes:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.token = ""
+        self.object_url = ""                         # the head's own object server
+        self.fetches: Dict[Tuple[bytes, str], List[Callable[[Optional[BaseException]], None]]] = {}
+        self.lineage: Dict[bytes, TaskSpec] = {}     # task id -> spec, while its outputs live
+        self.fetch_client: Any = None                # set by the head server (pulls into the head)
+
+    # =========================================================================
+    # membership (called on the network thread)
+    # =========================================================================
+    def on_connect(self, conn: Any, info: Dict[str, Any]) -> None:
+        conn.on_message = self._on_message
+        conn.on_close = self._on_close
+
+    def _on_message(self, conn: Any, msg: Tuple[Any, ...]) -> None:
+        node = self.node
+        with node.lock:
+            op = msg[0]
+            if op == "w":
+                self._from_worker(conn, msg[1], msg[2])
+            elif op == "register":
+                self._register(conn, *msg[1:])
+            elif op == "heartbeat":
+                info = self._info_of(conn)
+                if info is not None:
+                    info.last_seen = time.monotonic()
+                    info.store_used, info.store_capacity = msg[1], msg[2]
+            elif op == "worker-exit":
+                worker = node.workers.get(msg[1])
+                if worker is not None:
+                    node._on_worker_exit(worker, msg[2])
+            elif op == "fetched":
+                self._fetched(conn, *msg[1:])
+            else:
+                node._internal_error(f"unknown op {op!r} from node {conn.info.get('node_id')}")
+
+    def _info_of(self, conn: Any) -> Optional["NodeInfo"]:
+        return self.node.cluster_nodes.get(conn.info.get("node_id", ""))
+
+    def _register(self, conn: Any, node_id: str, resources: Dict[str, float], object_url: str,
+                  hostname: str, pid: int, capacity: int) -> None:
+        from .node import NodeInfo
+
+        node = self.node
+        old = node.cluster_nodes.get(node_id)
+        if old is not None and old.alive:
+            self.node_died(node_id, "it registered again (restarted)")
+        total = {k: float(v) for k, v in resources.items()}
+        total[f"node:{node_id}"] = 1.0
+        info = NodeInfo(node_id, total, dict(total), conn=conn, hostname=hostname,
+                        object_url=object_url, store_capacity=capacity, pid=pid)
+        node.cluster_nodes[node_id] = info
+        conn.info["node_id"] = node_id
+        conn.send(("registered", node.node_id))
+        node.stats["nodes_joined"] += 1
+        node._dispatch()
+
+    def _on_close(self, conn: Any) -> None:
+        node_id = conn.info.get("node_id")
+        if node_id is None:
+            return
+        with self.node.lock:
+            info = self.node.cluster_nodes.get(node_id)
+            if info is not None and info.alive and info.conn is conn:
+                self.node_died(node_id, "its connection to the head closed")
+
+    def check_heartbeats(self) -> None:
+        """Called periodically by the node's I/O thread, with the lock held."""
+        now = time.monotonic()
+        for node_id, info in list(self.node.cluster_nodes.items()):
+            if info.is_head or not info.alive:
+                continue
+            if now - info.last_seen > HEARTBEAT_TIMEOUT_S:
+                self.node_died(node_id, f"no heartbeat for {now - info.last_seen:.1f} s")
+
+    def _from_worker(self, conn: Any, worker_id: str, msg: Tuple[Any, ...]) -> None:
+        from .node import WorkerHandle
+
+        node = self.node
+        worker = node.workers.get(worker_id)
+        if worker is None:
+            info = self._info_of(conn)
+            if info is None or msg[0] != "ready":
+                return
+            worker = WorkerHandle(worker_id, None, RelayConn(info, worker_id),
+                                  idle_since=time.monotonic(), node_id=info.node_id,
+                                  remote_pid=msg[1])
+            node.workers[worker_id] = worker
+        try:
+            node._handlers[msg[0]](worker, *msg[1:])
+        except Exception:
+            node._internal_error(f"handling {msg[0]!r} from {worker_id}")
+
+    # =========================================================================
+    # where objects are
+    # =========================================================================
+    def present_on(self, entry: ObjectEntry, node_id: str) -> bool:
+        if entry.state == INLINE:
+            return True
+        if node_id == self.node.node_id:
+            return entry.offset >= 0 or (entry.state == SPILLED and entry.spill_url is not None)
+        return node_id in entry.copies
+
+    def local_bytes(self, node_id: str, object_ids: Iterable[bytes]) -> float:
+        total = 0.0
+        for oid in object_ids:
+            entry = self.node.table.entries.get(oid)
+            if entry is not None and entry.state != INLINE and self.present_on(entry, node_id):
+                total += entry.block
+        return total
+
+    def descriptor(self, entry: ObjectEntry, worker: "WorkerHandle") -> Tuple[Any, ...]:
+        """Descriptor for a worker of another node (the object must be there already)."""
+        if entry.state == INLINE:
+            return ("i", entry.inline, entry.is_error)
+        offset, _block = entry.copies[worker.node_id]
+        self.node.table.add_reader(entry, worker.worker_id)
+        return ("s", offset, entry.is_error)
+
+    def deps_present(self, worker: "WorkerHandle", spec: TaskSpec) -> bool:
+        """True if every argument is on the worker's node; else pull them and re-queue the
+        task when they have arrived."""
+        node = self.node
+        missing = [node.table.entries[oid] for oid in dict.fromkeys(spec.arg_refs)
+                   if not self.present_on(node.table.entries[oid], worker.node_id)]
+        if not missing:
+            return True
+        left = {"n": len(missing)}
+
+        def arrived(error: Optional[BaseException]) -> None:
+            if error is not None and spec.task_id in node.tasks:
+                left["n"] = -1
+                node._fail_task(spec, error)
+                return
+            left["n"] -= 1
+            if left["n"] == 0 and spec.task_id in node.tasks:
+                node.ready_queue.appendleft(spec)
+                node._dispatch()
+
+        for entry in missing:
+            self.fetch(entry, worker.node_id, arrived)
+        return False
+
+    def ensure_local(self, entry: ObjectEntry, done: Callable[[Optional[BaseException]], None]) -> bool:
+        """For readers on the head: True if the object is here; else pull it and call `done`."""
+        if self.present_on(entry, self.node.node_id):
+            return True
+        self.fetch(entry, self.node.node_id, done)
+        return False
+
+    def fetch(self, entry: ObjectEntry, target: str,
+              done: Callable[[Optional[BaseException]], None]) -> None:
+        key = (entry.object_id, target)
+        waiting = self.fetches.get(key)
+        if waiting is not None:  # a pull of this object to this node is under way: share it
+            waiting.append(done)
+            return
+        node = self.node
+        source = self._pick_source(entry, target)
+        if source is None:
+            done(exc.ObjectLostError(entry.object_id.hex(), "no node holds a copy"))
+            return
+        self.fetches[key] = [done]
+        src_node, src_offset, src_url = source
+        # The source copy must not move or be freed while it is read.
+        node.table.add_reader(entry, f"xfer->{target}")
+        node.stats["transfers_started"] += 1
+        if target == node.node_id:
+            try:
+                offset = node.store.allocate(entry.block, entry.object_id)
+            except exc.NbrayError as e:
+                self._finish_fetch(entry, target, None, e)
+                return
+            self.fetch_client.pull(src_url, src_offset, entry.block, offset,
+                                   lambda err: self._pulled_to_head(entry, offset, err))
+        else:
+            info = node.cluster_nodes[target]
+            try:
+                info.conn.send(("fetch", entry.object_id, entry.block, src_url, src_offset))
+            except ConnectionError as e:
+                self._finish_fetch(entry, target, None, e)
+
+    def _pick_source(self, entry: ObjectEntry, target: str) -> Optional[Tuple[str, int, str]]:
+        node = self.node
+        if entry.state == SPILLED and entry.offset < 0 and entry.spill_url is not None:
+            if not node.store.restore(entry):
+                return None
+        if entry.offset >= 0 and target != node.node_id:
+            return (node.node_id, entry.offset, self.object_url)
+        for node_id, (offset, _block) in entry.copies.items():
+            info = node.cluster_nodes.get(node_id)
+            if node_id != target and info is not None and info.alive:
+                return (node_id, offset, info.object_url)
+        return None
+
+    def _pulled_to_head(self, entry: ObjectEntry, offset: int, error: Optional[BaseException]) -> None:
+        node = self.node
+        with node.lock:
+            if error is not None:
+                node.allocator.free(offset, entry.block)
+                self._finish_fetch(entry, node.node_id, None, error)
+                return
+            if node.table.entries.get(entry.object_id) is not entry:
+                node.allocator.free(offset, entry.block)  # freed meanwhile
+                self._finish_fetch(entry, node.node_id, None, None)
+                return
+            entry.offset = offset
+            if entry.state == SPILLED:
+                entry.state = SHM
+            self._finish_fetch(entry, node.node_id, offset, None)
+
+    def _fetched(self, conn: Any, oid: bytes, offset: int, block: int, error: Optional[str]) -> None:
+        target = conn.info.get("node_id", "")
+        entry = self.node.table.entries.get(oid)
+        if entry is None:
+            if error is None:
+                conn.send(("free", offset, block))
+            self.fetches.pop((oid, target), None)
+            return
+        if error is None:
+            entry.copies[target] = (offset, block)
+        self._finish_fetch(entry, target, offset,
+                           None if error is None else exc.ObjectFetchTimedOutError(oid.hex(), error))
+
+    def _finish_fetch(self, entry: ObjectEntry, target: str, offset: Optional[int],
+                      error: Optional[BaseException]) -> None:
+        node = self.node
+        freed: List[ObjectEntry] = []
+        node.table.remove_reader(entry.object_id, f"xfer->{target}", freed)
+        node._release(freed)
+        if error is None:
+            node.stats["transfers_done"] += 1
+            node.stats["transferred_bytes"] += entry.block
+        for cb in self.fetches.pop((entry.object_id, target), []):
+            cb(error)
+
+    def release_copies(self, entry: ObjectEntry) -> None:
+        """The object was freed: return its blocks on other nodes."""
+        for node_id, (offset, block) in entry.copies.items():
+            info = self.node.cluster_nodes.get(node_id)
+            if info is not None and info.alive and info.conn is not None:
+                try:
+                    info.conn.send(("free", offset, block))
+                except ConnectionError:
+                    pass
+        entry.copies.clear()
+
+    # =========================================================================
+    # lineage and failures
+    # =========================================================================
+    def keep_lineage(self, spec: TaskSpec) -> bool:
+        """Keep a finished task's spec (and its arguments alive) while its outputs live only
+        in shared memory of other nodes, so they can be rebuilt if a node is lost."""
+        if spec.kind != "task":
+            return False
+        self.lineage[spec.task_id] = spec
+        return True
+
+    def drop_lineage(self, object_id: bytes) -> None:
+        spec = self.lineage.get(object_id[:16])
+        if spec is None:
+            return
+        if all(rid not in self.node.table.entries for rid in spec.return_ids):
+            del self.lineage[spec.task_id]
+            freed: List[ObjectEntry] = []
+            self.node.table.add_submitted(spec.all_refs(), -1, freed)
+            self.node._release(freed)
+
+    def node_died(self, node_id: str, reason: str) -> None:
+        node = self.node
+        info = node.cluster_nodes.get(node_id)
+        if info is None or info.is_head or not info.alive:
+            return
+        info.alive = False
+        node.stats["nodes_lost"] += 1
+        import sys
+
+        sys.stderr.write(f"nbray: node {node_id[:12]} ({info.hostname}) was lost: {reason}\n")
+        try:
+            if info.conn is not None:
+                info.conn.close()
+        except Exception:
+            pass
+        # Pulls to or from the lost node fail (the callers retry or report).
+        for (oid, target), cbs in list(self.fetches.items()):
+            if target == node_id:
+                entry = node.table.entries.get(oid)
+                if entry is not None:
+                    self._finish_fetch(entry, target, None,
+                                       exc.ObjectLostError(oid.hex(), f"node {node_id[:12]} was lost"))
+        lost: List[ObjectEntry] = []
+        for entry in list(node.table.entries.values()):
+            if node_id in entry.copies:
+                del entry.copies[node_id]
+                entry.readers = {r: n for r, n in entry.readers.items()
+                                 if not r.startswith(node_id[:8])}
+                if entry.state == SHM and entry.offset < 0 and not entry.copies:
+                    lost.append(entry)
+        for worker in [w for w in node.workers.values() if w.node_id == node_id]:
+            node._on_worker_exit(worker, None)
+        for entry in lost:
+            self._rebuild_or_fail(entry, node_id)
+        node._dispatch()
+
+    def _rebuild_or_fail(self, entry: ObjectEntry, node_id: str) -> None:
+        node = self.node
+        if entry.state != SHM:
+            return  # already being rebuilt (an earlier output of the same task)
+        if is_put_object(entry.object_id):
+            self._lose(entry, f"it was created by put() on node {node_id[:12]}, which was lost; "
+                              f"objects made by put() cannot be rebuilt")
+            return
+        spec = self.lineage.get(entry.object_id[:16])
+        if spec is None:
+            self._lose(entry, f"its only copy was on node {node_id[:12]}, which was lost, and "
+                              f"the task that made it is not known here")
+            return
+        if spec.max_retries != -1 and spec.attempt >= spec.max_retries:
+            err = exc.ObjectReconstructionFailedMaxAttemptsExceededError(
+                entry.object_id.hex(), f"its only copy was on node {node_id[:12]}, which was lost, "
+                f"and {spec.name}() already ran {spec.attempt + 1} time(s) (max_retries="
+                f"{spec.max_retries})")
+            self._lose(entry, "", err)
+            return
+        spec.attempt += 1
+        node.stats["reconstructions"] += 1
+        del self.lineage[spec.task_id]   # its argument holds pass to the re-run
+        for rid in spec.return_ids:
+            e = node.table.entries.get(rid)
+            if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
+                e.state = PENDING
+        node.tasks[spec.task_id] = spec
+        try:
+            missing = node._missing(spec.arg_refs)
+        except exc.ObjectLostError as e:
+            node._fail_task(spec, e)
+            return
+        if missing:
+            left = {"n": len(missing)}
+
+            def dep_ready(_e: ObjectEntry) -> None:
+                left["n"] -= 1
+                if left["n"] == 0:
+                    node._enqueue(spec)
+
+            for m in missing:
+                m.waiters.append(dep_ready)
+        else:
+            node._enqueue(spec)
+
+    def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
+        node = self.node
+        err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
+        from ..serialization import serialize
+
+        entry.state = PENDING
+        payload = (serialize(err, context="error").meta, ())
+        node._make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
+
+    # =========================================================================
+    # shutdown
+    # =========================================================================
+    def shutdown_nodes(self) -> None:
+        for info in self.node.cluster_nodes.values():
+            if not info.is_head and info.alive and info.conn is not None:
+                try:
+                    info.conn.send(("shutdown",))
+                except ConnectionError:
+                    pass
+
+
+__all__ = ["RemoteNodes", "RelayConn", "HEARTBEAT_TIMEOUT_S", "PENDING"]

@@ -1,0 +1,223 @@
+"""Tornado websockets between nodes and the head, authenticated before any pickle is read.
+
+The cluster token travels only in the `Authorization: Bearer` header of the
+upgrade request, is compared in constant time, and is never logged or put in
+a URL.  A peer that fails the check gets 401 and never reaches the message
+handler, so nothing unauthenticated is ever unpickled.  Browsers are refused
+(any Origin header that is not explicitly allowed), frames are capped at
+MAX_MESSAGE_SIZE, and pings detect dead peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import pickle
+import secrets
+import threading
+from typing import Any, Awaitable, Callable, Optional
+
+import tornado.httpclient
+import tornado.web
+import tornado.websocket
+
+log = logging.getLogger("nbray.transport")
+
+MAX_MESSAGE_SIZE = 256 * 2**20
+PING_INTERVAL = 2.0
+PING_TIMEOUT = 6.0
+TOKEN_BYTES = 32
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_matches(expected: str, header: Optional[str]) -> bool:
+    """Constant-time check of an `Authorization: Bearer <token>` header."""
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), expected.encode())
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread: the home of every socket of this process."""
+
+    def __init__(self, name: str = "nbray-net") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def run(self, coro: Awaitable[Any], timeout: Optional[float] = None) -> Any:
+        """Run a coroutine on the loop from another thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        try:
+            self.loop.close()
+        except RuntimeError:
+            pass
+
+
+class WsConnection:
+    """One authenticated websocket, either side: thread-safe send of pickled messages."""
+
+    def __init__(self, loop: LoopThread, peer: str) -> None:
+        self.loop = loop
+        self.peer = peer
+        self.closed = False
+        self._ws: Any = None
+        self.on_message: Callable[["WsConnection", Any], None] = lambda c, m: None
+        self.on_close: Callable[["WsConnection"], None] = lambda c: None
+        self.info: dict = {}
+
+    def _attach(self, ws: Any) -> None:
+        self._ws = ws
+
+    def send(self, msg: Any) -> None:
+        if self.closed:
+            raise ConnectionError(f"connection to {self.peer} is closed")
+        data = pickle.dumps(msg, protocol=5)
+        if len(data) > MAX_MESSAGE_SIZE:
+            raise ValueError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_SIZE} byte limit")
+        self.loop.call(self._write, data)
+
+    def _write(self, data: bytes) -> None:
+        ws = self._ws
+        if ws is None or self.closed:
+            return
+        try:
+            ws.write_message(data, binary=True)
+        except tornado.websocket.WebSocketClosedError:
+            self._closed()
+
+    def deliver(self, data: Any) -> None:
+        if isinstance(data, str):
+            log.warning("nbray: text frame from %s refused (binary frames only); closing", self.peer)
+            self.close()
+            return
+        try:
+            msg = pickle.loads(data)
+        except Exception as e:  # garbage frame from an authenticated peer: drop the peer
+            log.warning("nbray: unreadable frame from %s (%s); closing", self.peer, type(e).__name__)
+            self.close()
+            return
+        try:
+            self.on_message(self, msg)
+        except Exception:
+            log.exception("nbray: error handling a message from %s", self.peer)
+
+    def _closed(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.on_close(self)
+            except Exception:
+                log.exception("nbray: error in close handler for %s", self.peer)
+
+    def close(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            self.loop.call(ws.close)
+        self._closed()
+
+
+class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
+    """Server side of a peer connection; `accept` decides what to do with a new peer."""
+
+    def initialize(self, token: str, loop: LoopThread,
+                   accept: Callable[[WsConnection, dict], None],
+                   allowed_origins: tuple = ()) -> None:
+        self.token = token
+        self.netloop = loop
+        self.accept = accept
+        self.allowed_origins = allowed_origins
+        self.conn: Optional[WsConnection] = None
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not token_matches(self.token, self.request.headers.get("Authorization")):
+            log.warning("nbray: refused a connection from %s: missing or wrong cluster token",
+                        self.request.remote_ip)
+            self.set_status(401)
+            self.finish("nbray: missing or wrong cluster token")
+            return
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        # nbray peers send no Origin; a browser page must never open this socket.
+        return origin in self.allowed_origins
+
+    def get_compression_options(self) -> None:
+        return None
+
+    def open(self, *args: Any) -> None:
+        peer = f"{self.request.remote_ip}"
+        self.conn = WsConnection(self.netloop, peer)
+        self.conn._attach(self)
+        self.set_nodelay(True)
+        info = {"role": self.request.headers.get("X-Nbray-Role", "node"),
+                "name": self.request.headers.get("X-Nbray-Name", "")}
+        self.accept(self.conn, info)
+
+    def on_message(self, message: Any) -> None:
+        if self.conn is not None:
+            self.conn.deliver(message)
+
+    def on_close(self) -> None:
+        if self.conn is not None:
+            self.conn._closed()
+
+
+async def connect(url: str, token: str, loop: LoopThread, role: str = "node", name: str = "",
+                  connect_timeout: float = 10.0, ssl_options: Any = None) -> WsConnection:
+    """Open an authenticated websocket to `url` (ws:// or wss://). Runs on `loop`."""
+    headers = {"Authorization": f"Bearer {token}", "X-Nbray-Role": role, "X-Nbray-Name": name}
+    request = tornado.httpclient.HTTPRequest(url, headers=headers, connect_timeout=connect_timeout,
+                                             request_timeout=connect_timeout,
+                                             ssl_options=ssl_options)
+    conn = WsConnection(loop, url)
+
+    def on_message(data: Any) -> None:
+        if data is None:
+            conn._closed()
+        else:
+            conn.deliver(data)
+
+    try:
+        ws = await tornado.websocket.websocket_connect(
+            request, on_message_callback=on_message, max_message_size=MAX_MESSAGE_SIZE,
+            ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+    except tornado.httpclient.HTTPClientError as e:
+        if e.code == 401:
+            raise PermissionError(f"the cluster at {url} refused the token "
+                                  f"(check NBRAY_TOKEN or --token)") from None
+        raise ConnectionError(f"cannot connect to {url}: {e}") from None
+    conn._attach(ws)
+    return conn
+
+
+def read_token_file(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def write_token_file(path: str, token: str) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
