@@ -190,21 +190,7 @@ class Node:
     # worker processes
     # =========================================================================
     def _make_worker_env(self) -> Dict[str, str]:
-        env = dict(os.environ)
-        # Workers import the driver's modules by name (functions pickled by reference).
-        paths = [p for p in sys.path if p]
-        if "" in sys.path or not sys.path:
-            paths.insert(0, os.getcwd())
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-        env["NBRAY_WORKER"] = "1"
-        env["NBRAY_INLINE_THRESHOLD"] = str(self.config.inline_threshold)
-        env["NBRAY_SPILL_BACKEND"] = json.dumps({"url": self.spill.url,
-                                                 "options": self.config.spill_options})
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        # One BLAS thread per worker: the pool itself is the parallelism.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(var, "1")
-        return env
+        return worker_env(self.config.inline_threshold, self.spill.url, self.config.spill_options)
 
     def request_workers(self, n: int) -> None:
         """Ask the I/O thread to start `n` workers (spawning there keeps PDEATHSIG tied
@@ -215,14 +201,8 @@ class Node:
     def _spawn_worker(self) -> WorkerHandle:
         self._worker_seq += 1
         worker_id = f"{self.node_id[:8]}-w{self._worker_seq}"
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        child_fd = child_sock.fileno()
-        cmd = [sys.executable, "-m", "nbray.runtime.worker", str(child_fd), str(self._arena_fd),
-               str(self.arena.capacity), self.node_id, worker_id, str(os.getpid())]
-        proc = subprocess.Popen(cmd, pass_fds=(child_fd, self._arena_fd), env=self._worker_env,
-                                start_new_session=True, stdin=subprocess.DEVNULL)
-        child_sock.close()
-        conn = MessageConnection(parent_sock)
+        proc, conn = start_worker_process(self._arena_fd, self.arena.capacity, self.node_id,
+                                          worker_id, self._worker_env)
         worker = WorkerHandle(worker_id, proc, conn, idle_since=time.monotonic(),
                               node_id=self.node_id)
         with self.lock:
@@ -1166,6 +1146,38 @@ class Node:
         except OSError:
             pass
         self.spill.cleanup()
+
+
+def start_worker_process(arena_fd: int, capacity: int, node_id: str, worker_id: str,
+                         env: Dict[str, str]) -> Tuple[subprocess.Popen, MessageConnection]:
+    """Start one worker process connected to us by a socketpair (nothing listens)."""
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child_fd = child_sock.fileno()
+    cmd = [sys.executable, "-m", "nbray.runtime.worker", str(child_fd), str(arena_fd),
+           str(capacity), node_id, worker_id, str(os.getpid())]
+    try:
+        proc = subprocess.Popen(cmd, pass_fds=(child_fd, arena_fd), env=env,
+                                start_new_session=True, stdin=subprocess.DEVNULL)
+    finally:
+        child_sock.close()
+    return proc, MessageConnection(parent_sock)
+
+
+def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, Any]) -> Dict[str, str]:
+    env = dict(os.environ)
+    # Workers import the driver's modules by name (functions pickled by reference).
+    paths = [p for p in sys.path if p]
+    if "" in sys.path or not sys.path:
+        paths.insert(0, os.getcwd())
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["NBRAY_WORKER"] = "1"
+    env["NBRAY_INLINE_THRESHOLD"] = str(inline_threshold)
+    env["NBRAY_SPILL_BACKEND"] = json.dumps({"url": spill_url, "options": spill_options})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # One BLAS thread per worker: the pool itself is the parallelism.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    return env
 
 
 def _describe_exit(code: Optional[int]) -> str:

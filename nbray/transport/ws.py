@@ -27,7 +27,7 @@ log = logging.getLogger("nbray.transport")
 
 MAX_MESSAGE_SIZE = 256 * 2**20
 PING_INTERVAL = 2.0
-PING_TIMEOUT = 6.0
+PING_TIMEOUT = 2.0  # tornado caps it at the ping interval
 TOKEN_BYTES = 32
 
 

@@ -1,0 +1,289 @@
+"""A node that joins a cluster: its own arena and worker processes, relayed to the head.
+
+The agent connects to the head's websocket with the cluster token, registers
+its resources, and starts one worker per CPU.  Worker messages go to the head
+tagged with the worker id, except arena allocation, which the agent answers
+itself.  It serves its arena blocks to other nodes over HTTP and pulls blocks
+the head asks it to fetch.  When the head goes away the agent stops its
+workers and exits; a restarted agent registers again as a new node.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import tornado.httpserver
+import tornado.web
+
+from ..store.allocator import Allocator
+from ..store.shm import Arena, create_arena_fd
+from ..store.spill import FileSpill, default_spill_root
+from ..transport.framing import ConnectionClosed, MessageConnection
+from ..transport.ws import LoopThread, connect
+from .object_transfer import ObjectHandler, PullClient
+
+HEARTBEAT_S = 1.0
+
+
+class NodeAgent:
+    def __init__(self, address: str, token: str, num_cpus: int, resources: Dict[str, float],
+                 object_store_memory: int, host: str = "127.0.0.1",
+                 ssl_options: Any = None) -> None:
+        from ..config import default_store_bytes
+        from .node import worker_env
+
+        self.node_id = os.urandom(16).hex()
+        self.token = token
+        self.num_cpus = num_cpus
+        cap = object_store_memory or default_store_bytes()
+        self.arena_fd = create_arena_fd(cap)
+        self.arena = Arena(self.arena_fd, cap, owns_fd=False)
+        self.allocator = Allocator(cap)
+        self.lock = threading.Lock()
+        self.closed = False
+        self.done = threading.Event()
+        self.spill = FileSpill(os.path.join(default_spill_root(), f"spill-{os.getpid()}-{self.node_id[:8]}"))
+        self.env = worker_env(100 * 1024, self.spill.url, {})
+        self.workers: Dict[str, Tuple[Any, MessageConnection]] = {}
+        self._seq = 0
+        self.net = LoopThread("nbray-agent-net")
+        self.pull = PullClient(self.net, token, lambda: self.arena.view)
+        # Object server, bound like the node.
+        app = tornado.web.Application([(r"/nbray/object", ObjectHandler, {
+            "token": token, "arena_view": lambda: self.arena.view, "capacity": cap})])
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((host, 0))
+        sock.listen(64)
+        sock.setblocking(False)
+
+        async def serve() -> Any:
+            server = tornado.httpserver.HTTPServer(app)
+            server.add_sockets([sock])
+            return server
+
+        self.server = self.net.run(serve(), timeout=10)
+        self.object_url = f"http://{host}:{sock.getsockname()[1]}"
+        url = address.rstrip("/") + "/nbray/ws"
+        self.conn = self.net.run(connect(url, token, self.net, role="node",
+                                         name=socket.gethostname(), ssl_options=ssl_options),
+                                 timeout=30)
+        self.conn.on_message = self._from_head
+        self.conn.on_close = lambda c: self.stop("the head closed the connection")
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
+        self.conn.send(("register", self.node_id, total, self.object_url, socket.gethostname(),
+                        os.getpid(), cap))
+        self._io = threading.Thread(target=self._io_loop, name="nbray-agent-io", daemon=True)
+        self._io.start()
+        for _ in range(num_cpus):
+            self._spawn()
+
+    # -- workers ------------------------------------------------------------------
+    def _spawn(self) -> None:
+        from .node import start_worker_process
+
+        with self.lock:
+            if self.closed:
+                return
+            self._seq += 1
+            wid = f"{self.node_id[:8]}-w{self._seq}"
+            proc, wconn = start_worker_process(self.arena_fd, self.arena.capacity, self.node_id,
+                                               wid, self.env)
+            self.workers[wid] = (proc, wconn)
+        self._selector.register(wconn.fileno(), selectors.EVENT_READ, wid)
+        os.write(self._wake_w, b"x")
+
+    def _io_loop(self) -> None:
+        last_beat = 0.0
+        while not self.closed:
+            events = self._selector.select(HEARTBEAT_S / 2)
+            for key, _ in events:
+                wid = key.data
+                if wid is None:
+                    os.read(self._wake_r, 4096)
+                    continue
+                entry = self.workers.get(wid)
+                if entry is None:
+                    continue
+                proc, wconn = entry
+                try:
+                    msgs = wconn.recv_available()
+                except ConnectionClosed:
+                    self._worker_exit(wid)
+                    continue
+                for msg in msgs:
+                    self._from_worker(wid, wconn, msg)
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT_S:
+                last_beat = now
+                try:
+                    self.conn.send(("heartbeat", self.allocator.used, self.allocator.capacity))
+                except ConnectionError:
+                    self.stop("lost the connection to the head")
+
+    def _from_worker(self, wid: str, wconn: MessageConnection, msg: Tuple[Any, ...]) -> None:
+        op = msg[0]
+        if op == "alloc":
+            _, req, _oid, size = msg
+            with self.lock:
+                offset = self.allocator.allocate(size) if size <= self.allocator.capacity else None
+            if offset is None:
+                reply = "too-large" if size > self.allocator.capacity else \
+                    _store_full(size, self.allocator)
+                wconn.send(("reply", req, False, reply))
+            else:
+                wconn.send(("reply", req, True, offset))
+            return
+        if op == "free-block":
+            with self.lock:
+                self.allocator.free(msg[1], msg[2])
+            return
+        try:
+            self.conn.send(("w", wid, msg))
+        except ConnectionError:
+            self.stop("lost the connection to the head")
+
+    def _worker_exit(self, wid: str) -> None:
+        entry = self.workers.pop(wid, None)
+        if entry is None:
+            return
+        proc, wconn = entry
+        try:
+            self._selector.unregister(wconn.fileno())
+        except (KeyError, ValueError, OSError):
+            pass
+        wconn.close()
+        try:
+            code = proc.wait(timeout=2)
+        except Exception:
+            proc.kill()
+            code = proc.wait()
+        if self.closed:
+            return
+        try:
+            self.conn.send(("worker-exit", wid, code))
+        except ConnectionError:
+            return
+        task_workers = len(self.workers)
+        if task_workers < self.num_cpus:
+            self._spawn()
+
+    # -- head ---------------------------------------------------------------------
+    def _from_head(self, conn: Any, msg: Tuple[Any, ...]) -> None:
+        op = msg[0]
+        if op == "to":
+            entry = self.workers.get(msg[1])
+            if entry is not None:
+                try:
+                    entry[1].send(msg[2])
+                except ConnectionClosed:
+                    pass
+        elif op == "signal":
+            entry = self.workers.get(msg[1])
+            if entry is not None:
+                try:
+                    entry[0].send_signal(msg[2])
+                except ProcessLookupError:
+                    pass
+        elif op == "free":
+            with self.lock:
+                self.allocator.free(msg[1], msg[2])
+        elif op == "fetch":
+            self._fetch(*msg[1:])
+        elif op == "spawn":
+            for _ in range(msg[1]):
+                self._spawn()
+        elif op == "registered":
+            pass
+        elif op == "shutdown":
+            threading.Thread(target=self.stop, args=("the head shut down",), daemon=True).start()
+
+    def _fetch(self, oid: bytes, block: int, src_url: str, src_offset: int) -> None:
+        with self.lock:
+            offset = self.allocator.allocate(block)
+        if offset is None:
+            self.conn.send(("fetched", oid, -1, block, _store_full(block, self.allocator)))
+            return
+
+        def done(error: Optional[BaseException]) -> None:
+            if error is not None:
+                with self.lock:
+                    self.allocator.free(offset, block)
+                msg = ("fetched", oid, -1, block, f"{type(error).__name__}: {error}")
+            else:
+                msg = ("fetched", oid, offset, block, None)
+            try:
+                self.conn.send(msg)
+            except ConnectionError:
+                pass
+
+        self.pull.pull(src_url, src_offset, block, offset, done)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def stop(self, reason: str = "") -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            workers = list(self.workers.values())
+        if reason:
+            sys.stderr.write(f"nbray node {self.node_id[:12]}: stopping: {reason}\n")
+        for proc, wconn in workers:
+            wconn.close()
+        for proc, _ in workers:
+            try:
+                proc.wait(timeout=2)
+            except Exception:
+                proc.kill()
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        try:
+            self.server.stop()
+        except Exception:
+            pass
+        self.pull.close()
+        self.spill.cleanup()
+        os.write(self._wake_w, b"x")
+        self.done.set()
+
+    def wait(self) -> None:
+        while not self.done.wait(0.5):
+            pass
+
+
+def _store_full(size: int, allocator: Allocator) -> str:
+    return (f"object store of this node is full: cannot store {size / 2**20:.1f} MiB; "
+            f"{allocator.used / 2**20:.1f} of {allocator.capacity / 2**20:.1f} MiB in use")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m nbray.runtime.node_agent ADDRESS NUM_CPUS RESOURCES_JSON STORE HOST`,
+    with the token in NBRAY_TOKEN."""
+    import json
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    address, num_cpus, resources, store, host = args
+    token = os.environ.pop("NBRAY_TOKEN", "")
+    agent = NodeAgent(address, token, int(num_cpus), json.loads(resources), int(store), host)
+    signal.signal(signal.SIGTERM, lambda *a: agent.stop("SIGTERM"))
+    print(f"nbray node {agent.node_id} joined {address}", flush=True)
+    try:
+        agent.wait()
+    except KeyboardInterrupt:
+        agent.stop("interrupted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
