@@ -40,6 +40,8 @@ class _DriverState:
     namespace: str
     job_id: str = field(default_factory=lambda: os.urandom(4).hex())
     state_server: Any = None
+    attached: Any = None
+    head_server: Any = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,17 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
          num_gpus: Optional[int] = None, resources: Optional[Dict[str, float]] = None,
          object_store_memory: Optional[int] = None, ignore_reinit_error: bool = False,
          namespace: Optional[str] = None, spill_url: Optional[str] = None,
-         spill_options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> ClusterContext:
+         spill_options: Optional[Dict[str, Any]] = None, token: Optional[str] = None,
+         **kwargs: Any) -> ClusterContext:
     """Start a local cluster (one node: shared-memory store, workers) in this process.
 
     Args:
-        address: None or "local" starts a new local cluster.
+        address: None or "local" starts a new local cluster in this process;
+            "ws://host:port" (or wss://) attaches to a running cluster started with
+            `nbray start --head`; "auto" finds the one running on this machine.
+            NBRAY_ADDRESS sets it too.
+        token: the cluster token when attaching (default: NBRAY_TOKEN, then the
+            token file the head wrote).
         num_cpus: CPUs to schedule on, and worker processes to start (default: cores).
         num_gpus: GPUs this node advertises.
         resources: custom resources of this node, name -> amount.
@@ -108,9 +116,7 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
     unknown = set(kwargs) - _ACCEPTED_NOOP
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    if address not in (None, "local"):
-        raise ValueError(f"init(address={address!r}): joining an existing cluster by address is "
-                         f"not supported yet; use init() to start a local cluster")
+    address = address or os.environ.get("NBRAY_ADDRESS") or None
     if os.environ.get("NBRAY_WORKER") == "1" and context.current_client() is not None:
         return _context_for(None)  # init() inside a task: the worker is already connected
     if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
@@ -123,6 +129,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
             "object_store_memory": object_store_memory, "namespace": namespace,
             "spill_url": spill_url}
     given = {k: v for k, v in args.items() if v is not None}
+    if address not in (None, "local"):
+        given["address"] = address
     with _init_lock:
         if _state is not None:
             same = all(_state.init_args.get(k) == v for k, v in given.items())
@@ -132,6 +140,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
                 f"nbray.init() was already called with {_fmt_args(_state.init_args)}; this call "
                 f"asks for {_fmt_args(given)}. Call nbray.shutdown() first to start a cluster with "
                 f"other settings, or pass ignore_reinit_error=True to keep the running one.")
+        if address not in (None, "local"):
+            return _attach(address, token, given, object_store_memory, namespace)
         res = dict(resources or {})
         if num_gpus:
             res["GPU"] = float(num_gpus)
@@ -157,6 +167,24 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
             atexit.register(shutdown)
             _atexit_registered = True
         return _context_for(_state)
+
+
+def _attach(address: str, token: Optional[str], given: Dict[str, Any],
+            object_store_memory: Optional[int], namespace: Optional[str]) -> ClusterContext:
+    global _state, _atexit_registered
+    from .runtime.attach import AttachedDriver, resolve_address
+
+    url, tok = resolve_address(address, token)
+    attached = AttachedDriver(url, tok, object_store_memory or 0)
+    config = Config(namespace=namespace or "default")
+    _state = _DriverState(None, attached.client, config, given, config.namespace)
+    _state.attached = attached
+    context.set_client(attached.client)
+    if not _atexit_registered:
+        atexit.register(shutdown)
+        _atexit_registered = True
+    return ClusterContext({"node_id": attached.agent.node_id, "address": url,
+                           "node_ip_address": "127.0.0.1"}, attached.agent.node_id)
 
 
 def _start_state_server() -> Any:
@@ -195,7 +223,10 @@ def _fmt_args(args: Dict[str, Any]) -> str:
 
 
 def _context_for(state: Optional[_DriverState]) -> ClusterContext:
-    node_id = state.node.node_id if state else os.environ.get("NBRAY_NODE_ID", "")
+    if state is not None and state.node is None:
+        node_id = state.attached.agent.node_id
+    else:
+        node_id = state.node.node_id if state else os.environ.get("NBRAY_NODE_ID", "")
     return ClusterContext({"node_id": node_id, "address": "local", "node_ip_address": "127.0.0.1"},
                           node_id)
 
@@ -211,7 +242,12 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
         context.set_client(None)
         if state.state_server is not None:
             state.state_server.close()
-        state.node.shutdown()
+        if state.attached is not None:
+            state.attached.close()
+        if state.node is not None:
+            state.node.shutdown()  # tells joined nodes to stop, over the head's sockets
+        if state.head_server is not None:
+            state.head_server.close()
 
 
 def is_initialized() -> bool:
@@ -434,7 +470,7 @@ def get_actor(name: str, namespace: Optional[str] = None) -> Any:
 
 def list_actors() -> List[Dict[str, Any]]:
     """One row per actor: id, class, name, state, restarts, node, pid."""
-    return _require_state().node.list_actors()
+    return _query("actors")
 
 
 def method(*args: Any, **options: Any) -> Any:
@@ -463,28 +499,28 @@ def _require_state() -> _DriverState:
 
 def nodes() -> List[Dict[str, Any]]:
     """One dict per node, with Ray's keys (NodeID, Alive, Resources, ...)."""
-    state = _require_state()
-    total, _ = state.node.resources()
-    stats = state.node.store_stats()
-    return [{
-        "NodeID": state.node.node_id, "Alive": True, "NodeManagerAddress": "127.0.0.1",
-        "NodeManagerHostname": os.uname().nodename, "Resources": {
-            **total, "object_store_memory": float(stats["capacity"])},
-        "alive": True, "ObjectStoreUsed": stats["used"], "IsHead": True,
-    }]
+    return _query("nodes")
 
 
 def cluster_resources() -> Dict[str, float]:
-    state = _require_state()
-    total, _ = state.node.resources()
-    return {**total, "object_store_memory": float(state.node.store_stats()["capacity"])}
+    rows = nodes()
+    total: Dict[str, float] = {}
+    for row in rows:
+        if row["Alive"]:
+            for k, v in row["Resources"].items():
+                total[k] = total.get(k, 0.0) + v
+    return total
 
 
 def available_resources() -> Dict[str, float]:
-    state = _require_state()
-    _, avail = state.node.resources()
-    stats = state.node.store_stats()
-    return {**avail, "object_store_memory": float(stats["capacity"] - stats["used"])}
+    avail: Dict[str, float] = {}
+    for row in nodes():
+        if row["Alive"]:
+            for k, v in row["Available"].items():
+                avail[k] = avail.get(k, 0.0) + v
+            free = row["Resources"]["object_store_memory"] - row["ObjectStoreUsed"]
+            avail["object_store_memory"] = avail.get("object_store_memory", 0.0) + free
+    return avail
 
 
 def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
@@ -501,18 +537,20 @@ def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
         offset, limit: the page to return (limit=None: all).
     """
     from .memory import MemorySummary
-    from .runtime.introspection import node_stats, object_rows
+
+    return MemorySummary.from_dict(_query(
+        "memory", sort_by=sort_by, descending=descending, filter=filter, where=where,
+        ref_type=ref_type, offset=offset, limit=limit))
+
+
+def _query(op: str, **args: Any) -> Any:
+    """Ask the head a read-only question (in-process, or over the attached connection)."""
+    from .runtime import queries
 
     state = _require_state()
-    node = state.node
-    counts = dict(state.client.ref_counter.counts)
-    with node.lock:
-        node._drain_deferred()
-        rows, total = object_rows(node, sort_by=sort_by, descending=descending, filter=filter,
-                                  where=where, ref_type=ref_type, offset=offset, limit=limit,
-                                  driver_counts=counts)
-        nodes = [node_stats(node)]
-    return MemorySummary(nodes, rows, total, offset, limit, sort_by)
+    if state.node is not None:
+        return queries.run(state.node, op, args, dict(state.client.ref_counter.counts))
+    return state.client.query(op, args)
 
 
 def reference_counts() -> Dict[str, Dict[str, Any]]:
@@ -522,26 +560,11 @@ def reference_counts() -> Dict[str, Dict[str, Any]]:
     one; submitted: pending tasks using it; contained_in: stored objects containing it;
     captured: pinned by a remote function's closure; mapped: zero-copy views alive.
     """
-    state = _require_state()
-    node = state.node
-    counts = state.client.ref_counter.counts
-    with node.lock:
-        node._drain_deferred()
-        return {oid.hex(): {"local": counts.get(oid, 0),
-                            "borrowers": sorted(h for h in e.holders if h != "driver"),
-                            "submitted": e.submitted, "contained_in": e.contained_in,
-                            "captured": e.captured, "mapped": sum(e.readers.values()),
-                            "where": e.state}
-                for oid, e in node.table.entries.items()}
+    return _query("reference_counts")
 
 
 def cluster_summary() -> Dict[str, Any]:
-    state = _require_state()
-    total, avail = state.node.resources()
-    stats = state.node.store_stats()
-    return {"node_id": state.node.node_id, "nodes": 1, "resources": total, "available": avail,
-            "store_used": stats["used"], "store_capacity": stats["capacity"],
-            "objects": stats["objects"], "workers": len(state.node.worker_pids())}
+    return _query("summary")
 
 
 class RuntimeContext:
@@ -554,7 +577,7 @@ class RuntimeContext:
         return _state.job_id if _state else os.environ.get("NBRAY_JOB_ID", "")
 
     def get_node_id(self) -> str:
-        if _state is not None:
+        if _state is not None and _state.node is not None:
             return _state.node.node_id
         return getattr(self._client, "node_id", "")
 

@@ -61,7 +61,8 @@ class MemorySummary:
                          f"{_size(node['store_capacity'])} used, {node['objects']} objects, "
                          f"spilled {_size(node['spilled_bytes'])} in {node['spilled_objects']} "
                          f"objects ==")
-            rows = [o for o in self.objects if o["node_id"] == nid]
+            rows = [o for o in self.objects if nid in o["locations"] or
+                    (not o["locations"] and o["node_id"] == nid)]
             if not rows:
                 lines.append("   (no objects on this page)")
                 continue

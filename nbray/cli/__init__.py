@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from typing import List, Optional
 
 
@@ -49,6 +53,150 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"CPU {s['available'].get('CPU', 0):g}/{s['resources'].get('CPU', 0):g} free, "
               f"{s['workers']} workers, {s['objects']} objects, store "
               f"{s['store_used'] / 2**20:.1f}/{s['store_capacity'] / 2**20:.1f} MiB")
+        for n in query(path, "nodes"):
+            res = ", ".join(f"{k}={v:g}" for k, v in n["Resources"].items()
+                            if not k.startswith("node:") and k != "object_store_memory")
+            print(f"  node {n['NodeID'][:12]} {'head' if n['IsHead'] else 'node'} "
+                  f"{'alive' if n['Alive'] else 'DEAD '} {n['NodeManagerHostname']} "
+                  f"{res}; {n['Workers']} workers; store {n['ObjectStoreUsed'] / 2**20:.1f}/"
+                  f"{n['Resources']['object_store_memory'] / 2**20:.0f} MiB")
+    return 0
+
+
+def _pid_path(name: str) -> str:
+    from ..runtime.head_server import cluster_dir
+
+    return os.path.join(cluster_dir(), name)
+
+
+def _spawn_daemon(cmd: List[str], env: dict, log_name: str) -> "subprocess.Popen":
+    log = open(_pid_path(log_name), "ab")
+    try:
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        log.close()
+
+
+def _wait_for_line(path: str, needle: str, proc: "subprocess.Popen", timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                for line in f.read().decode(errors="replace").splitlines():
+                    if needle in line:
+                        return line
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            with open(path, "rb") as f:
+                tail = f.read().decode(errors="replace")[-2000:]
+            raise SystemExit(f"nbray: the process exited with code {proc.returncode}:\n{tail}")
+        time.sleep(0.05)
+    raise SystemExit(f"nbray: no answer after {timeout:.0f} s; see {path}")
+
+
+def _read_token(args: argparse.Namespace) -> str:
+    from ..transport.ws import read_token_file
+
+    if args.token:
+        return args.token
+    if os.environ.get("NBRAY_TOKEN"):
+        return os.environ["NBRAY_TOKEN"]
+    path = args.token_file or os.environ.get("NBRAY_TOKEN_FILE")
+    if path:
+        return read_token_file(path)
+    from ..runtime.head_server import token_file
+
+    try:
+        return read_token_file(token_file())
+    except OSError:
+        raise SystemExit("nbray: no cluster token: pass --token or --token-file, or set "
+                         "NBRAY_TOKEN") from None
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    common = []
+    if args.num_cpus is not None:
+        common += ["--num-cpus", str(args.num_cpus)]
+    if args.head:
+        cmd = [sys.executable, "-m", "nbray.runtime.head_main", "--host", args.host,
+               "--port", str(args.port), "--resources", args.resources] + common
+        if args.object_store_memory:
+            cmd += ["--object-store-memory", str(args.object_store_memory)]
+        if args.certfile:
+            cmd += ["--certfile", args.certfile] + (["--keyfile", args.keyfile] if args.keyfile else [])
+        if args.token:
+            env["NBRAY_TOKEN"] = args.token  # the environment, never argv: ps shows argv
+        if args.block:
+            os.execve(sys.executable, cmd, env)
+        log = f"head-{int(time.time())}.log"
+        proc = _spawn_daemon(cmd, env, log)
+        line = _wait_for_line(_pid_path(log), "listening at", proc, 60)
+        with open(_pid_path(f"head.{proc.pid}.pid"), "w") as f:
+            f.write(str(proc.pid))
+        address = line.rsplit(" ", 1)[-1]
+        from ..runtime.head_server import token_file
+
+        print(f"nbray head started (pid {proc.pid}) at {address}")
+        print(f"  join another node:  nbray start --address {address} --token-file {token_file()}")
+        print(f"  attach a driver:    nbray.init(address={address!r})  (or address='auto' here)")
+        print(f"  the token is in {token_file()} (mode 0600); copy it to the other machines")
+        return 0
+    if not args.address:
+        raise SystemExit("nbray start: give --head to start a head, or --address to join one")
+    env["NBRAY_TOKEN"] = _read_token(args)
+    cmd = [sys.executable, "-m", "nbray.runtime.node_agent", args.address,
+           str(args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)),
+           args.resources, str(args.object_store_memory or 0), args.host]
+    if args.block:
+        os.execve(sys.executable, cmd, env)
+    log = f"node-{int(time.time() * 1000)}.log"
+    proc = _spawn_daemon(cmd, env, log)
+    line = _wait_for_line(_pid_path(log), "joined", proc, 60)
+    with open(_pid_path(f"node.{proc.pid}.pid"), "w") as f:
+        f.write(str(proc.pid))
+    print(f"{line} (pid {proc.pid})")
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from ..runtime.head_server import cluster_dir
+
+    pids = []
+    for name in os.listdir(cluster_dir()):
+        if name.endswith(".pid"):
+            try:
+                pids.append((int(open(os.path.join(cluster_dir(), name)).read()), name))
+            except (OSError, ValueError):
+                pass
+    stopped = 0
+    # Nodes first, then heads, so nodes do not report their head as lost.
+    for pid, name in sorted(pids, key=lambda p: p[1].startswith("head")):
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped += 1
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    for pid, name in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.unlink(os.path.join(cluster_dir(), name))
+        except OSError:
+            pass
+    print(f"stopped {stopped} nbray process(es)")
     return 0
 
 
@@ -72,6 +220,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="running clusters and their resources")
     s.add_argument("--address")
     s.set_defaults(func=_cmd_status)
+    st = sub.add_parser("start", help="start a head (--head) or join one (--address)")
+    st.add_argument("--head", action="store_true", help="start a head node")
+    st.add_argument("--address", help="ws://host:port of the head to join")
+    st.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; other addresses are reachable "
+                         "from the network, and always need the token)")
+    st.add_argument("--port", type=int, default=0, help="head port (default: a free one)")
+    st.add_argument("--num-cpus", type=int, default=None)
+    st.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. \'{"GPU": 1}\'')
+    st.add_argument("--object-store-memory", type=int, default=None)
+    st.add_argument("--token", help="cluster token (prefer NBRAY_TOKEN or --token-file)")
+    st.add_argument("--token-file")
+    st.add_argument("--certfile", help="TLS certificate: serve wss:// instead of ws://")
+    st.add_argument("--keyfile")
+    st.add_argument("--block", action="store_true", help="stay in the foreground")
+    st.set_defaults(func=_cmd_start)
+    sp = sub.add_parser("stop", help="stop the heads and nodes this machine started")
+    sp.set_defaults(func=_cmd_stop)
     return p
 
 

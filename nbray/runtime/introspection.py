@@ -111,7 +111,7 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
         "type": e.type_name or ("actor handle" if is_actor else ""),
         "owner": {"process": e.owner, "pid": pids.get(e.owner), "node_id": e.node_id},
         "node_id": e.node_id,
-        "locations": [e.node_id] if e.state in (INLINE, SHM) else [],
+        "locations": ([node.node_id] if e.state == INLINE or e.offset >= 0 else []) + list(e.copies),
         "where": WHERE.get(e.state, e.state),
         "spill_url": e.spill_url,
         "reference_types": reference_types(e, is_actor),
@@ -130,6 +130,30 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
     }
 
 
+def all_node_stats(node: Any) -> List[Dict[str, Any]]:
+    """node_stats of the head plus a row per other live node (from its heartbeats)."""
+    rows = [node_stats(node)]
+    for nid, info in node.cluster_nodes.items():
+        if info.is_head:
+            continue
+        copies = [e for e in node.table.entries.values() if nid in e.copies]
+        rows.append({
+            "node_id": nid, "alive": info.alive, "hostname": info.hostname,
+            "store_capacity": info.store_capacity, "store_used": info.store_used,
+            "store_largest_free": None, "objects": len(copies), "objects_pending": 0,
+            "inline_objects": 0, "inline_bytes": 0, "shm_objects": len(copies),
+            "shm_bytes": sum(e.block for e in copies), "spilled_objects": 0, "spilled_bytes": 0,
+            "freed_but_mapped": 0, "spill_url": None, "spilled_objects_total": 0,
+            "spilled_bytes_total": 0, "spill_throughput_bytes_per_s": None,
+            "restored_objects_total": 0, "restored_bytes_total": 0,
+            "restore_throughput_bytes_per_s": None,
+            "workers": sum(1 for w in node.workers.values() if w.node_id == nid),
+            "actors": sum(1 for a in node.actors.actors.values()
+                          if a.state != "DEAD" and a.worker is not None and a.worker.node_id == nid),
+        })
+    return rows
+
+
 def node_stats(node: Any) -> Dict[str, Any]:
     """Store usage and spill counters of one node. Call with node.lock held."""
     entries = node.table.entries.values()
@@ -142,7 +166,7 @@ def node_stats(node: Any) -> Dict[str, Any]:
     spill_s = st.get("spill_ns", 0) / 1e9
     restore_s = st.get("restore_ns", 0) / 1e9
     return {
-        "node_id": node.node_id,
+        "node_id": node.node_id, "alive": True, "hostname": os.uname().nodename,
         "store_capacity": node.allocator.capacity,
         "store_used": node.allocator.used,
         "store_largest_free": node.allocator.largest_free(),

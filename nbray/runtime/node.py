@@ -97,6 +97,7 @@ class NodeInfo:
     store_capacity: int = 0
     store_used: int = 0
     pid: int = 0
+    is_driver: bool = False            # the in-process node of an attached driver (no CPUs)
 
 
 class _Countdown:
@@ -179,7 +180,7 @@ class Node:
             "cancel": self._on_cancel, "register-function": self._on_register_function,
             "free-block": self._on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
-            "seal-spilled": self._on_seal_spilled,
+            "seal-spilled": self._on_seal_spilled, "query": self._on_query,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
@@ -927,11 +928,31 @@ class Node:
             if lent:
                 self._acquire(worker, lent)  # may oversubscribe briefly, as Ray does
 
+    def _on_query(self, worker: WorkerHandle, req: int, op: str, args: Dict[str, Any]) -> None:
+        from . import queries
+
+        try:
+            result = queries.run(self, op, args, None, holder=worker.worker_id)
+        except Exception as e:
+            self._reply(worker, ("reply", req, False, e))
+            return
+        self._reply(worker, ("reply", req, True, result))
+
     def _on_log(self, worker: WorkerHandle, stream: str, text: str, task_name: str,
                 task_id: Optional[bytes]) -> None:
         if not self.config.log_to_driver:
             return
         spec = self.tasks.get(task_id) if task_id is not None else None
+        tag = spec.extra.get("tag") if spec else None
+        if isinstance(tag, str) and tag.startswith("attached:"):
+            # Output of work started by an attached driver goes back to that driver.
+            target = self.workers.get(tag[len("attached:"):])
+            if target is not None:
+                self._reply(target, ("log", {
+                    "stream": stream, "text": text, "task_name": task_name, "pid": worker.pid,
+                    "worker_id": worker.worker_id, "task_id": task_id, "owner": spec.owner,
+                    "tag": tag, "node_id": worker.node_id}))
+                return
         try:
             self.output_sink({"stream": stream, "text": text, "task_name": task_name,
                               "pid": worker.pid, "worker_id": worker.worker_id,
@@ -1102,9 +1123,42 @@ class Node:
     # introspection and shutdown
     # =========================================================================
     def resources(self) -> Tuple[Dict[str, float], Dict[str, float]]:
+        """(total, available) resources summed over the live nodes."""
         with self.lock:
-            avail = {k: max(0.0, v) for k, v in self.available.items()}
-            return dict(self.total_resources), avail
+            total: Dict[str, float] = {}
+            avail: Dict[str, float] = {}
+            for info in self.cluster_nodes.values():
+                if not info.alive:
+                    continue
+                for k, v in info.total.items():
+                    total[k] = total.get(k, 0.0) + v
+                for k, v in info.available.items():
+                    avail[k] = avail.get(k, 0.0) + max(0.0, v)
+            return total, avail
+
+    def node_rows(self) -> List[Dict[str, Any]]:
+        """One row per node ever seen (Ray's nodes() keys)."""
+        with self.lock:
+            return self._node_rows_locked()
+
+    def _node_rows_locked(self) -> List[Dict[str, Any]]:
+        if True:
+            rows = []
+            for nid, info in self.cluster_nodes.items():
+                cap = self.allocator.capacity if info.is_head else info.store_capacity
+                used = self.allocator.used if info.is_head else info.store_used
+                rows.append({
+                    "NodeID": nid, "Alive": info.alive, "alive": info.alive,
+                    "NodeManagerAddress": info.object_url or "127.0.0.1",
+                    "NodeManagerHostname": info.hostname, "IsHead": info.is_head,
+                    "Resources": {**info.total, "object_store_memory": float(cap)},
+                    "Available": {k: max(0.0, v) for k, v in info.available.items()},
+                    "IsDriver": info.is_driver,
+                    "ObjectStoreUsed": used, "Workers": sum(
+                        1 for w in self.workers.values() if w.node_id == nid),
+                    "pid": info.pid,
+                })
+            return rows
 
     def store_stats(self) -> Dict[str, int]:
         with self.lock:

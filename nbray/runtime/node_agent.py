@@ -35,7 +35,7 @@ HEARTBEAT_S = 1.0
 class NodeAgent:
     def __init__(self, address: str, token: str, num_cpus: int, resources: Dict[str, float],
                  object_store_memory: int, host: str = "127.0.0.1",
-                 ssl_options: Any = None) -> None:
+                 ssl_options: Any = None, kind: str = "node") -> None:
         from ..config import default_store_bytes
         from .node import worker_env
 
@@ -81,13 +81,20 @@ class NodeAgent:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
         self.conn.send(("register", self.node_id, total, self.object_url, socket.gethostname(),
-                        os.getpid(), cap))
+                        os.getpid(), cap, kind))
         self._io = threading.Thread(target=self._io_loop, name="nbray-agent-io", daemon=True)
         self._io.start()
         for _ in range(num_cpus):
             self._spawn()
 
     # -- workers ------------------------------------------------------------------
+    def attach_local(self, wid: str, conn: MessageConnection) -> None:
+        """Relay a process-local client (an attached driver) like a worker."""
+        with self.lock:
+            self.workers[wid] = (None, conn)
+        self._selector.register(conn.fileno(), selectors.EVENT_READ, wid)
+        os.write(self._wake_w, b"x")
+
     def _spawn(self) -> None:
         from .node import start_worker_process
 
@@ -162,19 +169,21 @@ class NodeAgent:
         except (KeyError, ValueError, OSError):
             pass
         wconn.close()
-        try:
-            code = proc.wait(timeout=2)
-        except Exception:
-            proc.kill()
-            code = proc.wait()
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=2)
+            except Exception:
+                proc.kill()
+                code = proc.wait()
         if self.closed:
             return
         try:
             self.conn.send(("worker-exit", wid, code))
         except ConnectionError:
             return
-        task_workers = len(self.workers)
-        if task_workers < self.num_cpus:
+        task_workers = sum(1 for p, _ in self.workers.values() if p is not None)
+        if proc is not None and task_workers < self.num_cpus:
             self._spawn()
 
     # -- head ---------------------------------------------------------------------
@@ -189,7 +198,7 @@ class NodeAgent:
                     pass
         elif op == "signal":
             entry = self.workers.get(msg[1])
-            if entry is not None:
+            if entry is not None and entry[0] is not None:
                 try:
                     entry[0].send_signal(msg[2])
                 except ProcessLookupError:
@@ -240,6 +249,8 @@ class NodeAgent:
         for proc, wconn in workers:
             wconn.close()
         for proc, _ in workers:
+            if proc is None:
+                continue
             try:
                 proc.wait(timeout=2)
             except Exception:

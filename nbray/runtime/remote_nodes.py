@@ -96,7 +96,7 @@ class RemoteNodes:
         return self.node.cluster_nodes.get(conn.info.get("node_id", ""))
 
     def _register(self, conn: Any, node_id: str, resources: Dict[str, float], object_url: str,
-                  hostname: str, pid: int, capacity: int) -> None:
+                  hostname: str, pid: int, capacity: int, kind: str = "node") -> None:
         from .node import NodeInfo
 
         node = self.node
@@ -106,7 +106,8 @@ class RemoteNodes:
         total = {k: float(v) for k, v in resources.items()}
         total[f"node:{node_id}"] = 1.0
         info = NodeInfo(node_id, total, dict(total), conn=conn, hostname=hostname,
-                        object_url=object_url, store_capacity=capacity, pid=pid)
+                        object_url=object_url, store_capacity=capacity, pid=pid,
+                        is_driver=kind == "driver")
         node.cluster_nodes[node_id] = info
         conn.info["node_id"] = node_id
         conn.send(("registered", node.node_id))
@@ -138,11 +139,15 @@ class RemoteNodes:
         worker = node.workers.get(worker_id)
         if worker is None:
             info = self._info_of(conn)
-            if info is None or msg[0] != "ready":
+            if info is None or msg[0] not in ("ready", "ready-driver"):
                 return
             worker = WorkerHandle(worker_id, None, RelayConn(info, worker_id),
                                   idle_since=time.monotonic(), node_id=info.node_id,
                                   remote_pid=msg[1])
+            if msg[0] == "ready-driver":
+                worker.state = "driver"  # an attached driver: never given tasks
+                node.workers[worker_id] = worker
+                return
             node.workers[worker_id] = worker
         try:
             node._handlers[msg[0]](worker, *msg[1:])

@@ -1,0 +1,47 @@
+"""The head process started by `nbray start --head`: a node plus the server others join."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="nbray-head")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--num-cpus", type=int, default=None)
+    p.add_argument("--resources", default="{}")
+    p.add_argument("--object-store-memory", type=int, default=None)
+    p.add_argument("--certfile")
+    p.add_argument("--keyfile")
+    args = p.parse_args(argv)
+
+    import nbray
+    from nbray import api
+    from nbray.runtime.head_server import HeadServer
+
+    token = os.environ.pop("NBRAY_TOKEN", None)
+    nbray.init(num_cpus=args.num_cpus, resources=json.loads(args.resources),
+               object_store_memory=args.object_store_memory)
+    server = HeadServer(api._state.node, host=args.host, port=args.port, token=token,
+                        certfile=args.certfile, keyfile=args.keyfile)
+    api._state.head_server = server
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    print(f"nbray head {api._state.node.node_id} listening at {server.address}", flush=True)
+    print(f"join with: {server.join_command()}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    nbray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Read-only questions about the cluster, answered from the head's node.
+
+The driver that hosts the head calls these directly; a driver attached from
+another process sends ("query", op, args) and the head answers with the same
+functions, so both get identical, JSON-able answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from .introspection import all_node_stats, object_rows
+
+
+def run(node: Any, op: str, args: Dict[str, Any],
+        driver_counts: Optional[Dict[bytes, int]] = None, holder: str = "driver") -> Any:
+    handler = QUERIES.get(op)
+    if handler is None:
+        raise ValueError(f"unknown query {op!r}; known: {', '.join(sorted(QUERIES))}")
+    with node.lock:
+        node._drain_deferred()
+        return handler(node, driver_counts, holder, **args)
+
+
+def _memory(node: Any, counts: Optional[Dict[bytes, int]], holder: str, **kw: Any) -> Dict[str, Any]:
+    rows, total = object_rows(node, driver_counts=counts, **kw)
+    return {"nodes": all_node_stats(node), "objects": rows, "total": total,
+            "offset": kw.get("offset", 0), "limit": kw.get("limit"), "sort_by": kw.get("sort_by", "size")}
+
+
+def _reference_counts(node: Any, counts: Optional[Dict[bytes, int]], holder: str) -> Dict[str, Any]:
+    out = {}
+    for oid, e in node.table.entries.items():
+        local = counts.get(oid, 0) if counts is not None else e.holders.get(holder, 0)
+        out[oid.hex()] = {"local": local,
+                          "borrowers": sorted(h for h in e.holders if h != holder),
+                          "submitted": e.submitted, "contained_in": e.contained_in,
+                          "captured": e.captured, "mapped": sum(e.readers.values()),
+                          "where": e.state, "locations": ([node.node_id] if e.offset >= 0 else [])
+                          + list(e.copies)}
+    return out
+
+
+def _summary(node: Any, counts: Any, holder: str) -> Dict[str, Any]:
+    total, avail = {}, {}
+    for info in node.cluster_nodes.values():
+        if info.alive:
+            for k, v in info.total.items():
+                total[k] = total.get(k, 0.0) + v
+            for k, v in info.available.items():
+                avail[k] = avail.get(k, 0.0) + max(0.0, v)
+    return {"node_id": node.node_id,
+            "nodes": sum(1 for i in node.cluster_nodes.values() if i.alive and not i.is_driver),
+            "resources": total, "available": avail, "store_used": node.allocator.used,
+            "store_capacity": node.allocator.capacity, "objects": len(node.table.entries),
+            "workers": sum(1 for w in node.workers.values() if w.state != "driver")}
+
+
+QUERIES = {
+    "memory": _memory,
+    "reference_counts": _reference_counts,
+    "summary": _summary,
+    "nodes": lambda node, counts, holder: node._node_rows_locked(),
+    "actors": lambda node, counts, holder: node.actors.rows(),
+}
