@@ -194,12 +194,11 @@ def _start_state_server() -> Any:
     from .runtime.state_server import StateServer
 
     try:
-        return StateServer({
-            "memory": lambda **kw: memory(**kw).to_dict(),
-            "summary": cluster_summary,
-            "actors": list_actors,
-            "nodes": nodes,
-        })
+        from .runtime.queries import QUERIES
+
+        handlers = {op: (lambda op=op, **kw: _query(op, **kw)) for op in QUERIES}
+        handlers["memory"] = lambda **kw: memory(**kw).to_dict()
+        return StateServer(handlers)
     except OSError as e:  # a read-only temp dir must not stop the cluster
         warnings.warn(f"nbray: `nbray memory` will not see this cluster: {e}", stacklevel=3)
         return None

@@ -133,7 +133,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
             os.execve(sys.executable, cmd, env)
         log = f"head-{int(time.time())}.log"
         proc = _spawn_daemon(cmd, env, log)
-        line = _wait_for_line(_pid_path(log), "listening at", proc, 60)
+        _wait_for_line(_pid_path(log), "dashboard (one-time login)", proc, 60)
+        line = _wait_for_line(_pid_path(log), "listening at", proc, 5)
+        dash = _wait_for_line(_pid_path(log), "dashboard (one-time login)", proc, 5)
         with open(_pid_path(f"head.{proc.pid}.pid"), "w") as f:
             f.write(str(proc.pid))
         address = line.rsplit(" ", 1)[-1]
@@ -143,6 +145,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         print(f"  join another node:  nbray start --address {address} --token-file {token_file()}")
         print(f"  attach a driver:    nbray.init(address={address!r})  (or address='auto' here)")
         print(f"  the token is in {token_file()} (mode 0600); copy it to the other machines")
+        print(f"  {dash.strip()}")
         return 0
     if not args.address:
         raise SystemExit("nbray start: give --head to start a head, or --address to join one")

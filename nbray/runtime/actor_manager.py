@@ -309,7 +309,7 @@ class ActorManager:
     def rows(self) -> List[Dict[str, Any]]:
         return [{"actor_id": r.actor_id.hex(), "class_name": r.class_name, "name": r.name,
                  "namespace": r.namespace, "state": r.state, "restarts": r.restarts,
-                 "node_id": self.node.node_id, "pid": r.pid,
+                 "node_id": r.worker.node_id if r.worker is not None else None, "pid": r.pid,
                  "detached": r.detached, "pending_calls": len(r.queue) + len(r.in_flight),
                  "death_cause": r.death_cause or None}
                 for r in self.actors.values()]

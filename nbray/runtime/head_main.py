@@ -37,6 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     print(f"nbray head {api._state.node.node_id} listening at {server.address}", flush=True)
     print(f"join with: {server.join_command()}", flush=True)
+    print(f"dashboard (one-time login): {server.dashboard_login_url()}", flush=True)
     while not stop.wait(0.5):
         pass
     nbray.shutdown()

@@ -61,14 +61,6 @@ class HeadServer:
         self.ssl = tls_context(certfile, keyfile)
         remote = node.remote
         remote.token = self.token
-        app = tornado.web.Application([
-            (r"/nbray/ws", AuthenticatedSocket,
-             {"token": self.token, "loop": self.net, "accept": remote.on_connect}),
-            (r"/nbray/object", ObjectHandler,
-             {"token": self.token, "arena_view": lambda: node.arena.view,
-              "capacity": node.arena.capacity}),
-        ], websocket_max_message_size=MAX_MESSAGE_SIZE, websocket_ping_interval=2.0,
-            websocket_ping_timeout=2.0)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -76,10 +68,27 @@ class HeadServer:
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         self._sock = sock
+        from ..dashboard.server import DashboardAuth, routes
+        from . import queries
+
+        hosts = [f"{h}:{self.port}" for h in (host, _connect_host(host), "127.0.0.1", "localhost")]
+        self.dashboard_auth = DashboardAuth(self.token, hosts)
+        app = tornado.web.Application(routes(self.dashboard_auth,
+                                             lambda op, args: queries.run(node, op, args)) + [
+            (r"/nbray/ws", AuthenticatedSocket,
+             {"token": self.token, "loop": self.net, "accept": remote.on_connect}),
+            (r"/nbray/object", ObjectHandler,
+             {"token": self.token, "arena_view": lambda: node.arena.view,
+              "capacity": node.arena.capacity}),
+        ], websocket_max_message_size=MAX_MESSAGE_SIZE, websocket_ping_interval=2.0,
+            websocket_ping_timeout=2.0, cookie_secret=self.dashboard_auth.cookie_secret,
+            xsrf_cookies=False, log_function=_log_request)
 
         async def start() -> Any:
+            # A client that connects and stalls is dropped instead of held forever.
             server = tornado.httpserver.HTTPServer(app, ssl_options=self.ssl,
-                                                   max_body_size=MAX_MESSAGE_SIZE)
+                                                   max_body_size=MAX_MESSAGE_SIZE,
+                                                   idle_connection_timeout=60, body_timeout=60)
             server.add_sockets([sock])
             return server
 
@@ -97,6 +106,10 @@ class HeadServer:
                 json.dump({"address": self.address, "pid": os.getpid(), "node_id": node.node_id}, f)
             os.replace(address_file() + ".tmp", address_file())
         self._wrote_address = write_address
+
+    def dashboard_login_url(self) -> str:
+        """A one-time URL that logs a browser into the dashboard."""
+        return f"{self.object_url}/login?otp={self.dashboard_auth.new_login_code()}"
 
     def join_command(self) -> str:
         return f"nbray start --address {self.address} --token-file {token_file()}"
@@ -121,6 +134,17 @@ class HeadServer:
                             os.unlink(path)
                 except (OSError, ValueError):
                     pass
+
+
+def _log_request(handler: Any) -> None:
+    """Access log without query strings: login codes must not land in logs."""
+    import logging
+
+    status = handler.get_status()
+    if status >= 400:
+        logging.getLogger("nbray.head").warning(
+            "%d %s %s (%s)", status, handler.request.method, handler.request.path,
+            handler.request.remote_ip)
 
 
 def _connect_host(host: str) -> str:

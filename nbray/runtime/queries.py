@@ -56,7 +56,39 @@ def _summary(node: Any, counts: Any, holder: str) -> Dict[str, Any]:
             "workers": sum(1 for w in node.workers.values() if w.state != "driver")}
 
 
+def _workers(node: Any, counts: Any, holder: str) -> Any:
+    return [{"worker_id": w.worker_id, "pid": w.pid, "node_id": w.node_id, "state": w.state,
+             "task": w.task.name if w.task is not None else None,
+             "task_id": w.task.task_id.hex() if w.task is not None else None,
+             "actor_id": w.actor_id.hex() if w.actor_id else None, "blocked": bool(w.blocked)}
+            for w in node.workers.values()]
+
+
+def _tasks(node: Any, counts: Any, holder: str, limit: int = 1000) -> Any:
+    running = {w.task.task_id: w for w in node.workers.values() if w.task is not None}
+    queued = {s.task_id for s in node.ready_queue}
+    rows = []
+    for tid, spec in list(node.tasks.items())[:limit]:
+        w = running.get(tid)
+        if w is not None:
+            state = "RUNNING"
+        elif tid in queued:
+            state = "QUEUED"
+        elif spec.kind == "actor-call":
+            state = "SUBMITTED_TO_ACTOR"
+        else:
+            state = "WAITING_FOR_ARGS"
+        rows.append({"task_id": tid.hex(), "name": spec.name, "kind": spec.kind, "state": state,
+                     "node_id": w.node_id if w else None, "worker_id": w.worker_id if w else None,
+                     "pid": w.pid if w else None, "attempt": spec.attempt,
+                     "resources": spec.resources, "call_site": spec.call_site})
+    return rows
+
+
 QUERIES = {
+    "node_stats": lambda node, counts, holder: all_node_stats(node),
+    "workers": _workers,
+    "tasks": _tasks,
     "memory": _memory,
     "reference_counts": _reference_counts,
     "summary": _summary,
