@@ -27,6 +27,14 @@ def unload_ipython_extension(shell):  # %unload_ext nbray
     unload(shell)
 
 
+def _jupyter_server_extension_points():  # `jupyter server extension enable nbray`
+    return [{"module": "nbray.jupyter"}]
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "nbray-labextension"}]
+
+
 def inspect(refresh_s: float = 1.0, page_size: int = 25):
     """A live widget of every object in the store (in a notebook)."""
     from .jupyter import inspect as _inspect

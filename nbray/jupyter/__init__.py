@@ -28,4 +28,18 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25) -> Any:
     return _inspect(refresh_s=refresh_s, page_size=page_size)
 
 
+def _jupyter_server_extension_points() -> list:
+    return [{"module": "nbray.jupyter"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from .server_ext import load
+
+    load(serverapp)
+
+
+def _jupyter_labextension_paths() -> list:
+    return [{"src": "labextension", "dest": "nbray-labextension"}]
+
+
 __all__ = ["load_ipython_extension", "unload_ipython_extension", "inspect"]
