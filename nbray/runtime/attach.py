@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 
 from ..transport.framing import ConnectionClosed, MessageConnection
 from .client import WorkerClient
-from .node import print_worker_output
+from .worker_process import print_worker_output
 from .node_agent import NodeAgent
 
 

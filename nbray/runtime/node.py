@@ -11,11 +11,9 @@ guarded by one re-entrant lock.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,10 +32,12 @@ from ..core.object_table import SPILLED
 from ..store.layout import layout_chunks, layout_size, write_object
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions
-from ..transport.framing import ConnectionClosed, MessageConnection
+from ..transport.framing import ConnectionClosed
 from .actor_manager import ActorManager
 from .node_store import NodeStore
 from .remote_nodes import RemoteNodes
+from .worker_requests import WorkerObjectRequests
+from .worker_process import _describe_exit, print_worker_output, start_worker_process, worker_env
 
 DRIVER = "driver"
 
@@ -172,15 +172,16 @@ class Node:
         self._spawn_requests: Deque[int] = collections.deque()
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
         self._worker_env = self._make_worker_env()
+        self.requests = WorkerObjectRequests(self)
         self._handlers = {
-            "ready": self._on_ready, "refs": self._on_refs, "done": self._on_done,
-            "put": self._on_put, "alloc": self._on_alloc, "seal": self._on_seal,
-            "submit": self._on_submit, "get": self._on_get, "get-cancel": self._on_get_cancel,
-            "wait": self._on_wait, "unpin": self._on_unpin, "log": self._on_log,
+            "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
+            "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
+            "submit": self._on_submit, "get": self.requests.on_get, "get-cancel": self.requests.on_get_cancel,
+            "wait": self.requests.on_wait, "unpin": self.requests.on_unpin, "log": self._on_log,
             "cancel": self._on_cancel, "register-function": self._on_register_function,
-            "free-block": self._on_free_block, "create-actor": self._on_create_actor,
+            "free-block": self.requests.on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
-            "seal-spilled": self._on_seal_spilled, "query": self._on_query,
+            "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
@@ -688,57 +689,6 @@ class Node:
         worker.state, worker.idle_since = "idle", time.monotonic()
         self._dispatch()
 
-    def _on_refs(self, worker: WorkerHandle, adds: List[bytes], removes: List[bytes]) -> None:
-        freed: List[ObjectEntry] = []
-        wid = worker.worker_id
-        for oid in adds:
-            self.table.add_holder(oid, wid)
-        for oid in removes:
-            self.table.remove_holder(oid, wid, freed)
-        self._release(freed)
-
-    def _on_unpin(self, worker: WorkerHandle, oids: List[bytes]) -> None:
-        freed: List[ObjectEntry] = []
-        for oid in oids:
-            self.table.remove_reader(oid, worker.worker_id, freed)
-        self._release(freed)
-
-    def _on_put(self, worker: WorkerHandle, oid: bytes, payload: Any, size: int,
-                contains: List[bytes], type_name: str) -> None:
-        entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=self.node_id)
-        self._make_ready(entry, inline=payload, size=size, contains=contains)
-
-    def _on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
-        if size > self.allocator.capacity:
-            self._reply(worker, ("reply", req, False, "too-large"))
-            return
-        try:
-            offset = self.store.allocate(size, oid)
-        except (exc.ObjectStoreFullError, exc.ObjectSpillError) as e:
-            self._reply(worker, ("reply", req, False, e))
-            return
-        self._reply(worker, ("reply", req, True, offset))
-
-    def _on_free_block(self, worker: WorkerHandle, offset: int, size: int) -> None:
-        self.allocator.free(offset, size)
-
-    def _on_seal(self, worker: WorkerHandle, oid: bytes, offset: int, block: int, size: int,
-                 contains: List[bytes], type_name: str) -> None:
-        entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=worker.node_id)
-        if worker.node_id != self.node_id:
-            self._make_ready(entry, remote=(worker.node_id, (offset, block)), size=size,
-                             contains=contains)
-        else:
-            self._make_ready(entry, shm=(offset, block), size=size, contains=contains)
-
-    def _on_seal_spilled(self, worker: WorkerHandle, oid: bytes, url: str, block: int, size: int,
-                         contains: List[bytes], type_name: str) -> None:
-        entry = self.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=self.node_id)
-        self._make_ready(entry, spilled=(url, block), size=size, contains=contains)
-
     def _on_register_function(self, worker: WorkerHandle, fid: bytes, blob: bytes,
                               captured: List[bytes]) -> None:
         self.functions.setdefault(fid, blob)
@@ -848,85 +798,6 @@ class Node:
         if worker.node_id == self.node_id:
             return self._descriptor(entry, worker.worker_id)
         return self.remote.descriptor(entry, worker)
-
-    def _on_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool = False) -> None:
-        try:
-            missing = self._not_here(oids, worker.node_id)
-        except exc.ObjectLostError as e:
-            if blocked:
-                self._unblock(worker)
-            self._reply(worker, ("reply", req, False, e))
-            return
-        if not missing:
-            if blocked:
-                self._unblock(worker)
-            try:
-                descs = [self._worker_descriptor(self.table.entries[o], worker) for o in oids]
-            except KeyError as e:
-                self._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
-                return
-            self._reply(worker, ("reply", req, True, descs))
-            return
-        if not blocked:
-            self._block(worker)
-        key = (worker.worker_id, req)
-        state = {"left": len(missing)}
-
-        def on_ready(entry: ObjectEntry) -> None:
-            state["left"] -= 1
-            if state["left"] == 0 and self._get_requests.pop(key, None) is not None:
-                self._on_get(worker, req, oids, blocked=True)  # check again: all here now?
-
-        waiters = self._await_here(missing, worker.node_id, on_ready)
-        self._get_requests[key] = ([e for e, _ in waiters], on_ready)
-
-    def _on_wait(self, worker: WorkerHandle, req: int, oids: List[bytes], num_returns: int,
-                 block: bool) -> None:
-        ready = [o for o in oids if (e := self.table.entries.get(o)) is None or e.state != PENDING]
-        need = num_returns - len(set(ready))
-        if need <= 0 or not block:
-            self._reply(worker, ("reply", req, True, ready))
-            return
-        self._block(worker)
-        key = (worker.worker_id, req)
-        pending = [self.table.entries[o] for o in dict.fromkeys(oids) if o not in set(ready)]
-        state = {"left": need}
-
-        def on_ready(entry: ObjectEntry) -> None:
-            state["left"] -= 1
-            if state["left"] == 0 and self._get_requests.pop(key, None) is not None:
-                self._unblock(worker)
-                self._remove_waiter(pending, on_ready)
-                now = [o for o in oids if (e := self.table.entries.get(o)) is None or e.state != PENDING]
-                self._reply(worker, ("reply", req, True, now))
-
-        self._get_requests[key] = (pending, on_ready)
-        for entry in pending:
-            entry.waiters.append(on_ready)
-
-    def _on_get_cancel(self, worker: WorkerHandle, req: int) -> None:
-        item = self._get_requests.pop((worker.worker_id, req), None)
-        if item is not None:
-            entries, waiter = item
-            self._remove_waiter(entries, waiter)
-            self._unblock(worker)
-
-    def _block(self, worker: WorkerHandle) -> None:
-        """A worker waits inside a task: lend its CPUs to other tasks meanwhile."""
-        worker.blocked += 1
-        if worker.blocked == 1 and worker.task is not None:
-            held = worker.held
-            self._release_resources(worker)
-            worker.held = {}
-            worker.task.extra["lent"] = held
-            self._dispatch()
-
-    def _unblock(self, worker: WorkerHandle) -> None:
-        worker.blocked = max(0, worker.blocked - 1)
-        if worker.blocked == 0 and worker.task is not None:
-            lent = worker.task.extra.pop("lent", None)
-            if lent:
-                self._acquire(worker, lent)  # may oversubscribe briefly, as Ray does
 
     def _on_query(self, worker: WorkerHandle, req: int, op: str, args: Dict[str, Any]) -> None:
         from . import queries
@@ -1200,64 +1071,3 @@ class Node:
         except OSError:
             pass
         self.spill.cleanup()
-
-
-def start_worker_process(arena_fd: int, capacity: int, node_id: str, worker_id: str,
-                         env: Dict[str, str]) -> Tuple[subprocess.Popen, MessageConnection]:
-    """Start one worker process connected to us by a socketpair (nothing listens)."""
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    child_fd = child_sock.fileno()
-    cmd = [sys.executable, "-m", "nbray.runtime.worker", str(child_fd), str(arena_fd),
-           str(capacity), node_id, worker_id, str(os.getpid())]
-    try:
-        proc = subprocess.Popen(cmd, pass_fds=(child_fd, arena_fd), env=env,
-                                start_new_session=True, stdin=subprocess.DEVNULL)
-    finally:
-        child_sock.close()
-    return proc, MessageConnection(parent_sock)
-
-
-def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, Any]) -> Dict[str, str]:
-    env = dict(os.environ)
-    # Workers import the driver's modules by name (functions pickled by reference).
-    paths = [p for p in sys.path if p]
-    if "" in sys.path or not sys.path:
-        paths.insert(0, os.getcwd())
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env["NBRAY_WORKER"] = "1"
-    env["NBRAY_INLINE_THRESHOLD"] = str(inline_threshold)
-    env["NBRAY_SPILL_BACKEND"] = json.dumps({"url": spill_url, "options": spill_options})
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    # One BLAS thread per worker: the pool itself is the parallelism.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    return env
-
-
-def _describe_exit(code: Optional[int]) -> str:
-    if code is None:
-        return "died"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = str(-code)
-        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
-
-
-def print_worker_output(record: Dict[str, Any]) -> None:
-    """Default sink: prefix each line like Ray, `(name pid=N) line`."""
-    prefix = f"({record['task_name']} pid={record['pid']}) "
-    text = record["text"]
-    lines = text.splitlines(keepends=True)
-    out = "".join(prefix + ln if ln.strip() else ln for ln in lines)
-    if out and not out.endswith("\n"):
-        out += "\n"
-    stream = sys.stderr if record["stream"] == "stderr" else sys.stdout
-    try:
-        stream.write(out)
-        stream.flush()
-    except (ValueError, OSError):
-        pass

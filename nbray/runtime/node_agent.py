@@ -37,7 +37,7 @@ class NodeAgent:
                  object_store_memory: int, host: str = "127.0.0.1",
                  ssl_options: Any = None, kind: str = "node") -> None:
         from ..config import default_store_bytes
-        from .node import worker_env
+        from .worker_process import worker_env
 
         self.node_id = os.urandom(16).hex()
         self.token = token
@@ -96,7 +96,7 @@ class NodeAgent:
         os.write(self._wake_w, b"x")
 
     def _spawn(self) -> None:
-        from .node import start_worker_process
+        from .worker_process import start_worker_process
 
         with self.lock:
             if self.closed:

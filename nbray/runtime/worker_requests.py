@@ -1,0 +1,151 @@
+"""What a node does for its workers' object requests: refs, put, alloc, seal, nested get/wait.
+
+A worker that blocks in get() or wait() inside a task lends its CPUs to other
+tasks until the objects arrive (as Ray does), so nested tasks cannot deadlock
+a full pool.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List
+
+from .. import exceptions as exc
+from ..core.object_table import PENDING, ObjectEntry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .node import Node, WorkerHandle
+
+
+class WorkerObjectRequests:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+
+    def on_refs(self, worker: WorkerHandle, adds: List[bytes], removes: List[bytes]) -> None:
+        freed: List[ObjectEntry] = []
+        wid = worker.worker_id
+        for oid in adds:
+            self.node.table.add_holder(oid, wid)
+        for oid in removes:
+            self.node.table.remove_holder(oid, wid, freed)
+        self.node._release(freed)
+
+    def on_unpin(self, worker: WorkerHandle, oids: List[bytes]) -> None:
+        freed: List[ObjectEntry] = []
+        for oid in oids:
+            self.node.table.remove_reader(oid, worker.worker_id, freed)
+        self.node._release(freed)
+
+    def on_put(self, worker: WorkerHandle, oid: bytes, payload: Any, size: int,
+                contains: List[bytes], type_name: str) -> None:
+        entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+                                  created_by="put", type_name=type_name, node_id=self.node.node_id)
+        self.node._make_ready(entry, inline=payload, size=size, contains=contains)
+
+    def on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
+        if size > self.node.allocator.capacity:
+            self.node._reply(worker, ("reply", req, False, "too-large"))
+            return
+        try:
+            offset = self.node.store.allocate(size, oid)
+        except (exc.ObjectStoreFullError, exc.ObjectSpillError) as e:
+            self.node._reply(worker, ("reply", req, False, e))
+            return
+        self.node._reply(worker, ("reply", req, True, offset))
+
+    def on_free_block(self, worker: WorkerHandle, offset: int, size: int) -> None:
+        self.node.allocator.free(offset, size)
+
+    def on_seal(self, worker: WorkerHandle, oid: bytes, offset: int, block: int, size: int,
+                 contains: List[bytes], type_name: str) -> None:
+        entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+                                  created_by="put", type_name=type_name, node_id=worker.node_id)
+        if worker.node_id != self.node.node_id:
+            self.node._make_ready(entry, remote=(worker.node_id, (offset, block)), size=size,
+                             contains=contains)
+        else:
+            self.node._make_ready(entry, shm=(offset, block), size=size, contains=contains)
+
+    def on_seal_spilled(self, worker: WorkerHandle, oid: bytes, url: str, block: int, size: int,
+                         contains: List[bytes], type_name: str) -> None:
+        entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+                                  created_by="put", type_name=type_name, node_id=self.node.node_id)
+        self.node._make_ready(entry, spilled=(url, block), size=size, contains=contains)
+
+    def on_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool = False) -> None:
+        try:
+            missing = self.node._not_here(oids, worker.node_id)
+        except exc.ObjectLostError as e:
+            if blocked:
+                self.unblock(worker)
+            self.node._reply(worker, ("reply", req, False, e))
+            return
+        if not missing:
+            if blocked:
+                self.unblock(worker)
+            try:
+                descs = [self.node._worker_descriptor(self.node.table.entries[o], worker) for o in oids]
+            except KeyError as e:
+                self.node._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
+                return
+            self.node._reply(worker, ("reply", req, True, descs))
+            return
+        if not blocked:
+            self.block(worker)
+        key = (worker.worker_id, req)
+        state = {"left": len(missing)}
+
+        def on_ready(entry: ObjectEntry) -> None:
+            state["left"] -= 1
+            if state["left"] == 0 and self.node._get_requests.pop(key, None) is not None:
+                self.on_get(worker, req, oids, blocked=True)  # check again: all here now?
+
+        waiters = self.node._await_here(missing, worker.node_id, on_ready)
+        self.node._get_requests[key] = ([e for e, _ in waiters], on_ready)
+
+    def on_wait(self, worker: WorkerHandle, req: int, oids: List[bytes], num_returns: int,
+                 block: bool) -> None:
+        ready = [o for o in oids if (e := self.node.table.entries.get(o)) is None or e.state != PENDING]
+        need = num_returns - len(set(ready))
+        if need <= 0 or not block:
+            self.node._reply(worker, ("reply", req, True, ready))
+            return
+        self.block(worker)
+        key = (worker.worker_id, req)
+        pending = [self.node.table.entries[o] for o in dict.fromkeys(oids) if o not in set(ready)]
+        state = {"left": need}
+
+        def on_ready(entry: ObjectEntry) -> None:
+            state["left"] -= 1
+            if state["left"] == 0 and self.node._get_requests.pop(key, None) is not None:
+                self.unblock(worker)
+                self.node._remove_waiter(pending, on_ready)
+                now = [o for o in oids if (e := self.node.table.entries.get(o)) is None or e.state != PENDING]
+                self.node._reply(worker, ("reply", req, True, now))
+
+        self.node._get_requests[key] = (pending, on_ready)
+        for entry in pending:
+            entry.waiters.append(on_ready)
+
+    def on_get_cancel(self, worker: WorkerHandle, req: int) -> None:
+        item = self.node._get_requests.pop((worker.worker_id, req), None)
+        if item is not None:
+            entries, waiter = item
+            self.node._remove_waiter(entries, waiter)
+            self.unblock(worker)
+
+    def block(self, worker: WorkerHandle) -> None:
+        """A worker waits inside a task: lend its CPUs to other tasks meanwhile."""
+        worker.blocked += 1
+        if worker.blocked == 1 and worker.task is not None:
+            held = worker.held
+            self.node._release_resources(worker)
+            worker.held = {}
+            worker.task.extra["lent"] = held
+            self.node._dispatch()
+
+    def unblock(self, worker: WorkerHandle) -> None:
+        worker.blocked = max(0, worker.blocked - 1)
+        if worker.blocked == 0 and worker.task is not None:
+            lent = worker.task.extra.pop("lent", None)
+            if lent:
+                self.node._acquire(worker, lent)  # may oversubscribe briefly, as Ray does
