@@ -22,8 +22,20 @@ def load(shell: Any) -> None:
         nbray.init()
     state = api._state
     router = OutputRouter(shell)
-    state.node.output_sink = router.sink
-    state.client.tag_provider = router.current_tag
+    if state.node is not None:
+        state.node.output_sink = router.sink
+        state.client.tag_provider = router.current_tag
+    else:
+        # Attached to a cluster elsewhere: the head sends our tasks' output back to us,
+        # tagged with the cell that started them.
+        state.client.output_sink = router.sink
+        attached_tag = state.client.tag_provider
+
+        def tag() -> str:
+            cell = router.current_tag()
+            return f"{attached_tag()}#{cell}" if cell else attached_tag()
+
+        state.client.tag_provider = tag
     api._interrupt_handler = router.on_interrupt
     progress.set_progress_renderer(widget_progress)
     shell.register_magics(NbrayMagics)

@@ -68,6 +68,8 @@ class OutputRouter:
     def sink(self, record: Dict[str, Any]) -> None:
         """The node's output sink: called on the node's I/O thread."""
         tag = record.get("tag")
+        if isinstance(tag, str) and "#" in tag:  # attached driver: "attached:<id>#<cell>"
+            tag = tag.split("#", 1)[1]
         parent = self.parents.get(tag) if tag is not None else None
         if record["stream"] == "display":
             self._send(parent, "display_data", {"data": json.loads(record["text"]),
@@ -144,7 +146,7 @@ class OutputRouter:
         if state is None:
             return
         for task_id in dict.fromkeys(oid[:16] for oid in object_ids):
-            state.node.cancel(task_id, force=False)
+            state.client.cancel(task_id, False, True)
         tag = self.current_tag()
-        if tag is not None:
+        if tag is not None and state.node is not None:
             state.node.cancel_tagged(tag, force=False)

@@ -817,7 +817,7 @@ class Node:
         tag = spec.extra.get("tag") if spec else None
         if isinstance(tag, str) and tag.startswith("attached:"):
             # Output of work started by an attached driver goes back to that driver.
-            target = self.workers.get(tag[len("attached:"):])
+            target = self.workers.get(tag[len("attached:"):].split("#", 1)[0])
             if target is not None:
                 self._reply(target, ("log", {
                     "stream": stream, "text": text, "task_name": task_name, "pid": worker.pid,
