@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from .allocator import align
@@ -25,7 +25,6 @@ _ENTRY = struct.Struct("<QQ")
 # Copies above this size are split over two threads (numpy releases the GIL);
 # below it thread hand-off costs more than it saves.
 PARALLEL_COPY_BYTES = 32 * 2**20
-_copy_pool: Optional[ThreadPoolExecutor] = None
 
 
 def layout_size(meta_len: int, buffer_lengths: Sequence[int]) -> int:
@@ -59,15 +58,16 @@ def _copy_into(view: memoryview, at: int, buf: memoryview) -> None:
         return
     import numpy as np  # only objects this large pay for the import
 
-    global _copy_pool
-    if _copy_pool is None:
-        _copy_pool = ThreadPoolExecutor(2, thread_name_prefix="nbray-copy")
     dst = np.frombuffer(view, dtype=np.uint8, count=n, offset=at)
     srcarr = np.frombuffer(src, dtype=np.uint8)
     half = (n // 2) // 4096 * 4096
-    first = _copy_pool.submit(np.copyto, dst[:half], srcarr[:half])
+    # A thread per large copy (tens of microseconds against milliseconds of copying)
+    # leaves nothing running between puts.
+    helper = threading.Thread(target=np.copyto, args=(dst[:half], srcarr[:half]),
+                              name="nbray-copy", daemon=True)
+    helper.start()
     np.copyto(dst[half:], srcarr[half:])
-    first.result()
+    helper.join()
 
 
 def read_object(view: memoryview, offset: int,
