@@ -150,21 +150,16 @@ class ActorManager:
         if record.state == DEAD:
             node._fail_task(spec, self._died_error(record))
             return
-        try:
-            missing = node._missing(spec.arg_refs)
-        except exc.ObjectLostError as e:
-            node._fail_task(spec, e)
-            return
-        spec.extra["deps_left"] = len(missing)
-        for entry in missing:
-            entry.waiters.append(lambda e, spec=spec, record=record: self._dep_ready(record, spec))
+        # In the queue at once, so calls keep their order; forwarded when their args exist.
+        spec.extra["deps_left"] = 1
         record.queue.append(spec)
-        self.pump(record)
 
-    def _dep_ready(self, record: ActorRecord, spec: TaskSpec) -> None:
-        spec.extra["deps_left"] -= 1
-        if spec.extra["deps_left"] == 0:
+        def args_ready() -> None:
+            spec.extra["deps_left"] = 0
             self.pump(record)
+
+        if node.when_args_ready(spec, args_ready) < 0:
+            record.queue.remove(spec)  # an argument was already freed: the call failed
 
     def pump(self, record: ActorRecord) -> None:
         """Forward queued calls in order, as far as their arguments exist."""

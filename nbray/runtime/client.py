@@ -18,6 +18,7 @@ from ..core.specs import TaskSpec
 from ..ids import ids
 from ..serialization import Serialized, deserialize, serialize
 from ..store.layout import layout_chunks, layout_size, read_object, write_object
+from .latch import Reply
 from .object_ref import LocalRefCounter, ObjectRef
 from .task_args import pack_args
 
@@ -208,27 +209,6 @@ _current_task: "contextvars.ContextVar[Optional[TaskSpec]]" = contextvars.Contex
     "nbray_current_task", default=None)
 
 
-class _Reply:
-    __slots__ = ("lock", "ok", "value")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.lock.acquire()
-        self.ok = False
-        self.value: Any = None
-
-    def set(self, ok: bool, value: Any) -> None:
-        self.ok, self.value = ok, value
-        self.lock.release()
-
-    def wait(self, timeout: Optional[float]) -> bool:
-        if timeout is None:
-            while not self.lock.acquire(timeout=0.5):
-                pass
-            return True
-        return self.lock.acquire(timeout=max(0.0, timeout))
-
-
 class WorkerClient(BaseClient):
     """A worker process's view of its node, over the worker's socket."""
 
@@ -246,7 +226,7 @@ class WorkerClient(BaseClient):
         self._unpins: List[bytes] = []
         self._lock = threading.Lock()
         self._req = itertools.count(1)
-        self._replies: Dict[int, _Reply] = {}
+        self._replies: Dict[int, Reply] = {}
         self._abandoned: Dict[int, List[bytes]] = {}
         self.registered_functions: set = set()
         self._spill: Any = None
@@ -306,7 +286,7 @@ class WorkerClient(BaseClient):
     def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
                 abandon_ids: Optional[List[bytes]] = None) -> Tuple[bool, Any]:
         req = next(self._req)
-        reply = self._replies[req] = _Reply()
+        reply = self._replies[req] = Reply()
         self.send(build(req))
         try:
             done = reply.wait(timeout)

@@ -34,6 +34,7 @@ from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions
 from ..transport.framing import ConnectionClosed
 from .actor_manager import ActorManager
+from .latch import Latch
 from .node_store import NodeStore
 from .remote_nodes import RemoteNodes
 from .worker_requests import WorkerObjectRequests
@@ -98,30 +99,6 @@ class NodeInfo:
     store_used: int = 0
     pid: int = 0
     is_driver: bool = False            # the in-process node of an attached driver (no CPUs)
-
-
-class _Countdown:
-    """Releases a waiting thread once `n` objects are ready."""
-
-    __slots__ = ("remaining", "lock")
-
-    def __init__(self, n: int) -> None:
-        self.remaining = n
-        self.lock = threading.Lock()
-        self.lock.acquire()
-
-    def __call__(self, entry: ObjectEntry) -> None:
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.lock.release()
-
-    def wait(self, timeout: Optional[float]) -> bool:
-        if timeout is None:
-            # Short slices keep the wait interruptible by Ctrl-C on every platform.
-            while not self.lock.acquire(timeout=0.5):
-                pass
-            return True
-        return self.lock.acquire(timeout=max(timeout, 0))
 
 
 class Node:
@@ -402,7 +379,7 @@ class Node:
                 missing = self._not_here(object_ids, self.node_id)
                 if not missing:
                     return [self._descriptor(self.table.entries[oid], reader) for oid in object_ids]
-                countdown = _Countdown(len(missing))
+                countdown = Latch(len(missing))
                 waiters = self._await_here(missing, self.node_id, countdown)
             try:
                 ok = countdown.wait(None if deadline is None else deadline - time.monotonic())
@@ -503,7 +480,7 @@ class Node:
             if need <= 0 or timeout == 0:
                 return ready
             pending = [self.table.entries[oid] for oid in object_ids if oid not in ready]
-            countdown = _Countdown(need)
+            countdown = Latch(need)
             for entry in pending:
                 entry.waiters.append(countdown)
         try:
@@ -547,28 +524,36 @@ class Node:
                 f"({self._totals_text()}): it can never run. Lower num_cpus/resources or add "
                 f"a node that has them."))
             return
+        self.when_args_ready(spec, lambda: self._enqueue(spec))
+
+    def when_args_ready(self, spec: TaskSpec, then: Callable[[], None]) -> int:
+        """Call `then()` once every top-level argument of `spec` exists (now, if they do).
+
+        Returns how many were missing; a task whose arguments were freed fails at once.
+        """
         try:
             missing = self._missing(spec.arg_refs)
         except exc.ObjectLostError as e:
             self._fail_task(spec, e)
-            return
-        if missing:
-            self._pending_deps[spec.task_id] = len(missing)
+            return -1
+        if not missing:
+            then()
+            return 0
+        self._pending_deps[spec.task_id] = len(missing)
 
-            def on_dep_ready(entry: ObjectEntry, spec: TaskSpec = spec) -> None:
-                left = self._pending_deps.get(spec.task_id)
-                if left is None:
-                    return
-                if left <= 1:
-                    del self._pending_deps[spec.task_id]
-                    self._enqueue(spec)
-                else:
-                    self._pending_deps[spec.task_id] = left - 1
+        def on_dep_ready(entry: ObjectEntry) -> None:
+            left = self._pending_deps.get(spec.task_id)
+            if left is None:  # cancelled or failed meanwhile
+                return
+            if left <= 1:
+                del self._pending_deps[spec.task_id]
+                then()
+            else:
+                self._pending_deps[spec.task_id] = left - 1
 
-            for entry in missing:
-                entry.waiters.append(on_dep_ready)
-        else:
-            self._enqueue(spec)
+        for entry in missing:
+            entry.waiters.append(on_dep_ready)
+        return len(missing)
 
     def _enqueue(self, spec: TaskSpec) -> None:
         # Tasks submitted from inside tasks run first (depth first): their callers

@@ -393,23 +393,7 @@ class RemoteNodes:
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
                 e.state = PENDING
         node.tasks[spec.task_id] = spec
-        try:
-            missing = node._missing(spec.arg_refs)
-        except exc.ObjectLostError as e:
-            node._fail_task(spec, e)
-            return
-        if missing:
-            left = {"n": len(missing)}
-
-            def dep_ready(_e: ObjectEntry) -> None:
-                left["n"] -= 1
-                if left["n"] == 0:
-                    node._enqueue(spec)
-
-            for m in missing:
-                m.waiters.append(dep_ready)
-        else:
-            node._enqueue(spec)
+        node.when_args_ready(spec, lambda: node._enqueue(spec))
 
     def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
         node = self.node
