@@ -236,7 +236,7 @@ class Node:
                             self._internal_error(f"handling {msg[0]!r} from {worker.worker_id}")
             if self.closed:
                 return
-            while self._spawn_requests:
+            while self._spawn_requests and not self.closed:
                 n = self._spawn_requests.popleft()
                 for _ in range(n):
                     try:
@@ -1031,10 +1031,12 @@ class Node:
                 return
             self.closed = True
             self.remote.shutdown_nodes()
-            workers = [w for w in self.workers.values() if w.proc is not None]
         self._wake()
         if self._io_thread is not threading.current_thread():
             self._io_thread.join(timeout=5)
+        # Only now: the I/O thread may have been starting a worker a moment ago.
+        with self.lock:
+            workers = [w for w in self.workers.values() if w.proc is not None]
         for w in workers:
             w.conn.close()  # EOF: the worker exits at once
         deadline = time.monotonic() + 2.0
