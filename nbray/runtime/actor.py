@@ -58,7 +58,7 @@ class ActorClass:
         return clone
 
     def _ensure_registered(self, client: Any) -> bytes:
-        key = id(client.session)
+        key = client.session
         cid = self._registered.get(key)
         if cid is not None:
             return cid

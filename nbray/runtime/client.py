@@ -44,6 +44,11 @@ def type_name_of(value: Any) -> str:
     return name
 
 
+# Remote functions remember which client they registered with; a counter (not id())
+# so a new cluster after shutdown() never looks like the old one.
+_sessions = itertools.count(1)
+
+
 class BaseClient:
     """What both clients share: decoding values and building task specs."""
 
@@ -155,7 +160,7 @@ class DriverClient(BaseClient):
         self.holder = "driver"
         self.inline_threshold = node.config.inline_threshold
         self.arena_view = node.arena.view
-        self.session = object()
+        self.session = next(_sessions)  # never reused, unlike id() of a dead object
         self.ref_counter = LocalRefCounter(self._first_ref, self._last_ref)
         self.current_task: Optional[TaskSpec] = None
 
@@ -219,7 +224,7 @@ class WorkerClient(BaseClient):
         self.node_id = node_id
         self.arena_view = arena_view
         self.inline_threshold = inline_threshold
-        self.session = object()
+        self.session = next(_sessions)  # never reused, unlike id() of a dead object
         self.ref_counter = LocalRefCounter(self._adds_append, self._removes_append)
         self._adds: List[bytes] = []
         self._removes: List[bytes] = []

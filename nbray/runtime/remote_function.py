@@ -22,7 +22,7 @@ class RemoteFunction:
         self._function = function
         self._options = validate_task_options(options, f"@remote on {_name(function)}")
         self._name = self._options.get("name") or _name(function)
-        self._registered: Dict[int, bytes] = {}   # id(client.session) -> function id
+        self._registered: Dict[int, bytes] = {}   # client.session -> function id
         self._blob: Optional[bytes] = None
         self._function_id: Optional[bytes] = None
         self._captured: List[bytes] = []
@@ -46,7 +46,7 @@ class RemoteFunction:
         return clone
 
     def _ensure_registered(self, client: Any) -> bytes:
-        key = id(client.session)
+        key = client.session
         fid = self._registered.get(key)
         if fid is not None:
             return fid
