@@ -18,7 +18,7 @@ from .runtime.object_ref import ObjectRef
 from .runtime.remote_function import RemoteFunction
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .memory import MemorySummary
+    from .memory_summary import MemorySummary
 
 _init_lock = threading.RLock()
 _state: Optional["_DriverState"] = None
@@ -535,7 +535,7 @@ def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
         ref_type: keep only objects with this reference type (e.g. "USED_BY_PENDING_TASK").
         offset, limit: the page to return (limit=None: all).
     """
-    from .memory import MemorySummary
+    from .memory_summary import MemorySummary
 
     return MemorySummary.from_dict(_query(
         "memory", sort_by=sort_by, descending=descending, filter=filter, where=where,

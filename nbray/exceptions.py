@@ -60,9 +60,9 @@ class RayTaskError(NbrayError):
         if not _can_subclass(cause_cls):
             return self
         cls = _dual_class(cause_cls)
-        err = cls.__new__(cls)
-        RayTaskError.__init__(err, self.function_name, self.traceback_str, cause, self.pid,
-                              self.cause_repr)
+        # Called through the class so builtins with their own __new__ (MemoryError, OSError)
+        # are constructed the way they require.
+        err = cls(self.function_name, self.traceback_str, cause, self.pid, self.cause_repr)
         # Exposes the cause's own attributes (errno, filename, custom fields).
         try:
             err.__dict__.update({k: v for k, v in vars(cause).items() if k not in err.__dict__})

@@ -25,7 +25,7 @@ def _pick_session(address: Optional[str]) -> str:
 
 
 def _cmd_memory(args: argparse.Namespace) -> int:
-    from ..memory import MemorySummary
+    from ..memory_summary import MemorySummary
     from ..runtime.state_server import query
 
     path = _pick_session(args.address)

@@ -100,8 +100,14 @@ class ActorManager:
         node._submit_bookkeeping(spec)
         if record.detached:
             node.table.capture([record.creation_object])  # lives until killed
-        self.start_queue.append(record)
-        node._dispatch()
+
+        def args_ready() -> None:  # the constructor runs once its arguments exist
+            if record.state != DEAD:
+                self.start_queue.append(record)
+                node._dispatch()
+
+        if node.when_args_ready(spec, args_ready) < 0:
+            self._mark_dead(record, "an argument of its constructor was freed before it ran")
         return record.actor_id, self.handle_info(record)
 
     def handle_info(self, record: ActorRecord) -> Dict[str, Any]:

@@ -329,14 +329,15 @@ class WorkerClient(BaseClient):
     def _store(self, oid: bytes, ser: Serialized, type_name: str, site: str) -> None:
         if ser.nbytes <= self.inline_threshold:
             payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-            self.send(("put", oid, payload, ser.nbytes, ser.contained_refs, type_name))
+            self.send(("put", oid, payload, ser.nbytes, ser.contained_refs, type_name, site))
             return
         kind, where = self.write_block(oid, ser)
         if kind == "f":
             self.send(("seal-spilled", oid, where[0], where[1], ser.nbytes, ser.contained_refs,
-                       type_name))
+                       type_name, site))
         else:
-            self.send(("seal", oid, where[0], where[1], ser.nbytes, ser.contained_refs, type_name))
+            self.send(("seal", oid, where[0], where[1], ser.nbytes, ser.contained_refs, type_name,
+                       site))
 
     def write_block(self, oid: bytes, ser: Serialized) -> Tuple[str, Tuple[Any, int]]:
         """Write a large value: ("s", (offset, block)) in the arena, or ("f", (url, block))

@@ -169,7 +169,8 @@ class Node:
     # worker processes
     # =========================================================================
     def _make_worker_env(self) -> Dict[str, str]:
-        return worker_env(self.config.inline_threshold, self.spill.url, self.config.spill_options)
+        return worker_env(self.config.inline_threshold, self.spill.url, self.config.spill_options,
+                          self.config.namespace)
 
     def request_workers(self, n: int) -> None:
         """Ask the I/O thread to start `n` workers (spawning there keeps PDEATHSIG tied

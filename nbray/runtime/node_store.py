@@ -35,15 +35,20 @@ class NodeStore:
             offset = self.spill_until_fits(size)
         if offset is None:
             self.stats["store_full"] += 1
-            mapped = [e for e in self.table.entries.values() if e.state == SHM and e.readers]
+            mapped = sorted((e for e in self.table.entries.values() if e.state == SHM and e.readers),
+                            key=lambda e: -e.block)
             mapped_bytes = sum(e.block for e in mapped)
+            named = "; ".join(f"{e.object_id.hex()} ({e.block / 2**20:.1f} MiB"
+                              + (f", from {e.call_site}" if e.call_site else "") + ")"
+                              for e in mapped[:5])
+            more = f" and {len(mapped) - 5} more" if len(mapped) > 5 else ""
             raise exc.ObjectStoreFullError(
                 f"object store full: cannot store {size / 2**20:.1f} MiB "
                 f"(object {object_id.hex()}); {self.allocator.used / 2**20:.1f} MiB of "
                 f"{self.allocator.capacity / 2**20:.1f} MiB is in use, of which "
                 f"{mapped_bytes / 2**20:.1f} MiB in {len(mapped)} objects cannot be spilled "
                 f"because arrays returned by get() still point into them (and the rest is being "
-                f"written). Delete those arrays (or copy what you need with np.array(x)) and "
+                f"written){': ' + named + more if named else ''}. Delete those arrays (or copy what you need with np.array(x)) and "
                 f"ObjectRefs you no longer need, or call nbray.init(object_store_memory=...) "
                 f"with a larger store.")
         return offset

@@ -29,8 +29,10 @@ def start_worker_process(arena_fd: int, capacity: int, node_id: str, worker_id: 
     return proc, MessageConnection(parent_sock)
 
 
-def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, Any]) -> Dict[str, str]:
+def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, Any],
+               namespace: str = "default") -> Dict[str, str]:
     env = dict(os.environ)
+    env["NBRAY_NAMESPACE"] = namespace  # get_actor() in a task looks in the driver's namespace
     # Workers import the driver's modules by name (functions pickled by reference).
     paths = [p for p in sys.path if p]
     if "" in sys.path or not sys.path:

@@ -36,9 +36,10 @@ class WorkerObjectRequests:
         self.node._release(freed)
 
     def on_put(self, worker: WorkerHandle, oid: bytes, payload: Any, size: int,
-                contains: List[bytes], type_name: str) -> None:
+                contains: List[bytes], type_name: str, call_site: str = "") -> None:
         entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=self.node.node_id)
+                                       created_by="put", type_name=type_name,
+                                       node_id=worker.node_id, call_site=call_site)
         self.node._make_ready(entry, inline=payload, size=size, contains=contains)
 
     def on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
@@ -56,9 +57,10 @@ class WorkerObjectRequests:
         self.node.allocator.free(offset, size)
 
     def on_seal(self, worker: WorkerHandle, oid: bytes, offset: int, block: int, size: int,
-                 contains: List[bytes], type_name: str) -> None:
+                 contains: List[bytes], type_name: str, call_site: str = "") -> None:
         entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=worker.node_id)
+                                       created_by="put", type_name=type_name,
+                                       node_id=worker.node_id, call_site=call_site)
         if worker.node_id != self.node.node_id:
             self.node._make_ready(entry, remote=(worker.node_id, (offset, block)), size=size,
                              contains=contains)
@@ -66,9 +68,10 @@ class WorkerObjectRequests:
             self.node._make_ready(entry, shm=(offset, block), size=size, contains=contains)
 
     def on_seal_spilled(self, worker: WorkerHandle, oid: bytes, url: str, block: int, size: int,
-                         contains: List[bytes], type_name: str) -> None:
+                         contains: List[bytes], type_name: str, call_site: str = "") -> None:
         entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
-                                  created_by="put", type_name=type_name, node_id=self.node.node_id)
+                                       created_by="put", type_name=type_name,
+                                       node_id=worker.node_id, call_site=call_site)
         self.node._make_ready(entry, spilled=(url, block), size=size, contains=contains)
 
     def on_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool = False) -> None:
