@@ -36,7 +36,8 @@ def _reference_counts(node: Any, counts: Optional[Dict[bytes, int]], holder: str
                           "borrowers": sorted(h for h in e.holders if h != holder),
                           "submitted": e.submitted, "contained_in": e.contained_in,
                           "captured": e.captured, "mapped": sum(e.readers.values()),
-                          "where": e.state, "locations": ([node.node_id] if e.offset >= 0 else [])
+                          "where": e.state, "locations": ([node.node_id] if e.offset >= 0 or e.state == "inline"
+                                           else [])
                           + list(e.copies)}
     return out
 

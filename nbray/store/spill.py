@@ -142,8 +142,9 @@ class FsspecSpill(SpillBackend):
         self.protocol = parsed.scheme
         try:
             self.fs = fsspec.filesystem(self.protocol, **options)
-        except (ImportError, ValueError) as e:
-            raise SpillConfigError(f"cannot use spill URL {url!r}: {e}") from e
+        except (ImportError, ValueError, TypeError) as e:
+            raise SpillConfigError(f"cannot use spill URL {url!r} with options "
+                                   f"{sorted(options)}: {e}") from e
         self.base = (parsed.netloc + parsed.path).rstrip("/")
         self.url = f"{self.protocol}://{self.base}"
 
