@@ -1,0 +1,101 @@
+"""%load_ext / %reload_ext / %unload_ext nbray, nbray.init() again, and what a kernel
+restart or SIGKILL leaves behind (it must leave no worker processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ._kernel_session import TIMEOUT, poll_for, wait_gone, workers_started_by
+
+
+def test_load_ext_shows_status_and_starts_workers(kernel):
+    cell = kernel.execute("%load_ext nbray")
+    shown = cell.displays()
+    assert len(shown) == 1, cell.messages
+    data = shown[0]["data"]
+    assert data["text/plain"].startswith("nbray cluster "), data
+    assert "node(s)" in data["text/plain"] and "CPUs" in data["text/plain"]
+    assert "nbray-cluster" in data["text/html"]
+    assert "%%remote" in data["text/html"]
+    poll_for(kernel.workers, TIMEOUT, "worker processes after %load_ext nbray")
+    assert kernel.value("__import__('nbray').is_initialized()") is True
+
+
+def test_load_twice_and_init_again_reuse_the_cluster(kernel):
+    kernel.execute("import nbray\nnbray.init(num_cpus=2)\n%load_ext nbray\n"
+                   "node = nbray.get_runtime_context().get_node_id()")
+    workers = {p.pid for p in poll_for(lambda: len(kernel.workers()) >= 2 and kernel.workers(),
+                                       TIMEOUT, "the two workers of a 2-CPU cluster")}
+    again = kernel.execute("%load_ext nbray")
+    assert again.error is None
+    # IPython's own answer; the cluster is not touched
+    assert "already loaded" in again.stdout
+    kernel.execute("ctx = nbray.init()\nctx2 = nbray.init(num_cpus=2)")
+    assert kernel.value("[ctx.node_id == node, ctx2.node_id == node, len(nbray.nodes())]") \
+        == [True, True, 1]
+    assert kernel.value("nbray.cluster_resources()['CPU']") == 2.0
+    # no second cluster: the same worker processes, no new ones
+    assert not [p.pid for p in kernel.workers() if p.pid not in workers]
+    assert kernel.execute("%%remote\n6 * 7").result == "42"
+
+
+def test_init_with_other_arguments_after_load_ext_explains(kernel):
+    kernel.execute("import nbray\nnbray.init(num_cpus=2)\n%load_ext nbray")
+    cell = kernel.execute("nbray.init(num_cpus=1)", allow_errors=True)
+    assert cell.error["ename"] == "RuntimeError"
+    assert "shutdown()" in cell.error["evalue"]
+    assert kernel.execute("%%remote\n1 + 1").result == "2"
+
+
+def test_reload_ext_leaves_one_working_cluster(kernel):
+    kernel.execute("%load_ext nbray")
+    old = poll_for(kernel.workers, TIMEOUT, "workers")
+    cell = kernel.execute("%reload_ext nbray")
+    assert cell.error is None
+    assert any(d["data"]["text/plain"].startswith("nbray cluster ") for d in cell.displays())
+    wait_gone(old, TIMEOUT, "the previous cluster's workers to exit after %reload_ext")
+    assert kernel.execute("%%remote\n'still works'").result == "'still works'"
+    assert kernel.value("len(__import__('nbray').nodes())") == 1
+
+
+def test_unload_ext_stops_the_workers(kernel):
+    kernel.execute("%load_ext nbray")
+    workers = poll_for(kernel.workers, TIMEOUT, "workers")
+    cell = kernel.execute("%unload_ext nbray")
+    assert cell.error is None
+    wait_gone(workers, TIMEOUT, "workers to exit after %unload_ext nbray")
+    poll_for(lambda: not kernel.workers(), TIMEOUT, "no worker processes left")
+    assert kernel.value("__import__('nbray').is_initialized()") is False
+    # loading again starts a new cluster
+    kernel.execute("%load_ext nbray")
+    assert kernel.execute("%%remote\n'back'").result == "'back'"
+
+
+def test_kernel_restart_leaves_no_workers(kernel):
+    kernel.execute("%load_ext nbray\nimport nbray\n"
+                   "refs = [nbray.put(bytes(200_000)) for _ in range(3)]")
+    workers = poll_for(kernel.workers, TIMEOUT, "workers")
+    old_pid = kernel.pid
+    kernel.km.restart_kernel(now=False)
+    wait_gone(workers, 5.0, "workers to exit after a kernel restart")
+    poll_for(lambda: not workers_started_by(old_pid), 5.0, "no worker of the old kernel left")
+    assert kernel.pid != old_pid
+    kernel.kc.wait_for_ready(timeout=TIMEOUT)
+    # the restarted kernel starts clean and can load the extension again
+    kernel.execute("%load_ext nbray")
+    assert kernel.execute("%%remote\n'fresh'").result == "'fresh'"
+
+
+def test_kernel_sigkill_leaves_no_workers(kernel):
+    kernel.execute("%load_ext nbray\nimport nbray\n"
+                   "@nbray.remote\ndef busy():\n    import time\n    time.sleep(600)\n"
+                   "running = [busy.remote() for _ in range(2)]")
+    workers = poll_for(lambda: len(kernel.workers()) >= 2 and kernel.workers(), TIMEOUT,
+                       "two workers")
+    kernel_pid = kernel.pid
+    os.kill(kernel_pid, signal.SIGKILL)
+    kernel.km.provisioner.process.wait(TIMEOUT)
+    wait_gone(workers, 5.0, "workers to exit after the kernel was SIGKILLed")
+    # also any worker that was still starting when the kernel died
+    poll_for(lambda: not workers_started_by(kernel_pid), 5.0, "no worker of the killed kernel left")

@@ -1,0 +1,201 @@
+"""Errors raised by tasks: how get() re-raises them, and how they propagate."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import pytest
+
+import nbray
+from nbray.exceptions import RayError, RayTaskError
+
+
+class CustomError(Exception):
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self):
+        return (CustomError, (self.args[0], self.code))
+
+
+class UnpicklableError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+@nbray.remote
+def raise_value_error(msg="boom"):
+    raise ValueError(msg)
+
+
+@nbray.remote
+def raise_custom():
+    raise CustomError("custom failure", code=42)
+
+
+@nbray.remote
+def raise_unpicklable():
+    raise UnpicklableError("cannot travel")
+
+
+@nbray.remote
+def raise_keyboard_interrupt():
+    raise KeyboardInterrupt
+
+
+@nbray.remote
+def raise_system_exit():
+    raise SystemExit(3)
+
+
+@nbray.remote
+def consume(x):
+    return x
+
+
+@nbray.remote
+def get_inside(ref_list):
+    return nbray.get(ref_list[0])
+
+
+@nbray.remote(num_returns=2)
+def two_then_fail():
+    raise RuntimeError("both returns fail")
+
+
+def test_get_raises_a_ray_task_error_that_is_also_the_original_type(cluster):
+    ref = raise_value_error.remote()
+    with pytest.raises(RayTaskError) as info:
+        nbray.get(ref)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert isinstance(err, RayError)
+    assert isinstance(err.cause, ValueError)
+    assert "boom" in str(err)
+    assert "raise_value_error" in str(err)
+
+
+def test_original_exception_type_can_be_caught(cluster):
+    with pytest.raises(ValueError, match="boom"):
+        nbray.get(raise_value_error.remote())
+
+
+def test_traceback_of_the_task_is_in_the_message(cluster):
+    with pytest.raises(RayTaskError) as info:
+        nbray.get(raise_value_error.remote("look here"))
+    text = str(info.value)
+    assert "Traceback" in text
+    assert "raise ValueError(msg)" in text
+    assert "look here" in text
+
+
+def test_custom_exception_keeps_its_attributes(cluster):
+    with pytest.raises(CustomError) as info:
+        nbray.get(raise_custom.remote())
+    assert info.value.code == 42
+    assert info.value.cause.code == 42
+
+
+def test_unpicklable_exception_still_reports_the_failure(cluster):
+    with pytest.raises(RayTaskError) as info:
+        nbray.get(raise_unpicklable.remote())
+    assert "cannot travel" in str(info.value)
+    assert "UnpicklableError" in str(info.value)
+
+
+def test_get_raises_every_time(cluster):
+    ref = raise_value_error.remote()
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            nbray.get(ref)
+
+
+def test_error_in_a_list_get(cluster):
+    refs = [consume.remote(1), raise_value_error.remote()]
+    with pytest.raises(ValueError):
+        nbray.get(refs)
+    assert nbray.get(refs[0]) == 1
+
+
+def test_error_propagates_through_a_dependency(cluster):
+    # Ray raises a RayTaskError that carries the upstream failure (whether it is also
+    # a ValueError is not specified: Ray's is not, nbray's is).
+    failed = raise_value_error.remote("upstream")
+    downstream = consume.remote(consume.remote(failed))
+    with pytest.raises(RayTaskError, match="upstream"):
+        nbray.get(downstream)
+
+
+def test_error_propagates_through_a_nested_get(cluster):
+    failed = raise_value_error.remote("nested upstream")
+    with pytest.raises(RayTaskError, match="nested upstream"):
+        nbray.get(get_inside.remote([failed]))
+
+
+def test_every_return_of_a_failed_task_raises(cluster):
+    a, b = two_then_fail.remote()
+    for ref in (a, b):
+        with pytest.raises(RuntimeError, match="both returns fail"):
+            nbray.get(ref)
+
+
+def test_keyboard_interrupt_raised_by_a_task_fails_it(cluster):
+    # Ray turns a KeyboardInterrupt in a task into a cancellation error; either way
+    # the task fails with a RayError and the worker keeps serving.
+    with pytest.raises(RayError):
+        nbray.get(raise_keyboard_interrupt.remote(), timeout=30)
+    assert nbray.get(consume.remote("alive"), timeout=30) == "alive"
+
+
+def test_system_exit_in_a_task_fails_it(cluster):
+    with pytest.raises(RayError):
+        nbray.get(raise_system_exit.remote(), timeout=30)
+    assert nbray.get(consume.remote("alive"), timeout=30) == "alive"
+
+
+def test_task_errors_are_not_retried_by_default(cluster, tmp_path):
+    from tests._support import Counter
+
+    attempts = Counter(tmp_path / "attempts")
+
+    @nbray.remote(max_retries=3)
+    def count_and_fail(c):
+        c.hit()
+        raise ValueError("application error")
+
+    with pytest.raises(ValueError):
+        nbray.get(count_and_fail.remote(attempts))
+    assert attempts.value() == 1
+
+
+def test_ray_task_error_pickles(cluster):
+    with pytest.raises(RayTaskError) as info:
+        nbray.get(raise_value_error.remote("pickled"))
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(clone, RayTaskError) and isinstance(clone, ValueError)
+    assert "pickled" in str(clone)
+
+
+def test_worker_survives_task_errors(cluster):
+    before = set(cluster.worker_pids())
+    for _ in range(5):
+        with pytest.raises(ValueError):
+            nbray.get(raise_value_error.remote())
+    assert nbray.get(consume.remote(1)) == 1
+    assert cluster.node.stats["workers_died"] == 0
+    assert before <= set(cluster.worker_pids())
+
+
+def test_public_exception_classes():
+    exc = nbray.exceptions
+    for name in ("RayError", "RayTaskError", "GetTimeoutError", "WorkerCrashedError",
+                 "TaskCancelledError", "ObjectLostError", "ObjectStoreFullError",
+                 "RayActorError", "ActorDiedError", "OwnerDiedError", "TaskUnschedulableError"):
+        cls = getattr(exc, name)
+        assert issubclass(cls, exc.RayError), name
+    assert issubclass(exc.GetTimeoutError, TimeoutError)
+    assert issubclass(exc.ObjectStoreFullError, MemoryError)
+    assert issubclass(exc.OwnerDiedError, exc.ObjectLostError)
