@@ -45,6 +45,11 @@ lab: $(BIN)/python
 # pytest's exit status is make's: a failure, or no test collected (5), fails the target.
 test: $(BIN)/python
 	$(PIP) install -e '.[test,jupyter]'
+	@# Browser tests drive Debian's chromium (a browser download cannot work here).
+	@command -v chromium >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    else echo "note: chromium is not installed; browser tests will be skipped"; fi; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks compare with Ray where it is installed in the venv ($(BIN)/pip install ray).

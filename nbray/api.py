@@ -145,7 +145,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         res = dict(resources or {})
         if num_gpus:
             res["GPU"] = float(num_gpus)
-        config = Config.from_env(num_cpus=num_cpus, object_store_memory=object_store_memory,
+        job_id = os.urandom(4).hex()
+        config = Config.from_env(num_cpus=num_cpus, object_store_memory=object_store_memory, job_id=job_id,
                                  resources=res, log_to_driver=kwargs.get("log_to_driver", True),
                                  namespace=namespace or "default", spill_url=spill_url,
                                  spill_options=dict(spill_options or {})).resolved()
@@ -160,7 +161,7 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         except SpillConfigError as e:
             raise ValueError(str(e)) from None
         client = DriverClient(node)
-        _state = _DriverState(node, client, config, given, config.namespace)
+        _state = _DriverState(node, client, config, given, config.namespace, job_id=job_id)
         context.set_client(client)
         _state.state_server = _start_state_server()
         if not _atexit_registered:
@@ -373,6 +374,8 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
                             f"ObjectRef" + _hint_for(r))
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"wait(): num_returns must be an int, got {num_returns!r}")
+    if not object_refs:
+        return [], []  # as Ray does, before checking num_returns
     if num_returns <= 0:
         raise ValueError(f"wait(): num_returns must be at least 1, got {num_returns}")
     if num_returns > len(object_refs):

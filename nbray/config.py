@@ -43,6 +43,7 @@ class Config:
     idle_worker_timeout_s: float = 10.0    # extra workers beyond num_cpus exit after this
     log_to_driver: bool = True
     namespace: str = "default"
+    job_id: str = ""                       # set by init(); workers report it in their context
     spill_url: Optional[str] = None        # None: a private directory under the temp dir
     spill_options: Dict[str, Any] = field(default_factory=dict)  # fsspec storage options
 

@@ -36,7 +36,9 @@ class RayTaskError(NbrayError):
         self.cause = cause
         self.pid = pid
         self.cause_repr = cause_repr or (repr(cause) if cause is not None else "")
-        super().__init__(function_name, traceback_str, cause, pid, self.cause_repr)
+        # Not super(): in the class made by as_instanceof_cause, the next __init__ in the
+        # MRO is the cause's own, whose signature is unknown.
+        Exception.__init__(self, function_name, traceback_str, cause, pid, self.cause_repr)
 
     def __str__(self) -> str:
         where = f"{self.function_name}()" + (f" (pid={self.pid})" if self.pid else "")

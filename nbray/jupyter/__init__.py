@@ -38,8 +38,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     load(serverapp)
 
 
-def _jupyter_labextension_paths() -> list:
-    return [{"src": "labextension", "dest": "nbray-labextension"}]
-
-
 __all__ = ["load_ipython_extension", "unload_ipython_extension", "inspect"]

@@ -87,10 +87,11 @@ class Inspector:
                                          layout=w.Layout(width="110px"))
         self.filter = w.Text(placeholder="filter: id, type, call site, task",
                              layout=w.Layout(width="260px"))
-        self.where = w.Dropdown(options=[("anywhere", None), ("inline", "inline"),
+        # "" stands for anywhere: ipywidgets shows a None value as no selection.
+        self.where = w.Dropdown(options=[("anywhere", ""), ("inline", "inline"),
                                          ("shared memory", "shared_memory"),
                                          ("spilled", "spilled"), ("pending", "pending")],
-                                value=None, description="where", layout=w.Layout(width="200px"))
+                                value="", description="where", layout=w.Layout(width="200px"))
         self.prev = w.Button(description="◀", layout=w.Layout(width="40px"))
         self.next = w.Button(description="▶", layout=w.Layout(width="40px"))
         self.page_label = w.Label()
@@ -146,7 +147,7 @@ class Inspector:
             self.table.value = "<i>nbray is not running</i>"
             return
         summary = nbray.memory(sort_by=self.sort_by.value, descending=self.descending.value,
-                               filter=self.filter.value, where=self.where.value,
+                               filter=self.filter.value, where=self.where.value or None,
                                offset=self.page * self.page_size, limit=self.page_size)
         if summary.total and self.page * self.page_size >= summary.total:
             self.page = (summary.total - 1) // self.page_size

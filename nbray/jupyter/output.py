@@ -21,13 +21,14 @@ MAX_CELLS = 500
 
 
 class _Bucket:
-    __slots__ = ("tokens", "stamp", "dropped", "reported")
+    __slots__ = ("tokens", "stamp", "dropped", "reported", "timer")
 
     def __init__(self) -> None:
         self.tokens = float(BURST_LINES)
         self.stamp = time.monotonic()
         self.dropped = 0
         self.reported = 0.0
+        self.timer: Optional[threading.Timer] = None
 
 
 class OutputRouter:
@@ -86,6 +87,7 @@ class OutputRouter:
         note = self._drop_note(tag or "")
         if note:
             text += note
+        self._schedule_late_note(tag or "", parent)
         if text:
             self._send(parent, "stream", {"name": "stderr" if record["stream"] == "stderr"
                                           else "stdout", "text": text})
@@ -111,6 +113,27 @@ class OutputRouter:
             n, b.dropped, b.reported = b.dropped, 0, time.monotonic()
         return (f"[nbray] {n} lines of worker output were dropped (more than "
                 f"{LINES_PER_SECOND} lines/s)\n")
+
+    def _schedule_late_note(self, tag: str, parent: Optional[Dict[str, Any]]) -> None:
+        """Lines dropped after the last note are reported once the flood is over."""
+        with self.lock:
+            b = self.buckets.get(tag)
+            if b is None or not b.dropped or b.timer is not None:
+                return
+            b.timer = threading.Timer(1.05, self._late_note, args=(tag, parent))
+            b.timer.name = "output-drop-note"
+            b.timer.daemon = True
+            b.timer.start()
+
+    def _late_note(self, tag: str, parent: Optional[Dict[str, Any]]) -> None:
+        with self.lock:
+            b = self.buckets.get(tag)
+            if b is not None:
+                b.timer = None
+        note = self._drop_note(tag)
+        if note:
+            self._send(parent, "stream", {"name": "stdout", "text": note})
+        self._schedule_late_note(tag, parent)
 
     def _send(self, parent: Optional[Dict[str, Any]], msg_type: str, content: Dict[str, Any]) -> None:
         kernel = self.kernel

@@ -170,7 +170,7 @@ class Node:
     # =========================================================================
     def _make_worker_env(self) -> Dict[str, str]:
         return worker_env(self.config.inline_threshold, self.spill.url, self.config.spill_options,
-                          self.config.namespace)
+                          self.config.namespace, self.config.job_id)
 
     def request_workers(self, n: int) -> None:
         """Ask the I/O thread to start `n` workers (spawning there keeps PDEATHSIG tied
@@ -238,12 +238,16 @@ class Node:
             if self.closed:
                 return
             while self._spawn_requests and not self.closed:
-                n = self._spawn_requests.popleft()
-                for _ in range(n):
-                    try:
-                        self._spawn_worker()
-                    except OSError as e:
-                        self._internal_error(f"starting a worker failed: {e}")
+                n = self._spawn_requests[0]
+                try:
+                    self._spawn_worker()
+                except OSError as e:
+                    self._internal_error(f"starting a worker failed: {e}")
+                # Counted as requested until started, so dispatch never asks twice.
+                if n <= 1:
+                    self._spawn_requests.popleft()
+                else:
+                    self._spawn_requests[0] = n - 1
             with self.lock:
                 self._drain_deferred()
                 self._reap_idle_workers()
@@ -858,8 +862,9 @@ class Node:
             self._kill_worker(running)
         else:
             try:
+                # The worker interrupts itself once it has recorded the cancellation,
+                # so the signal can never arrive before the flag.
                 running.conn.send(("cancel", task_id))
-                running.signal(signal.SIGINT)
             except (ConnectionClosed, ConnectionError):
                 pass
 

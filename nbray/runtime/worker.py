@@ -96,6 +96,7 @@ class Worker:
         self.tasks: "queue.SimpleQueue[Tuple[TaskSpec, Optional[bytes], list]]" = queue.SimpleQueue()
         self.functions: Dict[bytes, Any] = {}
         self.cancelled: set = set()
+        self.running_task_id: Optional[bytes] = None  # the task on the main thread
         self.actor: Any = None
         self._executor: Any = None      # thread pool of a threaded actor
         self._loop: Any = None          # event loop of an async actor
@@ -117,6 +118,8 @@ class Worker:
                     self.client.on_reply(*msg[1:])
                 elif op == "cancel":
                     self.cancelled.add(msg[1])
+                    if msg[1] == self.running_task_id:
+                        os.kill(os.getpid(), signal.SIGINT)  # a real signal also ends a sleep
                 elif op == "exit":
                     break
         except ConnectionClosed:
@@ -201,6 +204,9 @@ class Worker:
 
     def execute(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> None:
         self.client.current_task = spec
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main:
+            self.running_task_id = spec.task_id
         retry = False
         try:
             try:
@@ -224,6 +230,8 @@ class Worker:
             self.client.send(("done", spec.task_id, results, retry))
         finally:
             self.client.current_task = None
+            if on_main:
+                self.running_task_id = None
 
     def _call(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> Any:
         fn = self.functions.get(spec.function_id) if spec.function_id else None

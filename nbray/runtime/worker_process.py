@@ -30,8 +30,9 @@ def start_worker_process(arena_fd: int, capacity: int, node_id: str, worker_id: 
 
 
 def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, Any],
-               namespace: str = "default") -> Dict[str, str]:
+               namespace: str = "default", job_id: str = "") -> Dict[str, str]:
     env = dict(os.environ)
+    env["NBRAY_JOB_ID"] = job_id
     env["NBRAY_NAMESPACE"] = namespace  # get_actor() in a task looks in the driver's namespace
     # Workers import the driver's modules by name (functions pickled by reference).
     paths = [p for p in sys.path if p]
