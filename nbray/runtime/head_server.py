@@ -16,7 +16,8 @@ from typing import Any, Dict, Optional
 import tornado.httpserver
 import tornado.web
 
-from ..transport.ws import LoopThread, AuthenticatedSocket, MAX_MESSAGE_SIZE, new_token, write_token_file
+from ..transport.ws import (MAX_MESSAGE_SIZE, PING_INTERVAL, PING_TIMEOUT, AuthenticatedSocket,
+                            LoopThread, new_token, write_token_file)
 from .object_transfer import ObjectHandler, PullClient
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -80,8 +81,8 @@ class HeadServer:
             (r"/nbray/object", ObjectHandler,
              {"token": self.token, "arena_view": lambda: node.arena.view,
               "capacity": node.arena.capacity}),
-        ], websocket_max_message_size=MAX_MESSAGE_SIZE, websocket_ping_interval=2.0,
-            websocket_ping_timeout=2.0, cookie_secret=self.dashboard_auth.cookie_secret,
+        ], websocket_max_message_size=MAX_MESSAGE_SIZE, websocket_ping_interval=PING_INTERVAL,
+            websocket_ping_timeout=PING_TIMEOUT, cookie_secret=self.dashboard_auth.cookie_secret,
             xsrf_cookies=False, log_function=_log_request)
 
         async def start() -> Any:

@@ -29,7 +29,7 @@ from ..ids import is_put_object
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, NodeInfo, WorkerHandle
 
-HEARTBEAT_TIMEOUT_S = 5.0
+HEARTBEAT_TIMEOUT_S = 10.0  # a hung node; a dead one closes its socket and is seen at once
 
 
 class RelayConn:

@@ -26,8 +26,10 @@ import tornado.websocket
 log = logging.getLogger("nbray.transport")
 
 MAX_MESSAGE_SIZE = 256 * 2**20
-PING_INTERVAL = 2.0
-PING_TIMEOUT = 2.0  # tornado caps it at the ping interval
+# A loaded machine can take seconds to answer a ping; a killed node is noticed at
+# once anyway (its socket closes), so the pings only catch hung or unreachable peers.
+PING_INTERVAL = 10.0
+PING_TIMEOUT = 10.0  # tornado caps it at the ping interval
 TOKEN_BYTES = 32
 
 

@@ -1,0 +1,248 @@
+"""Several nodes as separate processes on 127.0.0.1, each with its own store.
+
+The test process is the head (a local cluster plus HeadServer); nodes are
+NodeAgent processes that join with the token from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tornado.httpclient
+
+import nbray
+from nbray import exceptions as exc
+from tests._support import poll_for
+
+MiB = 2**20
+
+
+class Head:
+    def __init__(self) -> None:
+        from nbray.runtime.head_server import HeadServer
+
+        nbray.init(num_cpus=1, object_store_memory=256 * MiB)
+        self.node = nbray.api._state.node
+        self.server = HeadServer(self.node, write_address=False)
+        self.agents: list = []
+
+    def join(self, cpus: int = 1, resources: str = "{}", store: int = 1536 * MiB) -> subprocess.Popen:
+        env = dict(os.environ, NBRAY_TOKEN=self.server.token)
+        before = len(self.alive_nodes())
+        proc = subprocess.Popen([sys.executable, "-m", "nbray.runtime.node_agent",
+                                 self.server.address, str(cpus), resources, str(store),
+                                 "127.0.0.1"], env=env, stdout=subprocess.DEVNULL)
+        self.agents.append(proc)
+        poll_for(lambda: len(self.alive_nodes()) > before, timeout=30, msg="the node joined")
+        poll_for(lambda: self.idle_workers_on(proc.pid) >= cpus, timeout=30,
+                 msg="its workers started")
+        return proc
+
+    def alive_nodes(self) -> list:
+        return [n for n in nbray.nodes() if n["Alive"]]
+
+    def idle_workers_on(self, agent_pid: int) -> int:
+        info = [i for i in self.node.cluster_nodes.values() if i.pid == agent_pid]
+        if not info:
+            return 0
+        return sum(1 for w in list(self.node.workers.values())
+                   if w.node_id == info[0].node_id and w.state in ("idle", "busy", "actor"))
+
+    def close(self) -> None:
+        nbray.shutdown()
+        self.server.close()
+        for p in self.agents:
+            if p.poll() is None:
+                p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def head():
+    h = Head()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@nbray.remote
+def parent_pid() -> int:
+    return os.getppid()
+
+
+@nbray.remote(resources={"w": 1})
+def make_on_w(n: int, value: float):
+    return np.full(n, value)
+
+
+@nbray.remote(resources={"w": 1})
+def total_on_w(a) -> float:
+    return float(a.sum())
+
+
+@nbray.remote(num_cpus=1, resources={"node_head": 1})
+def total_on_head(a) -> float:
+    return float(a.sum())
+
+
+def test_nodes_join_and_tasks_go_where_the_resources_are(head):
+    agent = head.join(cpus=2, resources='{"w": 2}')
+    assert len(head.alive_nodes()) == 2
+    res = nbray.cluster_resources()
+    assert res["CPU"] == 3 and res["w"] == 2
+    pids = set(nbray.get([parent_pid.options(resources={"w": 1}).remote() for _ in range(6)]))
+    assert pids == {agent.pid}
+
+
+def test_objects_cross_nodes_both_ways_and_arrive_read_only(head):
+    head.join(resources='{"w": 1}')
+    remote = make_on_w.remote(1_000_000, 2.0)           # made on the node
+    arr = nbray.get(remote)                             # pulled to the head
+    assert arr.sum() == 2_000_000 and not arr.flags.writeable
+    local = nbray.put(np.ones(2_000_000))               # made on the head
+    assert nbray.get(total_on_w.remote(local)) == 2_000_000  # pushed to the node
+    row = [o for o in nbray.memory(limit=None).objects if o["object_id"] == remote.hex()][0]
+    assert len(row["locations"]) == 2                   # both copies are recorded
+
+
+def test_node_to_node_and_a_1_gib_transfer_bit_exact(head):
+    head.join(resources='{"a": 1}')
+    head.join(resources='{"b": 1}')
+
+    @nbray.remote(resources={"a": 1})
+    def make(n):
+        return np.random.default_rng(7).integers(0, 2**62, n, dtype=np.int64)
+
+    @nbray.remote(resources={"b": 1})
+    def digest(x):
+        import hashlib
+        return hashlib.sha256(x.tobytes()).hexdigest()
+
+    ref = make.remote(2**27)                            # 1 GiB on node a
+    expected = hashlib.sha256(
+        np.random.default_rng(7).integers(0, 2**62, 2**27, dtype=np.int64).tobytes()).hexdigest()
+    assert nbray.get(digest.remote(ref), timeout=120) == expected   # a -> b
+
+
+def test_sigkill_of_a_node_mid_work_results_rebuilt_from_lineage(head):
+    first = head.join(resources='{"w": 1}')
+    refs = [make_on_w.remote(500_000, float(i)) for i in range(4)]
+    nbray.wait(refs, num_returns=4, timeout=60)
+    os.kill(first.pid, signal.SIGKILL)
+    poll_for(lambda: len(head.alive_nodes()) == 1, timeout=30, msg="the node was declared lost")
+    head.join(resources='{"w": 1}')                     # somewhere to rebuild them
+    values = nbray.get(refs, timeout=60)
+    assert [v[0] for v in values] == [0.0, 1.0, 2.0, 3.0]
+    assert head.node.stats["reconstructions"] >= 1
+
+
+def test_object_put_on_a_lost_node_is_reported_lost_with_the_reason(head):
+    agent = head.join(resources='{"w": 1}')
+
+    @nbray.remote(resources={"w": 1})
+    def put_there():
+        return [nbray.put(np.ones(1_000_000))]
+
+    inner = nbray.get(put_there.remote())[0]
+    os.kill(agent.pid, signal.SIGKILL)
+    with pytest.raises(exc.ObjectLostError, match="put"):
+        nbray.get(inner, timeout=30)
+
+
+def test_an_actor_on_a_lost_node_restarts_elsewhere(head):
+    agent = head.join(cpus=1, resources='{"w": 1}')
+
+    @nbray.remote(max_restarts=1, resources={"w": 1})
+    class Where:
+        def pid(self):
+            return os.getppid()
+
+    a = Where.remote()
+    assert nbray.get(a.pid.remote()) == agent.pid
+    os.kill(agent.pid, signal.SIGKILL)
+    poll_for(lambda: len(head.alive_nodes()) == 1, timeout=30, msg="the node was declared lost")
+    other = head.join(cpus=1, resources='{"w": 1}')
+    assert poll_for(lambda: nbray.get(a.pid.remote(), timeout=30) == other.pid, timeout=60,
+                    msg="the actor restarted on the new node")
+
+
+def _ws_status(head, headers) -> int:
+    async def go():
+        client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+        req = tornado.httpclient.HTTPRequest(
+            head.server.address.replace("ws://", "http://") + "/nbray/ws", headers={
+                "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **headers})
+        try:
+            resp = await client.fetch(req, raise_error=False)
+            return resp.code
+        finally:
+            client.close()
+
+    return head.server.net.run(go(), timeout=10)
+
+
+def test_wrong_or_missing_token_and_browser_origins_are_refused(head, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = pickle.dumps(Evil())
+    assert _ws_status(head, {}) == 401
+    assert _ws_status(head, {"Authorization": "Bearer wrong"}) == 401
+    assert _ws_status(head, {"Authorization": f"Bearer {head.server.token}",
+                             "Origin": "http://evil.example"}) == 403
+    from nbray.transport.ws import connect
+
+    with pytest.raises(PermissionError):
+        head.server.net.run(connect(head.server.address + "/nbray/ws", "wrong", head.server.net),
+                            timeout=10)
+    assert not marker.exists() and payload  # nothing unauthenticated was unpickled
+    assert nbray.get(nbray.put(5)) == 5     # the cluster keeps serving
+
+
+def test_garbage_frames_close_only_that_connection(head):
+    from nbray.transport.ws import connect
+
+    conn = head.server.net.run(connect(head.server.address + "/nbray/ws", head.server.token,
+                                       head.server.net), timeout=10)
+    conn._write(b"\x00not a pickle")
+    poll_for(lambda: conn.closed, timeout=10, msg="the head closed the garbage connection")
+    conn.close()
+    agent = head.join(resources='{"w": 1}')             # others are still served
+    assert nbray.get(parent_pid.options(resources={"w": 1}).remote()) == agent.pid
+
+
+def test_cli_start_status_stop(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))        # a private cluster directory
+    nb = [sys.executable, "-m", "nbray"]
+    out = subprocess.run(nb + ["start", "--head", "--num-cpus", "1"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert "nbray start --address ws://127.0.0.1:" in out.stdout
+        address = out.stdout.split(" at ", 1)[1].split()[0]
+        joined = subprocess.run(nb + ["start", "--address", address, "--num-cpus", "1",
+                                      "--resources", '{"w": 1}'], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert joined.returncode == 0 and "joined" in joined.stdout, joined.stderr
+        status = subprocess.run(nb + ["status"], env=env, capture_output=True, text=True, timeout=30)
+        assert status.stdout.count(" alive ") == 2, status.stdout
+    finally:
+        stop = subprocess.run(nb + ["stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert "stopped 2" in stop.stdout
