@@ -164,7 +164,8 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch):
         assert "Traceback (most recent call last)" not in stderr, f"cell {i} printed a traceback:\n{stderr}"
 
     workers = [pid for pid, cmd in cmdlines.items() if WORKER_MODULE in cmd]
-    assert workers or path.name not in EXPECTED_OUTPUT, (
+    # 05-cluster runs its workers under `nbray start` daemons, not under the kernel.
+    assert workers or path.name not in EXPECTED_OUTPUT or path.name == "05-cluster.ipynb", (
         "no nbray worker was seen below the kernel: did the notebook run any task?")
 
     text = _all_text(nb)
