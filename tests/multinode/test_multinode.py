@@ -221,9 +221,13 @@ def test_garbage_frames_close_only_that_connection(head):
 
     conn = head.server.net.run(connect(head.server.address + "/nbray/ws", head.server.token,
                                        head.server.net), timeout=10)
-    conn._write(b"\x00not a pickle")
+    head.server.net.call(conn._write, b"\x00not a pickle")   # on the loop: tornado is not thread-safe
     poll_for(lambda: conn.closed, timeout=10, msg="the head closed the garbage connection")
-    conn.close()
+
+    async def close_client() -> None:
+        conn._ws.close()
+
+    head.server.net.run(close_client(), timeout=10)
     agent = head.join(resources='{"w": 1}')             # others are still served
     assert nbray.get(parent_pid.options(resources={"w": 1}).remote()) == agent.pid
 
