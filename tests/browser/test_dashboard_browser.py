@@ -67,7 +67,7 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
                 assert response is not None and response.status == 403
             finally:
                 browser.close()
-        del small, big, fresh
+        del small, big
     finally:
         nbray.shutdown()
         head.close()
