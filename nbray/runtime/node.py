@@ -196,7 +196,6 @@ class Node:
         return [w for w in self.workers.values() if w.state != "dead" and w.actor_id is None
                 and w.node_id == self.node_id]
 
-    _local_task_workers = _live_task_workers
 
     # =========================================================================
     # I/O thread
@@ -933,7 +932,7 @@ class Node:
                         f"was tried {spec.attempt + 1} time(s) (max_retries={spec.max_retries})."))
             if not self.closed:
                 if worker.node_id == self.node_id and \
-                        len(self._local_task_workers()) < self.config.num_cpus:
+                        len(self._live_task_workers()) < self.config.num_cpus:
                     self.request_workers(1)
                 self._dispatch()
 
@@ -968,10 +967,6 @@ class Node:
                 return None
             return record.actor_id, self.actors.handle_info(record)
 
-    def list_actors(self) -> List[Dict[str, Any]]:
-        with self.lock:
-            return self.actors.rows()
-
     def _on_create_actor(self, worker: WorkerHandle, req: int, spec: TaskSpec,
                          info: Dict[str, Any]) -> None:
         try:
@@ -992,43 +987,24 @@ class Node:
     # =========================================================================
     # introspection and shutdown
     # =========================================================================
-    def resources(self) -> Tuple[Dict[str, float], Dict[str, float]]:
-        """(total, available) resources summed over the live nodes."""
-        with self.lock:
-            total: Dict[str, float] = {}
-            avail: Dict[str, float] = {}
-            for info in self.cluster_nodes.values():
-                if not info.alive:
-                    continue
-                for k, v in info.total.items():
-                    total[k] = total.get(k, 0.0) + v
-                for k, v in info.available.items():
-                    avail[k] = avail.get(k, 0.0) + max(0.0, v)
-            return total, avail
-
-    def node_rows(self) -> List[Dict[str, Any]]:
-        """One row per node ever seen (Ray's nodes() keys)."""
-        with self.lock:
-            return self._node_rows_locked()
-
     def _node_rows_locked(self) -> List[Dict[str, Any]]:
-        if True:
-            rows = []
-            for nid, info in self.cluster_nodes.items():
-                cap = self.allocator.capacity if info.is_head else info.store_capacity
-                used = self.allocator.used if info.is_head else info.store_used
-                rows.append({
-                    "NodeID": nid, "Alive": info.alive, "alive": info.alive,
-                    "NodeManagerAddress": info.object_url or "127.0.0.1",
-                    "NodeManagerHostname": info.hostname, "IsHead": info.is_head,
-                    "Resources": {**info.total, "object_store_memory": float(cap)},
-                    "Available": {k: max(0.0, v) for k, v in info.available.items()},
-                    "IsDriver": info.is_driver,
-                    "ObjectStoreUsed": used, "Workers": sum(
-                        1 for w in self.workers.values() if w.node_id == nid),
-                    "pid": info.pid,
-                })
-            return rows
+        """One row per node ever seen (Ray's nodes() keys); call with the lock held."""
+        rows = []
+        for nid, info in self.cluster_nodes.items():
+            cap = self.allocator.capacity if info.is_head else info.store_capacity
+            used = self.allocator.used if info.is_head else info.store_used
+            rows.append({
+                "NodeID": nid, "Alive": info.alive, "alive": info.alive,
+                "NodeManagerAddress": info.object_url or "127.0.0.1",
+                "NodeManagerHostname": info.hostname, "IsHead": info.is_head,
+                "Resources": {**info.total, "object_store_memory": float(cap)},
+                "Available": {k: max(0.0, v) for k, v in info.available.items()},
+                "IsDriver": info.is_driver,
+                "ObjectStoreUsed": used, "Workers": sum(
+                    1 for w in self.workers.values() if w.node_id == nid),
+                "pid": info.pid,
+            })
+        return rows
 
     def store_stats(self) -> Dict[str, int]:
         with self.lock:
