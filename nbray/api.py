@@ -308,8 +308,19 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
     client = _client_or_auto_init()
     ids = [r._id for r in object_refs]
     try:
-        if isinstance(client, DriverClient) and len(ids) > 1:
-            timeout = _wait_all_with_progress(client, ids, timeout, "get")
+        if isinstance(client, DriverClient) and len(ids) > 1 and (timeout is None or timeout > 1):
+            # The common case costs one pass: a plain get, given a second.  Only a get
+            # still blocked after that waits with a progress bar.
+            from .exceptions import GetTimeoutError
+            from .runtime.progress import PROGRESS_DELAY
+
+            start = time.monotonic()
+            try:
+                return client.get(ids, PROGRESS_DELAY)
+            except GetTimeoutError:
+                pass
+            left = None if timeout is None else timeout - (time.monotonic() - start)
+            timeout = _wait_all_with_progress(client, ids, left, "get", timeout)
         return client.get(ids, timeout)
     except KeyboardInterrupt:
         _on_interrupt(ids)
@@ -317,7 +328,7 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
 
 
 def _wait_all_with_progress(client: DriverClient, ids: List[bytes], timeout: Optional[float],
-                            label: str) -> Optional[float]:
+                            label: str, asked: Optional[float] = None) -> Optional[float]:
     """Wait for all objects, drawing a progress bar after a second; returns the time left."""
     from .runtime.progress import wait_with_progress
 
@@ -328,11 +339,12 @@ def _wait_all_with_progress(client: DriverClient, ids: List[bytes], timeout: Opt
     def count_ready(t: float) -> int:
         return len(client.node.wait_ids(unique, total, t))
 
-    if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects"):
+    # The caller already waited the usual delay: the bar shows at once.
+    if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects", delay=0.0):
         missing = total - len(client.node.ready_ids(unique))
         from .exceptions import GetTimeoutError
 
-        raise GetTimeoutError(f"{label} timed out after {timeout} s: {missing} of {total} "
+        raise GetTimeoutError(f"{label} timed out after {asked or timeout} s: {missing} of {total} "
                               f"objects not ready")
     return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
 

@@ -59,13 +59,13 @@ def set_progress_renderer(factory: Optional[Callable[[int, str], Optional[Progre
 
 
 def wait_with_progress(count_ready: Callable[[float], int], total: int, timeout: Optional[float],
-                       label: str) -> bool:
+                       label: str, delay: float = PROGRESS_DELAY) -> bool:
     """Block until count_ready(...) == total or the timeout passes; True if all are ready.
 
     count_ready(t) waits up to t seconds for more objects and returns how many are ready.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    first = PROGRESS_DELAY if deadline is None else min(PROGRESS_DELAY, max(0.0, timeout or 0.0))
+    first = delay if deadline is None else min(delay, max(0.0, timeout or 0.0))
     done = count_ready(first)
     if done >= total:
         return True
