@@ -125,8 +125,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
                "--port", str(args.port), "--resources", args.resources] + common
         if args.object_store_memory:
             cmd += ["--object-store-memory", str(args.object_store_memory)]
-        if args.certfile:
-            cmd += ["--certfile", args.certfile] + (["--keyfile", args.keyfile] if args.keyfile else [])
+        for flag in ("certfile", "keyfile", "cafile"):
+            if getattr(args, flag):
+                cmd += [f"--{flag}", os.path.abspath(getattr(args, flag))]
         if args.token:
             env["NBRAY_TOKEN"] = args.token  # the environment, never argv: ps shows argv
         if args.block:
@@ -150,6 +151,11 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if not args.address:
         raise SystemExit("nbray start: give --head to start a head, or --address to join one")
     env["NBRAY_TOKEN"] = _read_token(args)
+    from ..transport.tls import TlsConfig
+
+    tls = TlsConfig.from_env(*(os.path.abspath(p) if p else None
+                               for p in (args.certfile, args.keyfile, args.cafile)))
+    env.update(tls.env())
     cmd = [sys.executable, "-m", "nbray.runtime.node_agent", args.address,
            str(args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)),
            args.resources, str(args.object_store_memory or 0), args.host]
@@ -235,8 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--object-store-memory", type=int, default=None)
     st.add_argument("--token", help="cluster token (prefer NBRAY_TOKEN or --token-file)")
     st.add_argument("--token-file")
-    st.add_argument("--certfile", help="TLS certificate: serve wss:// instead of ws://")
-    st.add_argument("--keyfile")
+    st.add_argument("--certfile", help="TLS certificate (PEM) this node serves: the head serves "
+                    "wss:// instead of ws://; a node joining a wss:// head needs one too")
+    st.add_argument("--keyfile", help="private key of --certfile (default: in the same file)")
+    st.add_argument("--cafile", help="certificates to trust when connecting to other members "
+                    "(default: the system's, plus --certfile)")
     st.add_argument("--block", action="store_true", help="stay in the foreground")
     st.set_defaults(func=_cmd_start)
     sp = sub.add_parser("stop", help="stop the heads and nodes this machine started")

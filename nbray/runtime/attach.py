@@ -38,9 +38,11 @@ class AttachedClient(WorkerClient):
 
 class AttachedDriver:
     def __init__(self, address: str, token: str, object_store_memory: int = 0) -> None:
+        from ..transport.tls import TlsConfig
+
         self.agent = NodeAgent(address, token, num_cpus=0, resources={},
                                object_store_memory=object_store_memory or 2**30,
-                               kind="driver")
+                               tls=TlsConfig.from_env(), kind="driver")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.worker_id = f"{self.agent.node_id[:8]}-driver"
         self.agent.attach_local(self.worker_id, MessageConnection(theirs))

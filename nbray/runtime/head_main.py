@@ -20,6 +20,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--object-store-memory", type=int, default=None)
     p.add_argument("--certfile")
     p.add_argument("--keyfile")
+    p.add_argument("--cafile")
     args = p.parse_args(argv)
 
     import nbray
@@ -29,8 +30,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     token = os.environ.pop("NBRAY_TOKEN", None)
     nbray.init(num_cpus=args.num_cpus, resources=json.loads(args.resources),
                object_store_memory=args.object_store_memory)
+    from nbray.transport.tls import TlsConfig
+
     server = HeadServer(api._state.node, host=args.host, port=args.port, token=token,
-                        certfile=args.certfile, keyfile=args.keyfile)
+                        tls=TlsConfig.from_env(args.certfile, args.keyfile, args.cafile))
     api._state.head_server = server
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())

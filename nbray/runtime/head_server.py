@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import ssl
 from typing import Any, Dict, Optional
 
 import tornado.httpserver
@@ -18,7 +17,8 @@ import tornado.web
 
 from ..transport.ws import (MAX_MESSAGE_SIZE, PING_INTERVAL, PING_TIMEOUT, AuthenticatedSocket,
                             LoopThread, new_token, write_token_file)
-from .object_transfer import ObjectHandler, PullClient
+from ..transport.tls import TlsConfig
+from .object_transfer import ObjectSocket, PullClient
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -40,18 +40,11 @@ def address_file() -> str:
     return os.path.join(cluster_dir(), "address.json")
 
 
-def tls_context(certfile: Optional[str], keyfile: Optional[str]) -> Optional[ssl.SSLContext]:
-    if not certfile:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(certfile, keyfile)
-    return ctx
-
-
 class HeadServer:
     def __init__(self, node: Any, host: str = "127.0.0.1", port: int = 0,
-                 token: Optional[str] = None, certfile: Optional[str] = None,
-                 keyfile: Optional[str] = None, write_address: bool = True) -> None:
+                 token: Optional[str] = None, tls: Optional[TlsConfig] = None,
+                 write_address: bool = True, max_message_size: int = MAX_MESSAGE_SIZE,
+                 idle_timeout: float = 60.0) -> None:
         if token == "":
             raise ValueError("an empty cluster token is not allowed: every connection to the "
                              "head must authenticate")
@@ -59,7 +52,8 @@ class HeadServer:
         self.host = host
         self.token = token or os.environ.get("NBRAY_TOKEN") or new_token()
         self.net = LoopThread("nbray-head-net")
-        self.ssl = tls_context(certfile, keyfile)
+        self.tls = tls or TlsConfig()
+        self.ssl = self.tls.server_context()
         remote = node.remote
         remote.token = self.token
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -78,18 +72,19 @@ class HeadServer:
                                              lambda op, args: queries.run(node, op, args)) + [
             (r"/nbray/ws", AuthenticatedSocket,
              {"token": self.token, "loop": self.net, "accept": remote.on_connect}),
-            (r"/nbray/object", ObjectHandler,
+            (r"/nbray/objects", ObjectSocket,
              {"token": self.token, "arena_view": lambda: node.arena.view,
               "capacity": node.arena.capacity}),
-        ], websocket_max_message_size=MAX_MESSAGE_SIZE, websocket_ping_interval=PING_INTERVAL,
+        ], websocket_max_message_size=max_message_size, websocket_ping_interval=PING_INTERVAL,
             websocket_ping_timeout=PING_TIMEOUT, cookie_secret=self.dashboard_auth.cookie_secret,
             xsrf_cookies=False, log_function=_log_request)
 
         async def start() -> Any:
             # A client that connects and stalls is dropped instead of held forever.
             server = tornado.httpserver.HTTPServer(app, ssl_options=self.ssl,
-                                                   max_body_size=MAX_MESSAGE_SIZE,
-                                                   idle_connection_timeout=60, body_timeout=60)
+                                                   max_body_size=max_message_size,
+                                                   idle_connection_timeout=idle_timeout,
+                                                   body_timeout=idle_timeout)
             server.add_sockets([sock])
             return server
 
@@ -97,7 +92,9 @@ class HeadServer:
         scheme = "https" if self.ssl else "http"
         self.object_url = f"{scheme}://{_connect_host(host)}:{self.port}"
         remote.object_url = self.object_url
-        remote.fetch_client = PullClient(self.net, self.token, lambda: node.arena.view)
+        remote.fetch_client = PullClient(self.net, self.token, lambda: node.arena.view,
+                                         self.tls.client_context())
+        remote.net = self.net
         info = node.cluster_nodes[node.node_id]
         info.object_url = self.object_url
         self.address = f"{'wss' if self.ssl else 'ws'}://{_connect_host(host)}:{self.port}"

@@ -384,7 +384,8 @@ class Node:
                 if not missing:
                     return [self._descriptor(self.table.entries[oid], reader) for oid in object_ids]
                 countdown = Latch(len(missing))
-                waiters = self._await_here(missing, self.node_id, countdown)
+                errors: List[BaseException] = []
+                waiters = self._await_here(missing, self.node_id, countdown, errors)
             try:
                 ok = countdown.wait(None if deadline is None else deadline - time.monotonic())
             except BaseException:
@@ -395,6 +396,8 @@ class Node:
                 raise exc.GetTimeoutError(
                     f"get timed out after {timeout} s: {countdown.remaining} of "
                     f"{len(set(object_ids))} objects not ready")
+            if errors:
+                raise errors[0]  # no copy could be brought here (store full, lost for good)
             # Loop: an object made on another node may still have to be pulled here.
 
     def _not_here(self, object_ids: Iterable[bytes], node_id: str) -> List[ObjectEntry]:
@@ -415,9 +418,11 @@ class Node:
         return out
 
     def _await_here(self, entries: List[ObjectEntry], node_id: str,
-                    callback: Callable[[ObjectEntry], None]) -> List[Tuple[ObjectEntry, Any]]:
+                    callback: Callable[[ObjectEntry], None],
+                    errors: Optional[List[BaseException]] = None) -> List[Tuple[ObjectEntry, Any]]:
         """Call `callback(entry)` once each entry is ready (and, with several nodes, once a
-        copy reached `node_id`).  Returns the registered waiters, for removal on timeout."""
+        copy reached `node_id`, or failed to: then the error is appended to `errors`).
+        Returns the registered waiters, for removal on timeout."""
         registered = []
         if len(self.cluster_nodes) == 1:
             for entry in entries:
@@ -429,7 +434,12 @@ class Node:
             if self.remote.present_on(entry, node_id) or entry.is_error:
                 callback(entry)
             else:
-                self.remote.fetch(entry, node_id, lambda err, e=entry: callback(e))
+                def fetched(err: Optional[BaseException], e: ObjectEntry = entry) -> None:
+                    if err is not None and errors is not None:
+                        errors.append(err)
+                    callback(e)
+
+                self.remote.fetch(entry, node_id, fetched)
 
         for entry in entries:
             if entry.state == PENDING:
@@ -618,7 +628,7 @@ class Node:
                 self._maybe_start_worker()
                 return
             queue.popleft()
-            if worker.node_id != self.node_id and not self.remote.deps_present(worker, spec):
+            if len(self.cluster_nodes) > 1 and not self.remote.deps_present(worker, spec):
                 continue  # fetching its arguments to that node first; re-queued when there
             self._assign(worker, spec)
 

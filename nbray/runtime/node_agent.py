@@ -26,8 +26,9 @@ from ..store.allocator import Allocator
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import FileSpill, default_spill_root
 from ..transport.framing import ConnectionClosed, MessageConnection
-from ..transport.ws import LoopThread, connect
-from .object_transfer import ObjectHandler, PullClient
+from ..transport.tls import TlsConfig
+from ..transport.ws import PING_INTERVAL, PING_TIMEOUT, LoopThread, connect
+from .object_transfer import MAX_REQUEST, ObjectSocket, PullClient
 
 HEARTBEAT_S = 1.0
 
@@ -35,10 +36,17 @@ HEARTBEAT_S = 1.0
 class NodeAgent:
     def __init__(self, address: str, token: str, num_cpus: int, resources: Dict[str, float],
                  object_store_memory: int, host: str = "127.0.0.1",
-                 ssl_options: Any = None, kind: str = "node") -> None:
+                 tls: Optional[TlsConfig] = None, kind: str = "node") -> None:
         from ..config import default_store_bytes
         from .worker_process import worker_env
 
+        tls = tls or TlsConfig()
+        if address.startswith("wss://") and not tls.serves_tls:
+            raise ValueError(
+                f"the head at {address} uses TLS, so this node's object server must too: give it "
+                f"a certificate (--certfile/--keyfile, or NBRAY_TLS_CERTFILE/NBRAY_TLS_KEYFILE)")
+        client_tls = tls.client_context()
+        server_tls = tls.server_context()
         self.node_id = os.urandom(16).hex()
         self.token = token
         self.num_cpus = num_cpus
@@ -54,28 +62,39 @@ class NodeAgent:
         self.workers: Dict[str, Tuple[Any, MessageConnection]] = {}
         self._seq = 0
         self.net = LoopThread("nbray-agent-net")
-        self.pull = PullClient(self.net, token, lambda: self.arena.view)
+        self.pull = PullClient(self.net, token, lambda: self.arena.view, client_tls)
         # Object server, bound like the node.
-        app = tornado.web.Application([(r"/nbray/object", ObjectHandler, {
-            "token": token, "arena_view": lambda: self.arena.view, "capacity": cap})])
+        app = tornado.web.Application([(r"/nbray/objects", ObjectSocket, {
+            "token": token, "arena_view": lambda: self.arena.view, "capacity": cap})],
+            websocket_max_message_size=MAX_REQUEST, websocket_ping_interval=PING_INTERVAL,
+            websocket_ping_timeout=PING_TIMEOUT)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((host, 0))
         sock.listen(64)
         sock.setblocking(False)
 
         async def serve() -> Any:
-            server = tornado.httpserver.HTTPServer(app)
+            # A client that connects and stalls is dropped instead of held forever.
+            server = tornado.httpserver.HTTPServer(app, ssl_options=server_tls,
+                                                   idle_connection_timeout=60)
             server.add_sockets([sock])
             return server
 
         self.server = self.net.run(serve(), timeout=10)
-        self.object_url = f"http://{host}:{sock.getsockname()[1]}"
+        self.object_url = f"{'https' if server_tls else 'http'}://{host}:{sock.getsockname()[1]}"
         url = address.rstrip("/") + "/nbray/ws"
-        self.conn = self.net.run(connect(url, token, self.net, role="node",
-                                         name=socket.gethostname(), ssl_options=ssl_options),
-                                 timeout=30)
+        try:
+            self.conn = self.net.run(connect(url, token, self.net, role="node",
+                                             name=socket.gethostname(),
+                                             ssl_options=client_tls if url.startswith("wss") else None),
+                                     timeout=30)
+        except BaseException:
+            self._close_network()  # nothing may outlive a failed join (an attached driver)
+            self.arena.close()
+            os.close(self.arena_fd)
+            raise
         self.conn.on_message = self._from_head
-        self.conn.on_close = lambda c: self.stop("the head closed the connection")
+        self.conn.on_close = lambda c: self._stop_soon("the head closed the connection")
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -214,22 +233,22 @@ class NodeAgent:
         elif op == "registered":
             pass
         elif op == "shutdown":
-            threading.Thread(target=self.stop, args=("the head shut down",), daemon=True).start()
+            self._stop_soon("the head shut down")
 
     def _fetch(self, oid: bytes, block: int, src_url: str, src_offset: int) -> None:
         with self.lock:
             offset = self.allocator.allocate(block)
         if offset is None:
-            self.conn.send(("fetched", oid, -1, block, _store_full(block, self.allocator)))
+            self.conn.send(("fetched", oid, -1, block, _store_full(block, self.allocator), "full"))
             return
 
         def done(error: Optional[BaseException]) -> None:
             if error is not None:
                 with self.lock:
                     self.allocator.free(offset, block)
-                msg = ("fetched", oid, -1, block, f"{type(error).__name__}: {error}")
+                msg = ("fetched", oid, -1, block, str(error), "transfer")
             else:
-                msg = ("fetched", oid, offset, block, None)
+                msg = ("fetched", oid, offset, block, None, None)
             try:
                 self.conn.send(msg)
             except ConnectionError:
@@ -259,14 +278,28 @@ class NodeAgent:
             self.conn.close()
         except Exception:
             pass
-        try:
-            self.server.stop()
-        except Exception:
-            pass
-        self.pull.close()
+        self._close_network()
         self.spill.cleanup()
         os.write(self._wake_w, b"x")
         self.done.set()
+
+    def _stop_soon(self, reason: str) -> None:
+        """stop() from the network thread, which stop() itself has to wait for."""
+        threading.Thread(target=self.stop, args=(reason,), name="nbray-agent-stop",
+                         daemon=True).start()
+
+    def _close_network(self) -> None:
+        self.pull.close()
+
+        async def stop_server() -> None:
+            self.server.stop()
+            await self.server.close_all_connections()
+
+        try:
+            self.net.run(stop_server(), timeout=5)
+        except Exception:
+            pass
+        self.net.stop()
 
     def wait(self) -> None:
         while not self.done.wait(0.5):
@@ -286,7 +319,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     address, num_cpus, resources, store, host = args
     token = os.environ.pop("NBRAY_TOKEN", "")
-    agent = NodeAgent(address, token, int(num_cpus), json.loads(resources), int(store), host)
+    try:
+        agent = NodeAgent(address, token, int(num_cpus), json.loads(resources), int(store), host,
+                          tls=TlsConfig.from_env())
+    except (ValueError, PermissionError, ConnectionError) as e:
+        print(f"nbray node: cannot join {address}: {e}", file=sys.stderr, flush=True)
+        return 1
     signal.signal(signal.SIGTERM, lambda *a: agent.stop("SIGTERM"))
     print(f"nbray node {agent.node_id} joined {address}", flush=True)
     try:

@@ -35,7 +35,14 @@ class NodeStore:
             offset = self.spill_until_fits(size)
         if offset is None:
             self.stats["store_full"] += 1
-            mapped = sorted((e for e in self.table.entries.values() if e.state == SHM and e.readers),
+            if size > self.allocator.capacity:
+                raise exc.ObjectStoreFullError(
+                    f"object store full: object {object_id.hex()} ({size / 2**20:.1f} MiB) is "
+                    f"larger than this node's whole store ({self.allocator.capacity / 2**20:.1f} "
+                    f"MiB); call nbray.init(object_store_memory=...) (or nbray start "
+                    f"--object-store-memory) with a larger store")
+            mapped = sorted((e for e in self.table.entries.values()
+                             if e.state == SHM and e.readers and e.offset >= 0),
                             key=lambda e: -e.block)
             mapped_bytes = sum(e.block for e in mapped)
             named = "; ".join(f"{e.object_id.hex()} ({e.block / 2**20:.1f} MiB"

@@ -18,6 +18,7 @@ left with no copy are rebuilt by re-running the task that made them
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, NodeInfo, WorkerHandle
 
 HEARTBEAT_TIMEOUT_S = 10.0  # a hung node; a dead one closes its socket and is seen at once
+# Waits before re-trying a failed pull; together longer than HEARTBEAT_TIMEOUT_S, so a hung
+# source has been declared lost (and its objects rebuilt) before the last try.
+FETCH_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 4.0)
 
 
 class RelayConn:
@@ -62,6 +66,9 @@ class RemoteNodes:
         self.fetches: Dict[Tuple[bytes, str], List[Callable[[Optional[BaseException]], None]]] = {}
         self.lineage: Dict[bytes, TaskSpec] = {}     # task id -> spec, while its outputs live
         self.fetch_client: Any = None                # set by the head server (pulls into the head)
+        self.net: Any = None                         # the head server's network loop (timers)
+        # (object id, target node) -> (attempt, source node, pull handle if the head pulls)
+        self.fetch_state: Dict[Tuple[bytes, str], Tuple[int, str, Any]] = {}
 
     # =========================================================================
     # membership (called on the network thread)
@@ -204,27 +211,30 @@ class RemoteNodes:
             self.fetch(entry, worker.node_id, arrived)
         return False
 
-    def ensure_local(self, entry: ObjectEntry, done: Callable[[Optional[BaseException]], None]) -> bool:
-        """For readers on the head: True if the object is here; else pull it and call `done`."""
-        if self.present_on(entry, self.node.node_id):
-            return True
-        self.fetch(entry, self.node.node_id, done)
-        return False
-
     def fetch(self, entry: ObjectEntry, target: str,
-              done: Callable[[Optional[BaseException]], None]) -> None:
+              done: Callable[[Optional[BaseException]], None], attempt: int = 0) -> None:
+        """Bring a copy of `entry` to node `target`, then call done(None); done(error) only
+        when no copy can be had (store full there, lost for good).  Callers look again
+        after done(None): the object may have been freed or rebuilt meanwhile."""
         key = (entry.object_id, target)
         waiting = self.fetches.get(key)
         if waiting is not None:  # a pull of this object to this node is under way: share it
             waiting.append(done)
             return
         node = self.node
+        if entry.state == PENDING:  # being rebuilt after a node loss: look again when ready
+            entry.waiters.append(lambda e: done(None))
+            return
+        if entry.is_error or self.present_on(entry, target):
+            done(None)
+            return
         source = self._pick_source(entry, target)
         if source is None:
             done(exc.ObjectLostError(entry.object_id.hex(), "no node holds a copy"))
             return
         self.fetches[key] = [done]
         src_node, src_offset, src_url = source
+        self.fetch_state[key] = (attempt, src_node, None)
         # The source copy must not move or be freed while it is read.
         node.table.add_reader(entry, f"xfer->{target}")
         node.stats["transfers_started"] += 1
@@ -234,14 +244,15 @@ class RemoteNodes:
             except exc.NbrayError as e:
                 self._finish_fetch(entry, target, None, e)
                 return
-            self.fetch_client.pull(src_url, src_offset, entry.block, offset,
-                                   lambda err: self._pulled_to_head(entry, offset, err))
+            handle = self.fetch_client.pull(src_url, src_offset, entry.block, offset,
+                                            lambda err: self._pulled_to_head(entry, offset, err))
+            self.fetch_state[key] = (attempt, src_node, handle)
         else:
             info = node.cluster_nodes[target]
             try:
                 info.conn.send(("fetch", entry.object_id, entry.block, src_url, src_offset))
             except ConnectionError as e:
-                self._finish_fetch(entry, target, None, e)
+                self._finish_fetch(entry, target, None, e, retry=True)
 
     def _pick_source(self, entry: ObjectEntry, target: str) -> Optional[Tuple[str, int, str]]:
         node = self.node
@@ -260,8 +271,8 @@ class RemoteNodes:
         node = self.node
         with node.lock:
             if error is not None:
-                node.allocator.free(offset, entry.block)
-                self._finish_fetch(entry, node.node_id, None, error)
+                node.allocator.free(offset, entry.block)  # safe: the pull wrote its last byte
+                self._finish_fetch(entry, node.node_id, None, error, retry=True)
                 return
             if node.table.entries.get(entry.object_id) is not entry:
                 node.allocator.free(offset, entry.block)  # freed meanwhile
@@ -272,29 +283,68 @@ class RemoteNodes:
                 entry.state = SHM
             self._finish_fetch(entry, node.node_id, offset, None)
 
-    def _fetched(self, conn: Any, oid: bytes, offset: int, block: int, error: Optional[str]) -> None:
+    def _fetched(self, conn: Any, oid: bytes, offset: int, block: int, error: Optional[str],
+                 kind: Optional[str] = None) -> None:
         target = conn.info.get("node_id", "")
         entry = self.node.table.entries.get(oid)
-        if entry is None:
+        if (oid, target) not in self.fetches or entry is None:
+            # Freed meanwhile, or given up on (the source node was lost): drop the copy.
             if error is None:
                 conn.send(("free", offset, block))
-            self.fetches.pop((oid, target), None)
+            if entry is None:
+                self.fetches.pop((oid, target), None)
+                self.fetch_state.pop((oid, target), None)
             return
         if error is None:
             entry.copies[target] = (offset, block)
-        self._finish_fetch(entry, target, offset,
-                           None if error is None else exc.ObjectFetchTimedOutError(oid.hex(), error))
+            self._finish_fetch(entry, target, offset, None)
+            return
+        failure: BaseException
+        if kind == "full":
+            failure = exc.ObjectStoreFullError(error)
+        else:
+            failure = exc.ObjectFetchTimedOutError(oid.hex(), error)
+        self._finish_fetch(entry, target, None, failure, retry=kind != "full")
 
     def _finish_fetch(self, entry: ObjectEntry, target: str, offset: Optional[int],
-                      error: Optional[BaseException]) -> None:
+                      error: Optional[BaseException], retry: bool = False) -> None:
         node = self.node
+        key = (entry.object_id, target)
+        if key not in self.fetches:
+            return  # already settled (a lost source was given up on before its pull ended)
+        attempt, _src, _handle = self.fetch_state.pop(key, (0, "", None))
         freed: List[ObjectEntry] = []
         node.table.remove_reader(entry.object_id, f"xfer->{target}", freed)
         node._release(freed)
         if error is None:
             node.stats["transfers_done"] += 1
             node.stats["transferred_bytes"] += entry.block
-        for cb in self.fetches.pop((entry.object_id, target), []):
+        callbacks = self.fetches.pop(key, [])
+        if error is not None and retry and attempt < len(FETCH_RETRY_DELAYS) and not freed:
+            # The source vanished or hiccuped.  Look again shortly: by then a lost node has
+            # been noticed, and the object has another copy, is being rebuilt, or is lost.
+            sys.stderr.write(f"nbray: pulling object {entry.object_id.hex()[:16]} to node "
+                             f"{target[:12]} failed ({error}); retrying\n")
+            node.stats["transfers_retried"] += 1
+
+            def again() -> None:
+                with node.lock:
+                    current = node.table.entries.get(entry.object_id)
+                    target_info = node.cluster_nodes.get(target)
+                    if current is None or target_info is None or not target_info.alive:
+                        for cb in callbacks:
+                            cb(None)  # freed, or the target itself is gone: callers look again
+                        return
+                    for i, cb in enumerate(callbacks):
+                        if i == 0:
+                            self.fetch(current, target, cb, attempt + 1)
+                        else:
+                            self.fetch(current, target, cb)
+
+            self.net.loop.call_soon_threadsafe(
+                lambda: self.net.loop.call_later(FETCH_RETRY_DELAYS[attempt], again))
+            return
+        for cb in callbacks:
             cb(error)
 
     def release_copies(self, entry: ObjectEntry) -> None:
@@ -344,13 +394,21 @@ class RemoteNodes:
                 info.conn.close()
         except Exception:
             pass
-        # Pulls to or from the lost node fail (the callers retry or report).
-        for (oid, target), cbs in list(self.fetches.items()):
+        # Pulls to the lost node are dropped (their callers look again and choose another
+        # node); pulls from it into the head are cancelled, and retried from elsewhere.
+        for key in list(self.fetches):
+            oid, target = key
+            attempt, source, handle = self.fetch_state.get(key, (0, "", None))
             if target == node_id:
-                entry = node.table.entries.get(oid)
-                if entry is not None:
-                    self._finish_fetch(entry, target, None,
-                                       exc.ObjectLostError(oid.hex(), f"node {node_id[:12]} was lost"))
+                callbacks = self.fetches.pop(key)
+                self.fetch_state.pop(key, None)
+                freed: List[ObjectEntry] = []
+                node.table.remove_reader(oid, f"xfer->{target}", freed)
+                node._release(freed)
+                for cb in callbacks:
+                    cb(None)
+            elif source == node_id and handle is not None:
+                handle.cancel()
         lost: List[ObjectEntry] = []
         for entry in list(node.table.entries.values()):
             if node_id in entry.copies:

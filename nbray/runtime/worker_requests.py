@@ -96,13 +96,18 @@ class WorkerObjectRequests:
             self.block(worker)
         key = (worker.worker_id, req)
         state = {"left": len(missing)}
+        errors: List[BaseException] = []
 
         def on_ready(entry: ObjectEntry) -> None:
             state["left"] -= 1
             if state["left"] == 0 and self.node._get_requests.pop(key, None) is not None:
+                if errors:  # no copy could be brought to the worker's node
+                    self.unblock(worker)
+                    self.node._reply(worker, ("reply", req, False, errors[0]))
+                    return
                 self.on_get(worker, req, oids, blocked=True)  # check again: all here now?
 
-        waiters = self.node._await_here(missing, worker.node_id, on_ready)
+        waiters = self.node._await_here(missing, worker.node_id, on_ready, errors)
         self.node._get_requests[key] = ([e for e, _ in waiters], on_ready)
 
     def on_wait(self, worker: WorkerHandle, req: int, oids: List[bytes], num_returns: int,

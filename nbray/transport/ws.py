@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import secrets
+import ssl
 import threading
 from typing import Any, Awaitable, Callable, Optional
 
@@ -139,6 +140,19 @@ class WsConnection:
         self._closed()
 
 
+class _SizeLimitLogging(tornado.websocket.WebSocketProtocol13):
+    """Tornado's protocol, plus a log line when it drops a peer for an oversized frame
+    (it checks the length in the frame header, before reading the payload)."""
+
+    max_message_size = MAX_MESSAGE_SIZE
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        if code == 1009 and not self.server_terminated:
+            log.warning("nbray: a frame from %s exceeds the %d byte limit; closing that "
+                        "connection", self.handler.request.remote_ip, self.max_message_size)
+        super().close(code, reason)
+
+
 class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
     """Server side of a peer connection; `accept` decides what to do with a new peer."""
 
@@ -150,6 +164,13 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
         self.accept = accept
         self.allowed_origins = allowed_origins
         self.conn: Optional[WsConnection] = None
+
+    def get_websocket_protocol(self) -> Any:
+        protocol = super().get_websocket_protocol()
+        if isinstance(protocol, tornado.websocket.WebSocketProtocol13):
+            protocol.__class__ = _SizeLimitLogging  # same object, one method added
+            protocol.max_message_size = self.max_message_size  # the application's setting
+        return protocol
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not token_matches(self.token, self.request.headers.get("Authorization")):
@@ -208,6 +229,12 @@ async def connect(url: str, token: str, loop: LoopThread, role: str = "node", na
         if e.code == 401:
             raise PermissionError(f"the cluster at {url} refused the token "
                                   f"(check NBRAY_TOKEN or --token)") from None
+        raise ConnectionError(f"cannot connect to {url}: {e}") from None
+    except ssl.SSLError as e:
+        from .tls import describe_tls_error
+
+        raise ConnectionError(describe_tls_error(url, e)) from None
+    except OSError as e:
         raise ConnectionError(f"cannot connect to {url}: {e}") from None
     conn._attach(ws)
     return conn

@@ -1,7 +1,7 @@
 """Several nodes as separate processes on 127.0.0.1, each with its own store.
 
-The test process is the head (a local cluster plus HeadServer); nodes are
-NodeAgent processes that join with the token from the environment.
+The test process is the head (a local cluster plus HeadServer, see conftest.py);
+nodes are NodeAgent processes that join with the token from the environment.
 """
 
 from __future__ import annotations
@@ -23,59 +23,6 @@ from nbray import exceptions as exc
 from tests._support import poll_for
 
 MiB = 2**20
-
-
-class Head:
-    def __init__(self) -> None:
-        from nbray.runtime.head_server import HeadServer
-
-        nbray.init(num_cpus=1, object_store_memory=256 * MiB)
-        self.node = nbray.api._state.node
-        self.server = HeadServer(self.node, write_address=False)
-        self.agents: list = []
-
-    def join(self, cpus: int = 1, resources: str = "{}", store: int = 1536 * MiB) -> subprocess.Popen:
-        env = dict(os.environ, NBRAY_TOKEN=self.server.token)
-        before = len(self.alive_nodes())
-        proc = subprocess.Popen([sys.executable, "-m", "nbray.runtime.node_agent",
-                                 self.server.address, str(cpus), resources, str(store),
-                                 "127.0.0.1"], env=env, stdout=subprocess.DEVNULL)
-        self.agents.append(proc)
-        poll_for(lambda: len(self.alive_nodes()) > before, timeout=30, msg="the node joined")
-        poll_for(lambda: self.idle_workers_on(proc.pid) >= cpus, timeout=30,
-                 msg="its workers started")
-        return proc
-
-    def alive_nodes(self) -> list:
-        return [n for n in nbray.nodes() if n["Alive"]]
-
-    def idle_workers_on(self, agent_pid: int) -> int:
-        info = [i for i in self.node.cluster_nodes.values() if i.pid == agent_pid]
-        if not info:
-            return 0
-        return sum(1 for w in list(self.node.workers.values())
-                   if w.node_id == info[0].node_id and w.state in ("idle", "busy", "actor"))
-
-    def close(self) -> None:
-        nbray.shutdown()
-        self.server.close()
-        for p in self.agents:
-            if p.poll() is None:
-                p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
-@pytest.fixture
-def head():
-    h = Head()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 @nbray.remote
