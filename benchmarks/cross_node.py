@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Cross-node transfer: nbray between two nodes on this machine against a raw loopback socket.
+"""Cross-node transfer: nbray and Ray, each with two nodes on this machine, against a raw loopback socket.
 
-Usage: python benchmarks/cross_node.py [--mib 1024] [--reps 3]
+Usage: python benchmarks/cross_node.py [--mib 1024] [--reps 3] [--ray-mib N]
+       [--skip-nbray] [--skip-ray]
 
   raw socket     one process sends --mib over a loopback TCP socket to another, which
-                 receives into a preallocated buffer (the ceiling for any transfer)
-  head -> node   a task on a joined node gets a ref made on the head (pulled over HTTP
-                 into the node's shared memory)
+                 receives into a preallocated, touched buffer (the ceiling for any transfer)
+  head -> node   a task on a joined node gets a ref made on the head (nbray: pulled over
+                 a websocket into the node's shared memory; Ray: pulled by its object manager)
   node -> head   the driver gets an array a task made on the joined node
-Ratios > 1 mean nbray is faster.  Ray with two nodes is not run by this script yet.
+Ray runs as a head plus a second node started with `ray start` on 127.0.0.1, its driver
+in a child process (nbray and Ray never share a process), and is stopped with
+`ray stop --force` afterwards; that stops every Ray cluster of this user on the machine.
+Both Ray object stores (3x the transfer each) live in /dev/shm at once: lower --ray-mib
+if they do not fit.  The first round is a warm-up and is discarded.
+Ratios > 1 mean nbray is faster.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -25,6 +35,7 @@ import numpy as np
 
 MiB = 2**20
 GB = 1e9
+TAG = "CROSS_NODE_RAY_RESULT "
 
 
 def raw_socket_gbps(nbytes: int) -> float:
@@ -41,7 +52,9 @@ def raw_socket_gbps(nbytes: int) -> float:
         "    n=min(left,len(buf)); s.sendall(memoryview(buf)[:n]); left-=n\n"
         "s.close()\n")])
     conn, _ = srv.accept()
-    buf = bytearray(nbytes)
+    # Touched up front: a fresh bytearray is lazily mapped zero pages, and page faults
+    # would make the ceiling noisy and low (PERFORMANCE.md).
+    buf = bytearray(b"\1") * nbytes
     view = memoryview(buf)
     t0 = time.perf_counter()
     got = 0
@@ -55,6 +68,26 @@ def raw_socket_gbps(nbytes: int) -> float:
     srv.close()
     sender.wait()
     return got / dt / GB
+
+
+def measure_rounds(mod, first, make, nbytes: int, reps: int) -> tuple:
+    """The same rounds for nbray and Ray: `mod` is the module, first/make its remote functions."""
+    to_node, to_head = [], []
+    for _ in range(reps + 1):  # the first round touches fresh pages: discarded
+        ref = mod.put(np.ones(nbytes // 8))
+        t0 = time.perf_counter()
+        mod.get(first.remote(ref))
+        to_node.append(nbytes / (time.perf_counter() - t0) / GB)
+        del ref
+        made = make.remote(nbytes // 8)
+        # Ray's wait pulls the object to the driver's node by default; nbray's does not.
+        # Without fetch_local=False Ray's transfer would happen here, outside the timing.
+        mod.wait([made], fetch_local=False)
+        t0 = time.perf_counter()
+        arr = mod.get(made)
+        to_head.append(nbytes / (time.perf_counter() - t0) / GB)
+        del arr, made
+    return statistics.median(to_node[1:]), statistics.median(to_head[1:])
 
 
 def nbray_gbps(nbytes: int, reps: int) -> tuple:
@@ -83,20 +116,7 @@ def nbray_gbps(nbytes: int, reps: int) -> tuple:
         def make(n):
             return np.ones(n)
 
-        to_node, to_head = [], []
-        for _ in range(reps + 1):  # the first round touches fresh pages: discarded
-            ref = nbray.put(np.ones(nbytes // 8))
-            t0 = time.perf_counter()
-            nbray.get(first.remote(ref))
-            to_node.append(nbytes / (time.perf_counter() - t0) / GB)
-            del ref
-            made = make.remote(nbytes // 8)
-            nbray.wait([made])
-            t0 = time.perf_counter()
-            arr = nbray.get(made)
-            to_head.append(nbytes / (time.perf_counter() - t0) / GB)
-            del arr, made
-        return statistics.median(to_node[1:]), statistics.median(to_head[1:])
+        return measure_rounds(nbray, first, make, nbytes, reps)
     finally:
         nbray.shutdown()
         server.close()
@@ -104,20 +124,149 @@ def nbray_gbps(nbytes: int, reps: int) -> tuple:
         agent.wait()
 
 
+def ray_driver(address: str, nbytes: int, reps: int) -> None:
+    """Runs in the child process: connects to the running cluster and prints one TAG line."""
+    import ray
+
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    try:
+        # `ray start` of the second node returns before the GCS may list its resources.
+        deadline = time.time() + 60
+        while ray.cluster_resources().get("w", 0) < 1:
+            if time.time() > deadline:
+                raise RuntimeError("the second Ray node did not join")
+            time.sleep(0.1)
+        # Ray picks the head's raylet for a driver when several share a host; make sure,
+        # or "head -> node" would not cross nodes.
+        here = ray.get_runtime_context().get_node_id()
+        if not any(n["NodeID"] == here and "node_head" in n["Resources"] for n in ray.nodes()):
+            raise RuntimeError("the Ray driver is not attached to the head node")
+
+        @ray.remote(resources={"w": 1})
+        def first(x):
+            return float(x[0])
+
+        @ray.remote(resources={"w": 1})
+        def make(n):
+            return np.ones(n)
+
+        to_node, to_head = measure_rounds(ray, first, make, nbytes, reps)
+    finally:
+        ray.shutdown()
+    print(TAG + json.dumps({"to_node": to_node, "to_head": to_head}), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_cli() -> str:
+    # The `ray` next to this interpreter (a venv's bin/) even when the venv is not activated.
+    here = os.path.join(os.path.dirname(sys.executable), "ray")
+    return here if os.path.exists(here) else (shutil.which("ray") or "ray")
+
+
+def ray_gbps(nbytes: int, reps: int) -> tuple:
+    """Starts a two-node Ray cluster, measures in a child driver, always stops Ray.
+
+    Returns (head -> node, node -> head, seconds the two `ray start` took).
+    """
+    store = max(3 * nbytes, 128 * MiB)  # Ray refuses stores below ~75 MiB
+    shm_free = shutil.disk_usage("/dev/shm").free if os.path.isdir("/dev/shm") else 0
+    if 2 * store > shm_free:
+        # Ray would quietly fall back to a store on disk, which is not what we mean to measure.
+        raise RuntimeError(f"two Ray stores of {store / MiB:.0f} MiB do not fit in /dev/shm "
+                           f"({shm_free / MiB:.0f} MiB free): lower --ray-mib")
+    if subprocess.run(["pgrep", "-f", "raylet"], capture_output=True).returncode == 0:
+        print("warning: a Ray cluster is already running here; `ray stop --force` at the end "
+              "stops it too", file=sys.stderr)
+    ray = ray_cli()
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--object-store-memory={store}",
+              "--disable-usage-stats", "--log-style=record"]
+    # Two raylets on one host: each needs its own agent port (the default is a fixed one).
+    head = [ray, "start", "--head", f"--port={port}", "--include-dashboard=false",
+            f"--dashboard-agent-listen-port={free_port()}", '--resources={"node_head": 1}', *common]
+    worker = [ray, "start", f"--address={address}", f"--dashboard-agent-listen-port={free_port()}",
+              '--resources={"w": 1}', *common]
+    try:
+        t0 = time.perf_counter()
+        for cmd in (head, worker):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+            if proc.returncode:
+                raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n"
+                                   f"{(proc.stdout + proc.stderr)[-2000:]}")
+        start_s = time.perf_counter() - t0
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_ray-driver", address,
+                               "--mib", str(nbytes // MiB), "--reps", str(reps)],
+                              stdout=subprocess.PIPE, text=True, timeout=1800)
+        for line in proc.stdout.splitlines():
+            if line.startswith(TAG):
+                res = json.loads(line[len(TAG):])
+                return res["to_node"], res["to_head"], start_s
+        raise RuntimeError(f"the Ray driver failed ({proc.returncode}); see its stderr above")
+    finally:
+        # Not to be cut short by a second Ctrl-C (`ray stop` inherits the ignore too).
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mib", type=int, default=1024)
+    ap.add_argument("--ray-mib", type=int, help="transfer size for Ray (default: --mib)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--skip-nbray", action="store_true")
+    ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--_ray-driver", dest="ray_driver", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.ray_driver:
+        ray_driver(args.ray_driver, args.mib * MiB, args.reps)
+        return 0
+    # A plain kill should clean up like Ctrl-C does (the finally blocks stop both runtimes).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     nbytes = args.mib * MiB
+    ray_mib = args.ray_mib or args.mib
     raw = statistics.median(raw_socket_gbps(nbytes) for _ in range(args.reps))
-    to_node, to_head = nbray_gbps(nbytes, args.reps)
-    print(f"transfer of {args.mib} MiB between two nodes on this machine (GB/s, medians of {args.reps})")
+    nb = None if args.skip_nbray else nbray_gbps(nbytes, args.reps)
+    ray, note, rc = None, None, 0
+    if args.skip_ray:
+        pass
+    elif importlib.util.find_spec("ray") is None:  # probed without importing it next to nbray
+        note = "ray not installed: skipped"
+    else:
+        try:
+            *ray, start_s = ray_gbps(ray_mib * MiB, args.reps)
+            note = f"ray cluster start (head + node, two `ray start`): {start_s:.1f} s"
+        except Exception as e:  # still print the rows we have
+            note, rc = f"ray failed: {e}", 1
+
+    sizes = f"{args.mib} MiB" + (f" (ray {ray_mib} MiB)" if ray and ray_mib != args.mib else "")
+    print(f"transfer of {sizes} between two nodes on this machine (GB/s, medians of {args.reps})")
+    print(f"{'':<28}{'GB/s':>8}" + (f"{'nbray/raw':>12}" if nb else "")
+          + (f"{'nbray/ray':>12}" if nb and ray else ""))
     print(f"{'raw loopback TCP socket':<28}{raw:>8.2f}")
-    print(f"{'nbray head -> node':<28}{to_node:>8.2f}   nbray/raw {to_node / raw:.2f}")
-    print(f"{'nbray node -> head':<28}{to_head:>8.2f}   nbray/raw {to_head / raw:.2f}")
-    return 0
+    directions = ("head -> node", "node -> head")
+    if nb:
+        for direction, v, r in zip(directions, nb, ray or (None, None)):
+            vs_ray = f"{v / r:>12.2f}" if r else ""
+            print(f"{'nbray ' + direction:<28}{v:>8.2f}{v / raw:>12.2f}{vs_ray}")
+    if ray:
+        for direction, r in zip(directions, ray):
+            print(f"{'ray ' + direction:<28}{r:>8.2f}")
+    if note:
+        print(note)
+    return rc
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the finally blocks have cleaned up by now
+        sys.exit(130)

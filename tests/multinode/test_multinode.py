@@ -40,9 +40,9 @@ def total_on_w(a) -> float:
     return float(a.sum())
 
 
-@nbray.remote(num_cpus=1, resources={"node_head": 1})
-def total_on_head(a) -> float:
-    return float(a.sum())
+@nbray.remote
+def total_here(a) -> tuple:
+    return float(a.sum()), os.getppid()
 
 
 def test_nodes_join_and_tasks_go_where_the_resources_are(head):
@@ -52,6 +52,34 @@ def test_nodes_join_and_tasks_go_where_the_resources_are(head):
     assert res["CPU"] == 3 and res["w"] == 2
     pids = set(nbray.get([parent_pid.options(resources={"w": 1}).remote() for _ in range(6)]))
     assert pids == {agent.pid}
+
+
+def test_tasks_go_to_the_node_that_already_holds_their_large_arguments(head):
+    a = head.join(resources='{"w": 1}')
+    b = head.join(resources='{"w": 1}')
+
+    @nbray.remote(resources={"w": 1})
+    def make_and_say_where(n):
+        return np.ones(n), os.getppid()
+
+    @nbray.remote(resources={"w": 1})
+    def where(arr) -> int:
+        return os.getppid()
+
+    for _ in range(3):
+        big, made_on = make_and_say_where.options(num_returns=2).remote(4_000_000)  # 32 MiB
+        made_on = nbray.get(made_on)
+        assert made_on in (a.pid, b.pid)
+        assert nbray.get(where.remote(big)) == made_on     # no 32 MiB copy to the other node
+    assert head.node.stats["transfers_started"] == 0
+
+
+def test_a_task_on_the_head_waits_for_an_argument_that_lives_on_another_node(head):
+    head.join(resources='{"w": 1}')
+    remote = make_on_w.remote(1_000_000, 2.0)
+    nbray.wait([remote])
+    on_head = total_here.options(resources={f"node:{head.node.node_id}": 1})
+    assert nbray.get(on_head.remote(remote)) == (2_000_000, os.getpid())
 
 
 def test_objects_cross_nodes_both_ways_and_arrive_read_only(head):
@@ -94,6 +122,9 @@ def test_sigkill_of_a_node_mid_work_results_rebuilt_from_lineage(head):
     values = nbray.get(refs, timeout=60)
     assert [v[0] for v in values] == [0.0, 1.0, 2.0, 3.0]
     assert head.node.stats["reconstructions"] >= 1
+    # The node that came back is a new, clean member; the lost one is listed, dead.
+    assert [n["Alive"] for n in nbray.nodes()].count(False) == 1
+    assert nbray.cluster_resources()["w"] == 1
 
 
 def test_object_put_on_a_lost_node_is_reported_lost_with_the_reason(head):
