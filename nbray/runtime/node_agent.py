@@ -56,6 +56,8 @@ class NodeAgent:
         self.allocator = Allocator(cap)
         self.lock = threading.Lock()
         self.closed = False
+        self.head_shut_down = False   # the head said goodbye: leave for good
+        self.lost_head = False        # the connection broke: worth trying to rejoin
         self.done = threading.Event()
         self.spill = FileSpill(os.path.join(default_spill_root(), f"spill-{os.getpid()}-{self.node_id[:8]}"))
         self.env = worker_env(100 * 1024, self.spill.url, {})
@@ -94,7 +96,8 @@ class NodeAgent:
             os.close(self.arena_fd)
             raise
         self.conn.on_message = self._from_head
-        self.conn.on_close = lambda c: self._stop_soon("the head closed the connection")
+        self.conn.on_close = lambda c: self._stop_soon("the head closed the connection",
+                                                       lost=True)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -154,7 +157,7 @@ class NodeAgent:
                 try:
                     self.conn.send(("heartbeat", self.allocator.used, self.allocator.capacity))
                 except ConnectionError:
-                    self.stop("lost the connection to the head")
+                    self.stop("lost the connection to the head", lost=True)
 
     def _from_worker(self, wid: str, wconn: MessageConnection, msg: Tuple[Any, ...]) -> None:
         op = msg[0]
@@ -176,7 +179,7 @@ class NodeAgent:
         try:
             self.conn.send(("w", wid, msg))
         except ConnectionError:
-            self.stop("lost the connection to the head")
+            self.stop("lost the connection to the head", lost=True)
 
     def _worker_exit(self, wid: str) -> None:
         entry = self.workers.pop(wid, None)
@@ -233,6 +236,7 @@ class NodeAgent:
         elif op == "registered":
             pass
         elif op == "shutdown":
+            self.head_shut_down = True
             self._stop_soon("the head shut down")
 
     def _fetch(self, oid: bytes, block: int, src_url: str, src_offset: int) -> None:
@@ -257,11 +261,12 @@ class NodeAgent:
         self.pull.pull(src_url, src_offset, block, offset, done)
 
     # -- lifecycle ------------------------------------------------------------------
-    def stop(self, reason: str = "") -> None:
+    def stop(self, reason: str = "", lost: bool = False) -> None:
         with self.lock:
             if self.closed:
                 return
             self.closed = True
+            self.lost_head = lost and not self.head_shut_down
             workers = list(self.workers.values())
         if reason:
             sys.stderr.write(f"nbray node {self.node_id[:12]}: stopping: {reason}\n")
@@ -280,12 +285,16 @@ class NodeAgent:
             pass
         self._close_network()
         self.spill.cleanup()
+        # Its objects are forgotten by the head now; give the memory back (arrays an
+        # attached driver still holds keep their pages until they are dropped).
+        self.arena.close()
+        os.close(self.arena_fd)
         os.write(self._wake_w, b"x")
         self.done.set()
 
-    def _stop_soon(self, reason: str) -> None:
+    def _stop_soon(self, reason: str, lost: bool = False) -> None:
         """stop() from the network thread, which stop() itself has to wait for."""
-        threading.Thread(target=self.stop, args=(reason,), name="nbray-agent-stop",
+        threading.Thread(target=self.stop, args=(reason, lost), name="nbray-agent-stop",
                          daemon=True).start()
 
     def _close_network(self) -> None:
@@ -313,24 +322,60 @@ def _store_full(size: int, allocator: Allocator) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """`python -m nbray.runtime.node_agent ADDRESS NUM_CPUS RESOURCES_JSON STORE HOST`,
-    with the token in NBRAY_TOKEN."""
+    with the token in NBRAY_TOKEN.
+
+    When the connection to the head breaks (a network partition, or the head declared this
+    node lost after missed heartbeats), the node rejoins as a new, empty node, trying for
+    NBRAY_REJOIN_TIMEOUT_S seconds (default 60); when the head shuts down, or on SIGTERM,
+    it exits."""
     import json
 
     args = list(sys.argv[1:] if argv is None else argv)
     address, num_cpus, resources, store, host = args
     token = os.environ.pop("NBRAY_TOKEN", "")
-    try:
-        agent = NodeAgent(address, token, int(num_cpus), json.loads(resources), int(store), host,
-                          tls=TlsConfig.from_env())
-    except (ValueError, PermissionError, ConnectionError) as e:
-        print(f"nbray node: cannot join {address}: {e}", file=sys.stderr, flush=True)
-        return 1
-    signal.signal(signal.SIGTERM, lambda *a: agent.stop("SIGTERM"))
-    print(f"nbray node {agent.node_id} joined {address}", flush=True)
-    try:
-        agent.wait()
-    except KeyboardInterrupt:
-        agent.stop("interrupted")
+    window = float(os.environ.get("NBRAY_REJOIN_TIMEOUT_S", "60"))
+    leaving = threading.Event()
+    current: Dict[str, Optional[NodeAgent]] = {"agent": None}
+
+    def leave(reason: str) -> None:
+        leaving.set()
+        agent = current["agent"]
+        if agent is not None:
+            agent.stop(reason)
+
+    signal.signal(signal.SIGTERM, lambda *a: leave("SIGTERM"))
+    deadline: Optional[float] = None   # None: the first join, which must work at once
+    delay = 0.2
+    while not leaving.is_set():
+        try:
+            agent = NodeAgent(address, token, int(num_cpus), json.loads(resources), int(store),
+                              host, tls=TlsConfig.from_env())
+        except ConnectionError as e:
+            if deadline is None or time.monotonic() > deadline:
+                what = "cannot join" if deadline is None else f"gave up rejoining after {window:.0f} s:"
+                print(f"nbray node: {what} {address}: {e}", file=sys.stderr, flush=True)
+                return 1
+            leaving.wait(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        except (ValueError, PermissionError) as e:  # settings or token: retrying cannot help
+            print(f"nbray node: cannot join {address}: {e}", file=sys.stderr, flush=True)
+            return 1
+        current["agent"] = agent
+        if leaving.is_set():  # SIGTERM arrived while it was joining
+            agent.stop("SIGTERM")
+            break
+        print(f"nbray node {agent.node_id} {'joined' if deadline is None else 'rejoined'} "
+              f"{address}", flush=True)
+        try:
+            agent.wait()
+        except KeyboardInterrupt:
+            leave("interrupted")
+        if not agent.lost_head or window <= 0:
+            break
+        print(f"nbray node {agent.node_id[:12]}: lost the head; rejoining (for up to "
+              f"{window:.0f} s)", file=sys.stderr, flush=True)
+        deadline, delay = time.monotonic() + window, 0.2
     return 0
 
 

@@ -30,7 +30,9 @@ from ..ids import is_put_object
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, NodeInfo, WorkerHandle
 
-HEARTBEAT_TIMEOUT_S = 10.0  # a hung node; a dead one closes its socket and is seen at once
+# A hung node is declared lost after this long without a heartbeat (sent every second);
+# a dead one closes its socket and is seen at once.
+HEARTBEAT_TIMEOUT_S = 5.0
 # Waits before re-trying a failed pull; together longer than HEARTBEAT_TIMEOUT_S, so a hung
 # source has been declared lost (and its objects rebuilt) before the last try.
 FETCH_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 4.0)

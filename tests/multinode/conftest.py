@@ -56,10 +56,10 @@ class Head:
         return [n for n in nbray.nodes() if n["Alive"]]
 
     def info_of(self, agent: subprocess.Popen) -> Any:
-        return [i for i in self.node.cluster_nodes.values() if i.pid == agent.pid][0]
+        return [i for i in self.node.cluster_nodes.values() if i.pid == agent.pid and i.alive][0]
 
     def idle_workers_on(self, agent_pid: int) -> int:
-        info = [i for i in self.node.cluster_nodes.values() if i.pid == agent_pid]
+        info = [i for i in self.node.cluster_nodes.values() if i.pid == agent_pid and i.alive]
         if not info:
             return 0
         return sum(1 for w in list(self.node.workers.values())

@@ -228,3 +228,26 @@ def test_cli_start_status_stop(tmp_path):
     finally:
         stop = subprocess.run(nb + ["stop"], env=env, capture_output=True, text=True, timeout=60)
     assert "stopped 2" in stop.stdout
+
+
+def test_a_hung_node_is_declared_lost_and_rejoins_when_it_wakes_up(head):
+    agent = head.join(resources='{"w": 1}')
+    refs = [make_on_w.remote(200_000, float(i)) for i in range(3)]
+    nbray.wait(refs, num_returns=3, timeout=60)
+    os.kill(agent.pid, signal.SIGSTOP)                  # hung: its socket stays open
+    try:
+        t0 = time.monotonic()
+        poll_for(lambda: len(head.alive_nodes()) == 1, timeout=30,
+                 msg="the hung node was declared lost")
+        lost_after = time.monotonic() - t0
+    finally:
+        os.kill(agent.pid, signal.SIGCONT)
+    from nbray.runtime.remote_nodes import HEARTBEAT_TIMEOUT_S
+    assert lost_after < HEARTBEAT_TIMEOUT_S + 5
+    # Woken up, it finds its connection closed and joins again as a new, empty node; the
+    # objects that lived only there are rebuilt on it from lineage.
+    poll_for(lambda: len(head.alive_nodes()) == 2 and head.idle_workers_on(agent.pid) >= 1,
+             timeout=60, msg="the node rejoined")
+    assert [v[0] for v in nbray.get(refs, timeout=60)] == [0.0, 1.0, 2.0]
+    assert nbray.get(parent_pid.options(resources={"w": 1}).remote()) == agent.pid
+    assert [n["Alive"] for n in nbray.nodes()].count(False) == 1
