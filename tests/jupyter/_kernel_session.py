@@ -239,7 +239,8 @@ def _brief(msg: Dict[str, Any]) -> str:
            f"{str(msg['content'])[:120]}"
 
 
-def start_kernel(kernelspec_dir: Path, workdir: Path) -> KernelSession:
+def start_kernel(kernelspec_dir: Path, workdir: Path,
+                 extra_env: Optional[Dict[str, str]] = None) -> KernelSession:
     from jupyter_client import KernelManager
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -248,6 +249,7 @@ def start_kernel(kernelspec_dir: Path, workdir: Path) -> KernelSession:
                        connection_file=str(workdir / "kernel-connection.json"))
     env = dict(os.environ, IPYTHONDIR=str(workdir / ".ipython"), PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("NBRAY_ADDRESS", None)
+    env.update(extra_env or {})
     km.start_kernel(cwd=str(workdir), env=env)
     kc = km.client()
     kc.start_channels()
