@@ -17,11 +17,12 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tornado.httpserver
 import tornado.web
 
+from .. import exceptions as exc
 from ..store.allocator import Allocator
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import FileSpill, default_spill_root
@@ -63,6 +64,8 @@ class NodeAgent:
         self.env = worker_env(100 * 1024, self.spill.url, {})
         self.workers: Dict[str, Tuple[Any, MessageConnection]] = {}
         self._seq = 0
+        self._room_seq = 0   # allocations waiting for the head to make room, by key
+        self._room_waiting: Dict[int, Tuple[int, Callable[[Optional[int]], None]]] = {}
         self.net = LoopThread("nbray-agent-net")
         self.pull = PullClient(self.net, token, lambda: self.arena.view, client_tls)
         # Object server, bound like the node.
@@ -163,14 +166,23 @@ class NodeAgent:
         op = msg[0]
         if op == "alloc":
             _, req, _oid, size = msg
-            with self.lock:
-                offset = self.allocator.allocate(size) if size <= self.allocator.capacity else None
-            if offset is None:
-                reply = "too-large" if size > self.allocator.capacity else \
-                    _store_full(size, self.allocator)
-                wconn.send(("reply", req, False, reply))
-            else:
-                wconn.send(("reply", req, True, offset))
+            if size > self.allocator.capacity:
+                wconn.send(("reply", req, False, "too-large"))  # the worker writes a spill file
+                return
+
+            def allocated(offset: Optional[int]) -> None:
+                try:
+                    if offset is None:
+                        wconn.send(("reply", req, False, exc.ObjectStoreFullError(
+                            _store_full(size, self.allocator))))
+                    else:
+                        wconn.send(("reply", req, True, offset))
+                except ConnectionClosed:
+                    if offset is not None:  # the worker died meanwhile
+                        with self.lock:
+                            self.allocator.free(offset, size)
+
+            self._allocate(size, allocated)
             return
         if op == "free-block":
             with self.lock:
@@ -230,6 +242,8 @@ class NodeAgent:
                 self.allocator.free(msg[1], msg[2])
         elif op == "fetch":
             self._fetch(*msg[1:])
+        elif op == "room":
+            self._room_made(msg[1])
         elif op == "spawn":
             for _ in range(msg[1]):
                 self._spawn()
@@ -239,9 +253,39 @@ class NodeAgent:
             self.head_shut_down = True
             self._stop_soon("the head shut down")
 
-    def _fetch(self, oid: bytes, block: int, src_url: str, src_offset: int) -> None:
+    def _allocate(self, size: int, then: Callable[[Optional[int]], None]) -> None:
+        """then(offset) with a block of `size` bytes, or then(None) when there is no room even
+        after the head made some (freeing copies held elsewhere too, moving the rest to the
+        head, whose store spills to disk).  `then` may run on the network thread."""
         with self.lock:
-            offset = self.allocator.allocate(block)
+            offset = self.allocator.allocate(size)
+            if offset is None:
+                self._room_seq += 1
+                key = self._room_seq
+                self._room_waiting[key] = (size, then)
+        if offset is not None:
+            then(offset)
+            return
+        try:
+            self.conn.send(("make-room", key, size))
+        except ConnectionError:
+            with self.lock:
+                self._room_waiting.pop(key, None)
+            then(None)
+
+    def _room_made(self, key: int) -> None:
+        with self.lock:
+            size, then = self._room_waiting.pop(key, (0, None))
+            offset = self.allocator.allocate(size) if then is not None else None
+        if then is not None:
+            then(offset)
+
+    def _fetch(self, oid: bytes, block: int, src_url: str, src_offset: int) -> None:
+        self._allocate(block, lambda offset: self._fetch_into(oid, block, src_url, src_offset,
+                                                              offset))
+
+    def _fetch_into(self, oid: bytes, block: int, src_url: str, src_offset: int,
+                    offset: Optional[int]) -> None:
         if offset is None:
             self.conn.send(("fetched", oid, -1, block, _store_full(block, self.allocator), "full"))
             return

@@ -98,6 +98,8 @@ class RemoteNodes:
                     node._on_worker_exit(worker, msg[2])
             elif op == "fetched":
                 self._fetched(conn, *msg[1:])
+            elif op == "make-room":
+                self._make_room(conn, msg[1], msg[2])
             else:
                 node._internal_error(f"unknown op {op!r} from node {conn.info.get('node_id')}")
 
@@ -348,6 +350,69 @@ class RemoteNodes:
             return
         for cb in callbacks:
             cb(error)
+
+    def _make_room(self, conn: Any, key: int, size: int) -> None:
+        """A node's store is full: free about `size` bytes there, least recently used first.
+        A copy that exists elsewhere too is dropped at once; one being copied from this node
+        is dropped when that copy has landed; one that only this node holds is moved to the
+        head first (whose store spills to disk when it must).  Copies the node's workers
+        are reading stay.  Answers ("room", key) when done, whatever was achieved."""
+        node = self.node
+        node_id = conn.info.get("node_id", "")
+        mine = node_id[:8]
+        reading_from_here = {k[0]: k for k, (_a, source, _h) in self.fetch_state.items()
+                             if source == node_id}
+        candidates = sorted((e for e in node.table.entries.values() if node_id in e.copies
+                             and not any(r.startswith(mine) for r in e.readers)),
+                            key=lambda e: e.last_access)
+        pending = {"left": 1}  # 1 until every move is started: a move may finish at once
+
+        def answer() -> None:
+            node.stats["node_room_requests"] += 1
+            try:
+                conn.send(("room", key))
+            except ConnectionError:
+                pass
+
+        def landed(entry: ObjectEntry, error: Optional[BaseException]) -> None:
+            if node.table.entries.get(entry.object_id) is entry and node_id in entry.copies \
+                    and self._held_elsewhere(entry, node_id):
+                self._drop_copy(entry, node_id, conn)
+            pending["left"] -= 1
+            if pending["left"] == 0:
+                answer()
+
+        freed = 0
+        for entry in candidates:
+            if freed >= size:
+                break
+            in_flight = reading_from_here.get(entry.object_id)
+            if in_flight is not None and in_flight in self.fetches:
+                pending["left"] += 1
+                self.fetches[in_flight].append(lambda err, e=entry: landed(e, err))
+            elif self._held_elsewhere(entry, node_id):
+                self._drop_copy(entry, node_id, conn)
+            else:
+                pending["left"] += 1
+                node.stats["objects_moved_to_head"] += 1
+                self.fetch(entry, node.node_id, lambda err, e=entry: landed(e, err))
+            freed += entry.block
+        pending["left"] -= 1
+        if pending["left"] == 0:
+            answer()
+
+    def _held_elsewhere(self, entry: ObjectEntry, node_id: str) -> bool:
+        return entry.offset >= 0 or any(n != node_id for n in entry.copies) or (
+            entry.state == SPILLED and entry.spill_url is not None)
+
+    def _drop_copy(self, entry: ObjectEntry, node_id: str, conn: Any) -> int:
+        offset, block = entry.copies.pop(node_id)
+        try:
+            conn.send(("free", offset, block))
+        except ConnectionError:
+            pass
+        self.node.stats["node_copies_dropped"] += 1
+        return block
 
     def release_copies(self, entry: ObjectEntry) -> None:
         """The object was freed: return its blocks on other nodes."""

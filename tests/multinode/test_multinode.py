@@ -251,3 +251,38 @@ def test_a_hung_node_is_declared_lost_and_rejoins_when_it_wakes_up(head):
     assert [v[0] for v in nbray.get(refs, timeout=60)] == [0.0, 1.0, 2.0]
     assert nbray.get(parent_pid.options(resources={"w": 1}).remote()) == agent.pid
     assert [n["Alive"] for n in nbray.nodes()].count(False) == 1
+
+
+def test_a_full_node_makes_room_by_moving_objects_to_the_head_which_spills(make_head):
+    """8 x 20 MiB results through a 64 MiB node store and a 64 MiB head store: the node's
+    copies that exist elsewhere are dropped, the others moved to the head, and the head
+    spills to disk; every value comes back intact."""
+    head = make_head(store=64 * MiB)
+    head.join(resources='{"w": 1}', store=64 * MiB)
+
+    @nbray.remote(resources={"w": 1})
+    def block(i):
+        return np.full(20 * MiB // 8, float(i))
+
+    refs = [block.remote(i) for i in range(8)]
+    nbray.wait(refs, num_returns=8, timeout=120)
+    assert head.node.stats["objects_moved_to_head"] >= 4
+    assert head.node.stats["spilled_objects"] >= 1
+    assert [float(nbray.get(r)[-1]) for r in refs] == [float(i) for i in range(8)]
+    assert [float(v[0]) for v in nbray.get(refs, timeout=60)] == [float(i) for i in range(8)]
+
+
+def test_a_full_node_whose_objects_are_all_in_use_says_so(make_head):
+    head = make_head(store=64 * MiB)
+    head.join(resources='{"w": 1}', store=64 * MiB)
+
+    @nbray.remote(resources={"w": 1})
+    def hold_two_then_put():
+        a = nbray.get(nbray.put(np.ones(30 * MiB // 8)))  # zero-copy views keep both mapped:
+        b = nbray.get(nbray.put(np.ones(30 * MiB // 8)))  # they can be neither moved nor dropped
+        nbray.put(np.ones(30 * MiB // 8))
+        return a.sum() + b.sum()
+
+    with pytest.raises(exc.ObjectStoreFullError, match="object store of this node is full"):
+        nbray.get(hold_two_then_put.remote(), timeout=60)
+    assert nbray.get(nbray.put(41)) == 41                 # the cluster is fine
