@@ -286,3 +286,24 @@ def test_a_full_node_whose_objects_are_all_in_use_says_so(make_head):
     with pytest.raises(exc.ObjectStoreFullError, match="object store of this node is full"):
         nbray.get(hold_two_then_put.remote(), timeout=60)
     assert nbray.get(nbray.put(41)) == 41                 # the cluster is fine
+
+
+def test_lineage_rebuilds_a_chain_whose_every_link_was_on_the_lost_node(head):
+    first = head.join(resources='{"w": 1}')
+
+    @nbray.remote(resources={"w": 1})
+    def step(prev, k):
+        return prev + k                                   # a new 4 MB array from the last one
+
+    x = make_on_w.remote(500_000, 1.0)
+    chain = [x]
+    for k in range(3):
+        chain.append(step.remote(chain[-1], float(k)))    # only the refs are kept: the
+    nbray.wait(chain, num_returns=len(chain), timeout=60)  # arrays never left the node
+    last = chain[-1]
+    del chain, x                                          # only the end of the chain is held
+    os.kill(first.pid, signal.SIGKILL)
+    poll_for(lambda: len(head.alive_nodes()) == 1, timeout=30, msg="the node was declared lost")
+    head.join(resources='{"w": 1}')
+    assert float(nbray.get(last, timeout=60)[0]) == 1.0 + 0.0 + 1.0 + 2.0
+    assert head.node.stats["reconstructions"] >= 4        # the whole chain ran again
