@@ -54,9 +54,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"{s['workers']} workers, {s['objects']} objects, store "
               f"{s['store_used'] / 2**20:.1f}/{s['store_capacity'] / 2**20:.1f} MiB")
         for n in query(path, "nodes"):
+            if n.get("IsDriver") and not n["Alive"]:
+                continue  # a driver that detached: nothing to report
+            kind = "head" if n["IsHead"] else "driver" if n.get("IsDriver") else "node"
             res = ", ".join(f"{k}={v:g}" for k, v in n["Resources"].items()
                             if not k.startswith("node:") and k != "object_store_memory")
-            print(f"  node {n['NodeID'][:12]} {'head' if n['IsHead'] else 'node'} "
+            print(f"  node {n['NodeID'][:12]} {kind:<6} "
                   f"{'alive' if n['Alive'] else 'DEAD '} {n['NodeManagerHostname']} "
                   f"{res}; {n['Workers']} workers; store {n['ObjectStoreUsed'] / 2**20:.1f}/"
                   f"{n['Resources']['object_store_memory'] / 2**20:.0f} MiB")
@@ -121,7 +124,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if args.num_cpus is not None:
         common += ["--num-cpus", str(args.num_cpus)]
     if args.head:
-        cmd = [sys.executable, "-m", "nbray.runtime.head_main", "--host", args.host,
+        cmd = [sys.executable, "-m", "nbray.runtime.head_main", "--host", args.host or "127.0.0.1",
                "--port", str(args.port), "--resources", args.resources] + common
         if args.object_store_memory:
             cmd += ["--object-store-memory", str(args.object_store_memory)]
@@ -158,7 +161,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     env.update(tls.env())
     cmd = [sys.executable, "-m", "nbray.runtime.node_agent", args.address,
            str(args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)),
-           args.resources, str(args.object_store_memory or 0), args.host]
+           args.resources, str(args.object_store_memory or 0), args.host or ""]
     if args.block:
         os.execve(sys.executable, cmd, env)
     log = f"node-{int(time.time() * 1000)}.log"
@@ -232,9 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("start", help="start a head (--head) or join one (--address)")
     st.add_argument("--head", action="store_true", help="start a head node")
     st.add_argument("--address", help="ws://host:port of the head to join")
-    st.add_argument("--host", default="127.0.0.1",
-                    help="address to bind (default 127.0.0.1; other addresses are reachable "
-                         "from the network, and always need the token)")
+    st.add_argument("--host", default=None,
+                    help="address to bind. A head binds 127.0.0.1 unless told; a joining node "
+                         "serves its objects on 127.0.0.1 when the head is on this machine, else "
+                         "on this machine's address on the route to the head. Every connection "
+                         "needs the token")
     st.add_argument("--port", type=int, default=0, help="head port (default: a free one)")
     st.add_argument("--num-cpus", type=int, default=None)
     st.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. \'{"GPU": 1}\'')

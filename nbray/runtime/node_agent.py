@@ -10,6 +10,7 @@ workers and exits; a restarted agent registers again as a new node.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import selectors
 import signal
@@ -36,7 +37,7 @@ HEARTBEAT_S = 1.0
 
 class NodeAgent:
     def __init__(self, address: str, token: str, num_cpus: int, resources: Dict[str, float],
-                 object_store_memory: int, host: str = "127.0.0.1",
+                 object_store_memory: int, host: Optional[str] = None,
                  tls: Optional[TlsConfig] = None, kind: str = "node") -> None:
         from ..config import default_store_bytes
         from .worker_process import worker_env
@@ -48,6 +49,7 @@ class NodeAgent:
                 f"a certificate (--certfile/--keyfile, or NBRAY_TLS_CERTFILE/NBRAY_TLS_KEYFILE)")
         client_tls = tls.client_context()
         server_tls = tls.server_context()
+        host = host or serving_address(address)
         self.node_id = os.urandom(16).hex()
         self.token = token
         self.num_cpus = num_cpus
@@ -86,7 +88,8 @@ class NodeAgent:
             return server
 
         self.server = self.net.run(serve(), timeout=10)
-        self.object_url = f"{'https' if server_tls else 'http'}://{host}:{sock.getsockname()[1]}"
+        shown = f"[{host}]" if ":" in host else host
+        self.object_url = f"{'https' if server_tls else 'http'}://{shown}:{sock.getsockname()[1]}"
         url = address.rstrip("/") + "/nbray/ws"
         try:
             self.conn = self.net.run(connect(url, token, self.net, role="node",
@@ -359,6 +362,29 @@ class NodeAgent:
             pass
 
 
+def serving_address(head_address: str) -> str:
+    """Where this member serves its objects when not told: 127.0.0.1 for a head on this
+    machine, else this machine's address on the route to the head (the head and the other
+    nodes must reach it; the cluster token guards it, as it guards the head)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(head_address)
+    head_host = parts.hostname or "127.0.0.1"
+    try:
+        infos = socket.getaddrinfo(head_host, parts.port or 80, type=socket.SOCK_DGRAM)
+    except socket.gaierror as e:
+        raise ConnectionError(f"cannot resolve the head's host {head_host!r}: {e}") from None
+    family, _, _, _, sockaddr = infos[0]
+    if ipaddress.ip_address(sockaddr[0]).is_loopback:
+        return "127.0.0.1" if family == socket.AF_INET else "::1"
+    probe = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        probe.connect(sockaddr)  # no packet is sent: this only asks the kernel for a route
+        return probe.getsockname()[0]
+    finally:
+        probe.close()
+
+
 def _store_full(size: int, allocator: Allocator) -> str:
     return (f"object store of this node is full: cannot store {size / 2**20:.1f} MiB; "
             f"{allocator.used / 2**20:.1f} of {allocator.capacity / 2**20:.1f} MiB in use")
@@ -393,7 +419,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     while not leaving.is_set():
         try:
             agent = NodeAgent(address, token, int(num_cpus), json.loads(resources), int(store),
-                              host, tls=TlsConfig.from_env())
+                              host or None, tls=TlsConfig.from_env())
         except ConnectionError as e:
             if deadline is None or time.monotonic() > deadline:
                 what = "cannot join" if deadline is None else f"gave up rejoining after {window:.0f} s:"
@@ -410,7 +436,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             agent.stop("SIGTERM")
             break
         print(f"nbray node {agent.node_id} {'joined' if deadline is None else 'rejoined'} "
-              f"{address}", flush=True)
+              f"{address} (serving objects at {agent.object_url})", flush=True)
         try:
             agent.wait()
         except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import pytest
 
@@ -31,20 +31,22 @@ class Head:
         self.agents: list = []
 
     def start_agent(self, cpus: int = 1, resources: str = "{}", store: int = 1536 * MiB,
-                    env: Optional[Dict[str, str]] = None, **popen: Any) -> subprocess.Popen:
-        """A NodeAgent process joining this head (not waited for)."""
+                    env: Optional[Dict[str, str]] = None, host: str = "127.0.0.1",
+                    prefix: Sequence[str] = (), **popen: Any) -> subprocess.Popen:
+        """A NodeAgent process joining this head (not waited for); `prefix` goes before the
+        interpreter (e.g. `ip netns exec NAME`), host "" lets the node pick its address."""
         full_env = dict(os.environ, NBRAY_TOKEN=self.server.token, **(env or {}))
         popen.setdefault("stdout", subprocess.DEVNULL)
-        proc = subprocess.Popen([sys.executable, "-m", "nbray.runtime.node_agent",
+        proc = subprocess.Popen([*prefix, sys.executable, "-m", "nbray.runtime.node_agent",
                                  self.server.address, str(cpus), resources, str(store),
-                                 "127.0.0.1"], env=full_env, **popen)
+                                 host], env=full_env, **popen)
         self.agents.append(proc)
         return proc
 
     def join(self, cpus: int = 1, resources: str = "{}", store: int = 1536 * MiB,
-             env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+             env: Optional[Dict[str, str]] = None, **agent: Any) -> subprocess.Popen:
         before = len(self.alive_nodes())
-        proc = self.start_agent(cpus, resources, store, env)
+        proc = self.start_agent(cpus, resources, store, env, **agent)
         poll_for(lambda: len(self.alive_nodes()) > before or proc.poll() is not None,
                  timeout=30, msg="the node joined")
         assert proc.poll() is None, f"the node exited with code {proc.returncode}"
