@@ -50,6 +50,11 @@ test: $(BIN)/python
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	    else echo "note: chromium is not installed; browser tests will be skipped"; fi; }
+	@# The multi-node test with a real second address uses a network namespace (iproute2).
+	@command -v ip >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; \
+	    else echo "note: iproute2 is not installed; the network-namespace test will be skipped"; fi; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks compare with Ray where it is installed in the venv ($(BIN)/pip install ray).
