@@ -307,3 +307,12 @@ def test_lineage_rebuilds_a_chain_whose_every_link_was_on_the_lost_node(head):
     head.join(resources='{"w": 1}')
     assert float(nbray.get(last, timeout=60)[0]) == 1.0 + 0.0 + 1.0 + 2.0
     assert head.node.stats["reconstructions"] >= 4        # the whole chain ran again
+
+
+def test_concurrent_pulls_of_one_object_to_one_node_are_merged(head):
+    head.join(cpus=2, resources='{"w": 2}')
+    big = nbray.put(np.ones(8 * MiB))                     # 64 MiB on the head
+    started = head.node.stats["transfers_started"]
+    sums = nbray.get([total_on_w.remote(big) for _ in range(4)], timeout=60)
+    assert sums == [8 * MiB] * 4
+    assert head.node.stats["transfers_started"] - started == 1   # one pull served all four
