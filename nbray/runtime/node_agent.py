@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import selectors
 import signal
 import socket
 import sys
@@ -104,14 +103,10 @@ class NodeAgent:
         self.conn.on_message = self._from_head
         self.conn.on_close = lambda c: self._stop_soon("the head closed the connection",
                                                        lost=True)
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
         self.conn.send(("register", self.node_id, total, self.object_url, socket.gethostname(),
                         os.getpid(), cap, kind))
-        self._io = threading.Thread(target=self._io_loop, name="nbray-agent-io", daemon=True)
-        self._io.start()
+        self.net.call(self._beat)
         for _ in range(num_cpus):
             self._spawn()
 
@@ -120,8 +115,7 @@ class NodeAgent:
         """Relay a process-local client (an attached driver) like a worker."""
         with self.lock:
             self.workers[wid] = (None, conn)
-        self._selector.register(conn.fileno(), selectors.EVENT_READ, wid)
-        os.write(self._wake_w, b"x")
+        self._watch(wid, conn)
 
     def _spawn(self) -> None:
         from .worker_process import start_worker_process
@@ -134,36 +128,34 @@ class NodeAgent:
             proc, wconn = start_worker_process(self.arena_fd, self.arena.capacity, self.node_id,
                                                wid, self.env)
             self.workers[wid] = (proc, wconn)
-        self._selector.register(wconn.fileno(), selectors.EVENT_READ, wid)
-        os.write(self._wake_w, b"x")
+        self._watch(wid, wconn)
 
-    def _io_loop(self) -> None:
-        last_beat = 0.0
-        while not self.closed:
-            events = self._selector.select(HEARTBEAT_S / 2)
-            for key, _ in events:
-                wid = key.data
-                if wid is None:
-                    os.read(self._wake_r, 4096)
-                    continue
-                entry = self.workers.get(wid)
-                if entry is None:
-                    continue
-                proc, wconn = entry
-                try:
-                    msgs = wconn.recv_available()
-                except ConnectionClosed:
-                    self._worker_exit(wid)
-                    continue
-                for msg in msgs:
-                    self._from_worker(wid, wconn, msg)
-            now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_S:
-                last_beat = now
-                try:
-                    self.conn.send(("heartbeat", self.allocator.used, self.allocator.capacity))
-                except ConnectionError:
-                    self.stop("lost the connection to the head", lost=True)
+    # Worker sockets are read on the network loop itself, so a worker's message goes on
+    # to the head without a hand-off between threads (a task's round trip has several).
+    def _watch(self, wid: str, wconn: MessageConnection) -> None:
+        self.net.call(self.net.loop.add_reader, wconn.fileno(), self._readable, wid, wconn)
+
+    def _readable(self, wid: str, wconn: MessageConnection) -> None:
+        try:
+            msgs = wconn.recv_available()
+        except ConnectionClosed:
+            self.net.loop.remove_reader(wconn.fileno())
+            # Reaping the process may take a moment: not on the network loop.
+            threading.Thread(target=self._worker_exit, args=(wid,), name="nbray-agent-reap",
+                             daemon=True).start()
+            return
+        for msg in msgs:
+            self._from_worker(wid, wconn, msg)
+
+    def _beat(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.conn.send(("heartbeat", self.allocator.used, self.allocator.capacity))
+        except ConnectionError:
+            self._stop_soon("lost the connection to the head", lost=True)
+            return
+        self.net.loop.call_later(HEARTBEAT_S, self._beat)
 
     def _from_worker(self, wid: str, wconn: MessageConnection, msg: Tuple[Any, ...]) -> None:
         op = msg[0]
@@ -194,17 +186,13 @@ class NodeAgent:
         try:
             self.conn.send(("w", wid, msg))
         except ConnectionError:
-            self.stop("lost the connection to the head", lost=True)
+            self._stop_soon("lost the connection to the head", lost=True)
 
     def _worker_exit(self, wid: str) -> None:
         entry = self.workers.pop(wid, None)
         if entry is None:
             return
         proc, wconn = entry
-        try:
-            self._selector.unregister(wconn.fileno())
-        except (KeyError, ValueError, OSError):
-            pass
         wconn.close()
         code = None
         if proc is not None:
@@ -336,7 +324,6 @@ class NodeAgent:
         # attached driver still holds keep their pages until they are dropped).
         self.arena.close()
         os.close(self.arena_fd)
-        os.write(self._wake_w, b"x")
         self.done.set()
 
     def _stop_soon(self, reason: str, lost: bool = False) -> None:

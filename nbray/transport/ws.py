@@ -98,7 +98,10 @@ class WsConnection:
         data = pickle.dumps(msg, protocol=5)
         if len(data) > MAX_MESSAGE_SIZE:
             raise ValueError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_SIZE} byte limit")
-        self.loop.call(self._write, data)
+        if threading.current_thread() is self.loop.thread:
+            self._write(data)  # already on the loop: no wake-up round trip
+        else:
+            self.loop.call(self._write, data)
 
     def _write(self, data: bytes) -> None:
         ws = self._ws
