@@ -59,7 +59,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             kind = "head" if n["IsHead"] else "driver" if n.get("IsDriver") else "node"
             res = ", ".join(f"{k}={v:g}" for k, v in n["Resources"].items()
                             if not k.startswith("node:") and k != "object_store_memory")
-            print(f"  node {n['NodeID'][:12]} {kind:<6} "
+            print(f"  node {n['NodeID'][:12]} {kind} "
                   f"{'alive' if n['Alive'] else 'DEAD '} {n['NodeManagerHostname']} "
                   f"{res}; {n['Workers']} workers; store {n['ObjectStoreUsed'] / 2**20:.1f}/"
                   f"{n['Resources']['object_store_memory'] / 2**20:.0f} MiB")
