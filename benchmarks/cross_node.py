@@ -70,8 +70,18 @@ def raw_socket_gbps(nbytes: int) -> float:
     return got / dt / GB
 
 
-def measure_rounds(mod, first, make, nbytes: int, reps: int) -> tuple:
-    """The same rounds for nbray and Ray: `mod` is the module, first/make its remote functions."""
+def read_first(x) -> float:
+    return float(x[0])
+
+
+def make_ones(n):
+    return np.ones(n)
+
+
+def measure_rounds(mod, nbytes: int, reps: int) -> tuple:
+    """The same rounds for nbray and Ray (`mod`); the tasks run on the node with resource w."""
+    first = mod.remote(resources={"w": 1})(read_first)
+    make = mod.remote(resources={"w": 1})(make_ones)
     to_node, to_head = [], []
     for _ in range(reps + 1):  # the first round touches fresh pages: discarded
         ref = mod.put(np.ones(nbytes // 8))
@@ -108,15 +118,7 @@ def nbray_gbps(nbytes: int, reps: int) -> tuple:
                 raise RuntimeError("the node did not join")
             time.sleep(0.05)
 
-        @nbray.remote(resources={"w": 1})
-        def first(x):
-            return float(x[0])
-
-        @nbray.remote(resources={"w": 1})
-        def make(n):
-            return np.ones(n)
-
-        return measure_rounds(nbray, first, make, nbytes, reps)
+        return measure_rounds(nbray, nbytes, reps)
     finally:
         nbray.shutdown()
         server.close()
@@ -142,15 +144,7 @@ def ray_driver(address: str, nbytes: int, reps: int) -> None:
         if not any(n["NodeID"] == here and "node_head" in n["Resources"] for n in ray.nodes()):
             raise RuntimeError("the Ray driver is not attached to the head node")
 
-        @ray.remote(resources={"w": 1})
-        def first(x):
-            return float(x[0])
-
-        @ray.remote(resources={"w": 1})
-        def make(n):
-            return np.ones(n)
-
-        to_node, to_head = measure_rounds(ray, first, make, nbytes, reps)
+        to_node, to_head = measure_rounds(ray, nbytes, reps)
     finally:
         ray.shutdown()
     print(TAG + json.dumps({"to_node": to_node, "to_head": to_head}), flush=True)

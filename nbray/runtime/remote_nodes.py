@@ -295,9 +295,9 @@ class RemoteNodes:
             # Freed meanwhile, or given up on (the source node was lost): drop the copy.
             if error is None:
                 conn.send(("free", offset, block))
-            if entry is None:
-                self.fetches.pop((oid, target), None)
-                self.fetch_state.pop((oid, target), None)
+            if (oid, target) in self.fetches:  # the object was freed while it travelled
+                for cb in self._settle_fetch(oid, target):
+                    cb(None)  # callers look again
             return
         if error is None:
             entry.copies[target] = (offset, block)
@@ -316,15 +316,13 @@ class RemoteNodes:
         key = (entry.object_id, target)
         if key not in self.fetches:
             return  # already settled (a lost source was given up on before its pull ended)
-        attempt, _src, _handle = self.fetch_state.pop(key, (0, "", None))
-        freed: List[ObjectEntry] = []
-        node.table.remove_reader(entry.object_id, f"xfer->{target}", freed)
-        node._release(freed)
+        attempt = self.fetch_state.get(key, (0, "", None))[0]
+        callbacks = self._settle_fetch(entry.object_id, target)
         if error is None:
             node.stats["transfers_done"] += 1
             node.stats["transferred_bytes"] += entry.block
-        callbacks = self.fetches.pop(key, [])
-        if error is not None and retry and attempt < len(FETCH_RETRY_DELAYS) and not freed:
+        still_wanted = node.table.entries.get(entry.object_id) is entry
+        if error is not None and retry and attempt < len(FETCH_RETRY_DELAYS) and still_wanted:
             # The source vanished or hiccuped.  Look again shortly: by then a lost node has
             # been noticed, and the object has another copy, is being rebuilt, or is lost.
             sys.stderr.write(f"nbray: pulling object {entry.object_id.hex()[:16]} to node "
@@ -339,17 +337,25 @@ class RemoteNodes:
                         for cb in callbacks:
                             cb(None)  # freed, or the target itself is gone: callers look again
                         return
-                    for i, cb in enumerate(callbacks):
-                        if i == 0:
-                            self.fetch(current, target, cb, attempt + 1)
-                        else:
-                            self.fetch(current, target, cb)
+                    self.fetch(current, target, callbacks[0], attempt + 1)
+                    for cb in callbacks[1:]:  # merged into that pull
+                        self.fetch(current, target, cb)
 
             self.net.loop.call_soon_threadsafe(
                 lambda: self.net.loop.call_later(FETCH_RETRY_DELAYS[attempt], again))
             return
         for cb in callbacks:
             cb(error)
+
+    def _settle_fetch(self, oid: bytes, target: str) -> List[Callable[[Optional[BaseException]], None]]:
+        """Forget the pull of `oid` to `target` (unpinning its source); its callbacks."""
+        key = (oid, target)
+        self.fetch_state.pop(key, None)
+        callbacks = self.fetches.pop(key, [])
+        freed: List[ObjectEntry] = []
+        self.node.table.remove_reader(oid, f"xfer->{target}", freed)
+        self.node._release(freed)
+        return callbacks
 
     def _make_room(self, conn: Any, key: int, size: int) -> None:
         """A node's store is full: free about `size` bytes there, least recently used first.
@@ -465,14 +471,9 @@ class RemoteNodes:
         # node); pulls from it into the head are cancelled, and retried from elsewhere.
         for key in list(self.fetches):
             oid, target = key
-            attempt, source, handle = self.fetch_state.get(key, (0, "", None))
+            _attempt, source, handle = self.fetch_state.get(key, (0, "", None))
             if target == node_id:
-                callbacks = self.fetches.pop(key)
-                self.fetch_state.pop(key, None)
-                freed: List[ObjectEntry] = []
-                node.table.remove_reader(oid, f"xfer->{target}", freed)
-                node._release(freed)
-                for cb in callbacks:
+                for cb in self._settle_fetch(oid, target):
                     cb(None)
             elif source == node_id and handle is not None:
                 handle.cancel()
