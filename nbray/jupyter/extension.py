@@ -14,6 +14,8 @@ def load(shell: Any) -> None:
     from nbray import api
     from nbray.runtime import progress
 
+    from nbray.serialization import set_filename_labeler
+
     from .magics import NbrayMagics
     from .output import OutputRouter
     from .progress_widget import widget_progress
@@ -38,6 +40,7 @@ def load(shell: Any) -> None:
         state.client.tag_provider = tag
     api._interrupt_handler = router.on_interrupt
     progress.set_progress_renderer(widget_progress)
+    set_filename_labeler(_cell_labeler(shell))
     shell.register_magics(NbrayMagics)
     _router, _shell = router, shell
     _show(status())
@@ -50,10 +53,22 @@ def unload(shell: Any) -> None:
     from nbray import api
     from nbray.runtime import progress
 
+    from nbray.serialization import set_filename_labeler
+
     api._interrupt_handler = None
     progress.set_progress_renderer(None)
+    set_filename_labeler(None)
     _router = _shell = None
     nbray.shutdown()
+
+
+def _cell_labeler(shell: Any) -> Any:
+    """File name of a cell's code -> "In [n]", as IPython's own tracebacks name cells."""
+    def label(filename: str) -> Optional[str]:
+        number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
+        return f"In [{number}]" if number is not None else None
+
+    return label
 
 
 def _show(obj: Any) -> None:

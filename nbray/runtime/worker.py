@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .. import exceptions as exc
 from ..config import INLINE_THRESHOLD
 from ..core.specs import TaskSpec
-from ..serialization import SerializationError, deserialize, serialize
+from ..serialization import SerializationError, deserialize, label_for_filename, serialize
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
 from . import context
@@ -263,7 +263,7 @@ class Worker:
         # Drop this module's frames: the user wants their own code's traceback.
         while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _RUNTIME_DIR:
             tb = tb.tb_next
-        text = "".join(traceback.format_exception(etype, evalue, tb))
+        text = format_remote_traceback(etype, evalue, tb)
         cause = evalue
         try:
             serialize(cause, context="exception")
@@ -316,6 +316,26 @@ class Worker:
 
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def format_remote_traceback(etype: Any, evalue: BaseException, tb: Any) -> str:
+    """The traceback text of a task's error; notebook cells read as "In [n]"."""
+    te = traceback.TracebackException(etype, evalue, tb)
+    seen: set = set()
+    pending = [te]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for frame in current.stack:
+            label = label_for_filename(frame.filename)
+            if label is not None:
+                frame.line  # noqa: B018 - load the source line before the name changes
+                frame.filename = label
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += list(getattr(current, "exceptions", None) or ())
+    return "".join(te.format())
 
 
 class _DependencyError(Exception):

@@ -10,10 +10,14 @@ a stored value or a task argument keeps alive.
 
 from __future__ import annotations
 
+import io
+import linecache
 import pickle
 import threading
+import types
+from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cloudpickle
 
@@ -55,6 +59,68 @@ def describe_value(value: Any, limit: int = 80) -> str:
     return f"{text} (type {type(value).__module__}.{type(value).__qualname__})"
 
 
+# -- code objects keep their file name and, for notebook cells, their source ----------------
+# cloudpickle >= 3.1.3 pickles every code object with co_filename "<dynamic-code>" (for
+# deterministic payloads), which would leave a task's traceback without file or source line.
+# nbray's pickler puts the real name back, and ships the source lines of code that has no
+# file on disk (a notebook cell, registered in linecache by IPython), so the worker's
+# traceback shows the line that failed.
+_CODE_LABELS: Dict[str, str] = {}      # filename -> what a traceback shows instead ("In [3]")
+_filename_labeler: Optional[Callable[[str], Optional[str]]] = None
+
+
+def set_filename_labeler(labeler: Optional[Callable[[str], Optional[str]]]) -> None:
+    """Install how code file names are shown in remote tracebacks (the notebook layer
+    maps a cell's file to "In [n]"); None removes it."""
+    global _filename_labeler
+    _filename_labeler = labeler
+
+
+def label_for_filename(filename: str) -> Optional[str]:
+    """The label a remote traceback shows for `filename` ("In [3]"), if one was shipped."""
+    return _CODE_LABELS.get(filename)
+
+
+def _base_code_reduce(code: types.CodeType) -> Any:
+    return cloudpickle.Pickler.dispatch_table[types.CodeType](code)
+
+
+def _reduce_code(code: types.CodeType) -> Any:
+    ctor, args = _base_code_reduce(code)[:2]
+    filename = code.co_filename
+    args = tuple(filename if isinstance(a, str) and a == "<dynamic-code>" else a for a in args)
+    entry = linecache.cache.get(filename)
+    lines = entry[2] if entry is not None and entry[1] is None else None  # no file behind it
+    labeler = _filename_labeler
+    label = None
+    if labeler is not None:
+        try:
+            label = labeler(filename)
+        except Exception:  # a broken labeler must not stop a task from being sent
+            label = None
+    return _rebuild_code, (ctor, args, filename, lines, label)
+
+
+def _rebuild_code(ctor: Any, args: Tuple[Any, ...], filename: str, lines: Optional[List[str]],
+                  label: Optional[str]) -> types.CodeType:
+    if lines and filename not in linecache.cache:
+        linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
+    if label:
+        _CODE_LABELS[filename] = label
+    code: types.CodeType = ctor(*args)
+    return code
+
+
+class _Pickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
+
+
+def _dumps(value: Any, buffer_callback: Any) -> bytes:
+    with io.BytesIO() as out:
+        _Pickler(out, protocol=PROTOCOL, buffer_callback=buffer_callback).dump(value)
+        return out.getvalue()
+
+
 def serialize(value: Any, *, context: str = "value", out_of_band: bool = True) -> Serialized:
     """Pickle `value`; raise SerializationError naming `context` if it cannot be pickled."""
     buffers: List[memoryview] = []
@@ -74,7 +140,7 @@ def serialize(value: Any, *, context: str = "value", out_of_band: bool = True) -
         else:
             callback = None
         try:
-            meta = cloudpickle.dumps(value, protocol=PROTOCOL, buffer_callback=callback)
+            meta = _dumps(value, callback)
         except Exception as exc:
             raise SerializationError(
                 f"Could not serialize {context} {describe_value(value)}: "
@@ -101,4 +167,5 @@ def contained_refs_of(value: Any) -> List[bytes]:
 
 
 __all__ = ["Serialized", "SerializationError", "serialize", "deserialize", "dumps_function",
+           "set_filename_labeler", "label_for_filename",
            "note_contained_ref", "describe_value", "contained_refs_of"]

@@ -199,3 +199,44 @@ def test_public_exception_classes():
     assert issubclass(exc.GetTimeoutError, TimeoutError)
     assert issubclass(exc.ObjectStoreFullError, MemoryError)
     assert issubclass(exc.OwnerDiedError, exc.ObjectLostError)
+
+
+def test_traceback_names_the_file_and_line_of_code_pickled_by_value(cluster):
+    # Functions defined in __main__ (or a notebook) travel by value; whatever cloudpickle
+    # does with co_filename, the traceback names the real file and shows the failing line.
+    import cloudpickle
+
+    namespace = {"__name__": "__main__"}
+    source = "def divide(x):\n    return x / 0  # the failing line\n"
+    exec(compile(source, __file__, "exec"), namespace)   # a file that exists, like a script
+    divide = namespace["divide"]
+    assert cloudpickle.loads(cloudpickle.dumps(divide)).__code__ is not None
+    with pytest.raises(ZeroDivisionError) as info:
+        nbray.get(nbray.remote(divide).remote(1))
+    text = str(info.value)
+    assert f'File "{__file__}", line 2, in divide' in text
+    assert "<dynamic-code>" not in text
+
+
+def test_traceback_of_notebook_cell_code_shows_its_label_and_source(cluster):
+    # A notebook cell's code has no file on disk: IPython keeps its source in linecache, and
+    # the notebook layer labels it "In [n]".  The worker has neither, so both travel with it.
+    import linecache
+
+    from nbray.serialization import set_filename_labeler
+
+    filename = "/nonexistent/ipykernel_0/cell-7.py"
+    source = "def cell_task(x):\n    y = x + 1\n    return y / 0  # cell line 3\n"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, filename, "exec"), namespace)
+    set_filename_labeler(lambda name: "In [7]" if name == filename else None)
+    try:
+        with pytest.raises(ZeroDivisionError) as info:
+            nbray.get(nbray.remote(namespace["cell_task"]).remote(1))
+    finally:
+        set_filename_labeler(None)
+        linecache.cache.pop(filename, None)
+    text = str(info.value)
+    assert 'File "In [7]", line 3, in cell_task' in text
+    assert "return y / 0  # cell line 3" in text
