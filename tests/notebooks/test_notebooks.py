@@ -64,12 +64,21 @@ def _stream_text(cell: dict, name: str) -> str:
 
 
 def _all_text(nb) -> str:
+    """Every output as text, one part per output; consecutive stream outputs of one stream are
+    joined as a front end shows them (ipykernel may flush one print() in several messages)."""
     parts = []
     for cell in nb.cells:
+        last_stream = None
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
-            elif out.get("output_type") in ("execute_result", "display_data"):
+                if out.get("name") == last_stream:
+                    parts[-1] += out.get("text", "")
+                else:
+                    parts.append(out.get("text", ""))
+                last_stream = out.get("name")
+                continue
+            last_stream = None
+            if out.get("output_type") in ("execute_result", "display_data"):
                 parts.append(out.get("data", {}).get("text/plain", ""))
     return "\n".join(parts)
 
