@@ -229,5 +229,13 @@ class AuthenticationError(NbrayError):
     """A peer presented a missing or wrong cluster token."""
 
 
+class HeadLostError(RaySystemError, ConnectionError):
+    """An attached driver lost its connection to the head (killed, or unreachable).
+
+    Every call blocked at that moment and every later call raises it, until
+    shutdown() and a new init(). A RaySystemError, so Ray code that catches that
+    catches this too; a ConnectionError for code that retries on those."""
+
+
 __all__ = [name for name, value in list(globals().items())
            if isinstance(value, type) and issubclass(value, BaseException)]

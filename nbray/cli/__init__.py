@@ -1,4 +1,11 @@
-"""The `nbray` command: inspect running clusters (`nbray memory`, `nbray status`)."""
+"""The `nbray` command: inspect running clusters (`nbray memory`, `nbray status`), start and
+stop heads and nodes (`nbray start`, `nbray stop`), log into a head's dashboard
+(`nbray dashboard`).
+
+Heads and nodes write their own pid files (see runtime.pidfiles); `nbray stop`
+signals only processes that still match them.  Logs are created 0600 in the
+private cluster directory.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +50,11 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from ..runtime.state_server import live_sessions, query
 
+    from ..runtime.pidfiles import describe, read_pid_files
+
+    started = read_pid_files()
+    for info in started:
+        print(f"started by `nbray start`: {describe(info)}")
     sessions = [args.address] if args.address else live_sessions()
     if not sessions:
         print("no running nbray cluster found")
@@ -72,8 +84,23 @@ def _pid_path(name: str) -> str:
     return os.path.join(cluster_dir(), name)
 
 
-def _spawn_daemon(cmd: List[str], env: dict, log_name: str) -> "subprocess.Popen":
-    log = open(_pid_path(log_name), "ab")
+def _new_log(kind: str) -> str:
+    """A new log file of our own, 0600, with a name no other start can share."""
+    from ..userdirs import create_private_file
+
+    while True:
+        path = _pid_path(f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}.log")
+        try:
+            os.close(create_private_file(path))
+            return path
+        except FileExistsError:
+            continue
+
+
+def _spawn_daemon(cmd: List[str], env: dict, log_path: str) -> "subprocess.Popen":
+    from ..userdirs import create_private_file
+
+    log = os.fdopen(create_private_file(log_path, exclusive=False, append=True), "ab")
     try:
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -109,13 +136,13 @@ def _read_token(args: argparse.Namespace) -> str:
     path = args.token_file or os.environ.get("NBRAY_TOKEN_FILE")
     if path:
         return read_token_file(path)
-    from ..runtime.head_server import token_file
+    from ..runtime.head_server import find_head
 
     try:
-        return read_token_file(token_file())
-    except OSError:
-        raise SystemExit("nbray: no cluster token: pass --token or --token-file, or set "
-                         "NBRAY_TOKEN") from None
+        return read_token_file(find_head(args.address)["token_file"])
+    except (OSError, ConnectionError) as e:
+        raise SystemExit(f"nbray: no cluster token ({e}): pass --token or --token-file, or "
+                         f"set NBRAY_TOKEN") from None
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
@@ -135,21 +162,23 @@ def _cmd_start(args: argparse.Namespace) -> int:
             env["NBRAY_TOKEN"] = args.token  # the environment, never argv: ps shows argv
         if args.block:
             os.execve(sys.executable, cmd, env)
-        log = f"head-{int(time.time())}.log"
+        log = _new_log("head")
         proc = _spawn_daemon(cmd, env, log)
-        _wait_for_line(_pid_path(log), "dashboard (one-time login)", proc, 60)
-        line = _wait_for_line(_pid_path(log), "listening at", proc, 5)
-        dash = _wait_for_line(_pid_path(log), "dashboard (one-time login)", proc, 5)
-        with open(_pid_path(f"head.{proc.pid}.pid"), "w") as f:
-            f.write(str(proc.pid))
+        line = _wait_for_line(log, "listening at", proc, 60)
         address = line.rsplit(" ", 1)[-1]
-        from ..runtime.head_server import token_file
+        from ..runtime.head_server import find_head
+        from ..transport.ws import read_token_file
 
+        token_path = find_head(address)["token_file"]
         print(f"nbray head started (pid {proc.pid}) at {address}")
-        print(f"  join another node:  nbray start --address {address} --token-file {token_file()}")
+        print(f"  join another node:  nbray start --address {address} --token-file {token_path}")
         print(f"  attach a driver:    nbray.init(address={address!r})  (or address='auto' here)")
-        print(f"  the token is in {token_file()} (mode 0600); copy it to the other machines")
-        print(f"  {dash.strip()}")
+        print(f"  the token is in {token_path} (mode 0600); copy it to the other machines")
+        print(f"  log: {log}")
+        try:
+            print(f"  dashboard (one-time login): {_login_link(address, read_token_file(token_path))}")
+        except (OSError, ValueError) as e:
+            print(f"  dashboard: cannot get a login link now ({e}); run `nbray dashboard`")
         return 0
     if not args.address:
         raise SystemExit("nbray start: give --head to start a head, or --address to join one")
@@ -164,51 +193,71 @@ def _cmd_start(args: argparse.Namespace) -> int:
            args.resources, str(args.object_store_memory or 0), args.host or ""]
     if args.block:
         os.execve(sys.executable, cmd, env)
-    log = f"node-{int(time.time() * 1000)}.log"
+    log = _new_log("node")
     proc = _spawn_daemon(cmd, env, log)
-    line = _wait_for_line(_pid_path(log), "joined", proc, 60)
-    with open(_pid_path(f"node.{proc.pid}.pid"), "w") as f:
-        f.write(str(proc.pid))
-    print(f"{line} (pid {proc.pid})")
+    line = _wait_for_line(log, "joined", proc, 60)
+    print(f"{line} (pid {proc.pid}; log {log})")
     return 0
 
 
 def _cmd_stop(args: argparse.Namespace) -> int:
-    from ..runtime.head_server import cluster_dir
+    import psutil
 
-    pids = []
-    for name in os.listdir(cluster_dir()):
-        if name.endswith(".pid"):
-            try:
-                pids.append((int(open(os.path.join(cluster_dir(), name)).read()), name))
-            except (OSError, ValueError):
-                pass
-    stopped = 0
+    from ..runtime.head_server import _same_head
+    from ..runtime.pidfiles import describe, process_matches, read_pid_files
+
+    # Only processes that still match their pid file (pid, start time, command line):
+    # a stale file whose pid now belongs to something else is removed, never signalled.
+    targets = [i for i in read_pid_files()
+               if args.address is None or _same_head(str(i.get("address")), args.address)]
     # Nodes first, then heads, so nodes do not report their head as lost.
-    for pid, name in sorted(pids, key=lambda p: p[1].startswith("head")):
+    targets.sort(key=lambda i: i.get("kind") == "head")
+    stopped = []
+    for info in targets:
         try:
-            os.kill(pid, signal.SIGTERM)
-            stopped += 1
-        except ProcessLookupError:
+            info["proc"].send_signal(signal.SIGTERM)  # psutil re-checks the start time
+            stopped.append(info)
+        except psutil.NoSuchProcess:
             pass
-    deadline = time.monotonic() + 10
-    for pid, name in pids:
-        while time.monotonic() < deadline:
+    gone, alive = psutil.wait_procs([i["proc"] for i in stopped], timeout=10)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    for info in stopped:
+        if process_matches(info["process"]) is None:
             try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.unlink(info["path"])  # a SIGKILLed process could not remove its own
+            except OSError:
                 pass
-        try:
-            os.unlink(os.path.join(cluster_dir(), name))
-        except OSError:
-            pass
-    print(f"stopped {stopped} nbray process(es)")
+    for info in stopped:
+        print(f"stopped {describe(info)}")
+    where = f" of the cluster at {args.address}" if args.address else ""
+    print(f"stopped {len(stopped)} nbray process(es){where}")
+    return 0
+
+
+def _login_link(address: str, token: str) -> str:
+    """A fresh one-time dashboard login URL from the running head at `address`."""
+    import urllib.request
+
+    from ..transport.tls import TlsConfig
+
+    base = ("https://" if address.startswith("wss://") else "http://") + address.split("://", 1)[1]
+    req = urllib.request.Request(base.rstrip("/") + "/nbray/login-link", data=b"", method="POST",
+                                 headers={"Authorization": f"Bearer {token}"})
+    ctx = TlsConfig.from_env().client_context() if base.startswith("https") else None
+    with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+        return base.rstrip("/") + json.loads(r.read())["path"]
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from ..runtime.head_server import find_head
+
+    head = find_head(args.address)
+    print(_login_link(args.address or head["address"], _read_token(args)))
     return 0
 
 
@@ -253,8 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the system's, plus --certfile)")
     st.add_argument("--block", action="store_true", help="stay in the foreground")
     st.set_defaults(func=_cmd_start)
-    sp = sub.add_parser("stop", help="stop the heads and nodes this machine started")
+    sp = sub.add_parser("stop", help="stop the heads and nodes `nbray start` started here")
+    sp.add_argument("--address", help="stop only the cluster of this head (ws://host:port): "
+                    "the head and the nodes joined to it")
     sp.set_defaults(func=_cmd_stop)
+    d = sub.add_parser("dashboard", help="print a fresh one-time dashboard login link of a "
+                       "running head")
+    d.add_argument("--address", help="the head (ws://host:port; default: the only one here)")
+    d.add_argument("--token", help="cluster token (default: the head's token file)")
+    d.add_argument("--token-file")
+    d.set_defaults(func=_cmd_dashboard)
     return p
 
 
@@ -262,6 +319,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except PermissionError as e:  # an unsafe state directory, or a refused token
+        print(str(e) if str(e).startswith("nbray:") else f"nbray: {e}", file=sys.stderr)
+        return 1
     except (ConnectionError, FileNotFoundError) as e:
         print(f"nbray: cannot reach the cluster: {e}", file=sys.stderr)
         return 1

@@ -2,7 +2,8 @@
 
 Access needs the cluster token (`Authorization: Bearer`) or a session cookie
 obtained once through /login?otp=... (the one-time URL `nbray start --head`
-prints).  The Host header must name this server (DNS rebinding) and an Origin
+and `nbray dashboard` print; the latter gets a fresh one from POST
+/nbray/login-link, which takes the token only, never a cookie).  The Host header must name this server (DNS rebinding) and an Origin
 header, when present, must match it.  Only GET is served; nothing runs code.
 """
 
@@ -98,6 +99,18 @@ class LoginHandler(BaseHandler):
         self.redirect("/")
 
 
+class LoginLinkHandler(BaseHandler):
+    """POST with the cluster token: a fresh one-time login path, for `nbray dashboard`."""
+
+    def post(self) -> None:
+        # The token itself, not a session cookie: a browser holding a cookie must not be
+        # able to mint links (and a cross-site form cannot send an Authorization header).
+        if not token_matches(self.auth.token, self.request.headers.get("Authorization")):
+            raise tornado.web.HTTPError(401, reason="send the cluster token")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"path": f"/login?otp={self.auth.new_login_code()}"}))
+
+
 class PageHandler(BaseHandler):
     def get(self) -> None:
         if self.current_user is None:
@@ -125,6 +138,7 @@ def routes(auth: DashboardAuth, run_query: Any) -> List[Any]:
     return [
         (r"/", PageHandler, kw),
         (r"/login", LoginHandler, kw),
+        (r"/nbray/login-link", LoginLinkHandler, kw),
         (r"/static/([a-z.]+)", StaticHandler, kw),
         (r"/api/([a-z]+)", ApiHandler, kw),
     ]

@@ -13,8 +13,9 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .. import exceptions as exc
 from ..transport.framing import ConnectionClosed, MessageConnection
 from .client import WorkerClient
 from .worker_process import print_worker_output
@@ -22,9 +23,47 @@ from .node_agent import NodeAgent
 
 
 class AttachedClient(WorkerClient):
-    """WorkerClient plus what a driver needs: queries to the head and an output sink."""
+    """WorkerClient plus what a driver needs: queries to the head, an output sink, and
+    HeadLostError for every pending and later call once the head connection is gone."""
 
     output_sink = staticmethod(print_worker_output)
+    lost: Optional[BaseException] = None
+
+    def head_lost(self, error: BaseException) -> None:
+        """Fail every call waiting for an answer, and every later one, with `error`."""
+        self.lost = error
+        for req in list(self._replies):
+            reply = self._replies.pop(req, None)
+            if reply is not None:
+                reply.set(False, error)
+
+    def send(self, msg: Tuple[Any, ...]) -> None:
+        if self.lost is not None:
+            raise self.lost
+        try:
+            super().send(msg)
+        except (ConnectionClosed, OSError):
+            raise self.lost or exc.HeadLostError(
+                "the connection to the head is closed") from None
+
+    def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
+                abandon_ids: Optional[List[bytes]] = None) -> Tuple[bool, Any]:
+        ok, value = super().request(build, timeout, abandon_ids)
+        if not ok and isinstance(value, exc.HeadLostError):
+            raise value
+        if self.lost is not None and not ok and value is None:
+            raise self.lost  # timed out around the loss: the loss is the real answer
+        return ok, value
+
+    def _abandon(self, req: int, oids: Optional[List[bytes]]) -> None:
+        if self.lost is None:
+            super()._abandon(req, oids)
+        else:
+            self._replies.pop(req, None)
+
+    def flush(self) -> None:
+        if self.lost is None:
+            super().flush()
 
     def query(self, op: str, args: Dict[str, Any]) -> Any:
         ok, value = self.request(lambda req: ("query", req, op, args))
@@ -46,6 +85,7 @@ class AttachedDriver:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.worker_id = f"{self.agent.node_id[:8]}-driver"
         self.agent.attach_local(self.worker_id, MessageConnection(theirs))
+        self.address = address
         self.conn = MessageConnection(mine)
         self.client = AttachedClient(self.conn, self.agent.arena.view, self.worker_id,
                                      self.agent.node_id, 100 * 1024)
@@ -69,6 +109,12 @@ class AttachedDriver:
             pass
         except Exception as e:  # pragma: no cover - a bug; say so rather than hang
             sys.stderr.write(f"nbray: attached driver reader failed: {e}\n")
+        # The in-process agent closes our socket when its head connection breaks (the
+        # websocket closes at once when the head dies; pings catch a hung one).
+        self.client.head_lost(exc.HeadLostError(
+            f"lost the connection to the nbray head at {self.address}: it was stopped, was "
+            f"killed or is unreachable. Call nbray.shutdown(), then nbray.init() again once "
+            f"a head runs"))
 
     def close(self) -> None:
         self.client.ref_counter.active = False
@@ -78,24 +124,27 @@ class AttachedDriver:
 
 def resolve_address(address: str, token: Optional[str]) -> tuple:
     """(ws address, token) from an explicit address or "auto", and the token sources."""
-    from .head_server import read_address, token_file
+    from .head_server import find_head
     from ..transport.ws import read_token_file
 
     if address == "auto":
-        found = read_address()
-        if not found:
-            raise ConnectionError("init(address='auto'): no running head found on this machine "
-                                  "(start one with `nbray start --head`)")
+        try:
+            found = find_head("auto")
+        except ConnectionError as e:
+            raise ConnectionError(f"init(address='auto'): {e}") from None
         address = found["address"]
     if not address.startswith(("ws://", "wss://")):
         raise ValueError(f"init(address={address!r}): expected ws://host:port, wss://host:port, "
                          f"'auto' or 'local'")
     token = token or os.environ.get("NBRAY_TOKEN")
     if not token:
-        path = os.environ.get("NBRAY_TOKEN_FILE") or token_file()
+        path = os.environ.get("NBRAY_TOKEN_FILE")
         try:
+            path = path or find_head(address)["token_file"]
             token = read_token_file(path)
-        except OSError:
-            raise PermissionError(f"no cluster token: pass token=..., set NBRAY_TOKEN, or put "
-                                  f"it in {path} (the head prints it)") from None
+        except (OSError, ConnectionError) as e:
+            where = f" ({path} is unreadable)" if path else f" ({e})"
+            raise PermissionError(f"no cluster token{where}: pass token=..., set NBRAY_TOKEN "
+                                  f"or NBRAY_TOKEN_FILE (the head prints where its token "
+                                  f"is)") from None
     return address, token

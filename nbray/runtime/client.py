@@ -251,9 +251,11 @@ class WorkerClient(BaseClient):
             import os
 
             from ..store.spill import backend_for_url
+            from .worker_process import worker_secrets
 
             conf = json.loads(os.environ.get("NBRAY_SPILL_BACKEND", "{}"))
-            self._spill = backend_for_url(conf["url"], conf.get("options"))
+            # The storage options (credentials) came over the worker's socket, not the env.
+            self._spill = backend_for_url(conf["url"], worker_secrets.get("spill_options"))
         return self._spill
 
     def _adds_append(self, oid: bytes) -> None:

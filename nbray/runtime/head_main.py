@@ -1,4 +1,10 @@
-"""The head process started by `nbray start --head`: a node plus the server others join."""
+"""The head process started by `nbray start --head`: a node plus the server others join.
+
+It writes its own pid file (pid, start time, command line: see pidfiles) and
+its address and token files, and removes them on every exit that runs code.
+The one-time dashboard login link is not logged: `nbray start --head` and
+`nbray dashboard` ask the running head for a fresh one, with the token.
+"""
 
 from __future__ import annotations
 
@@ -32,18 +38,30 @@ def main(argv: Optional[List[str]] = None) -> int:
                object_store_memory=args.object_store_memory)
     from nbray.transport.tls import TlsConfig
 
-    server = HeadServer(api._state.node, host=args.host, port=args.port, token=token,
-                        tls=TlsConfig.from_env(args.certfile, args.keyfile, args.cafile))
-    api._state.head_server = server
+    from nbray.runtime.pidfiles import PidFile
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())
-    print(f"nbray head {api._state.node.node_id} listening at {server.address}", flush=True)
-    print(f"join with: {server.join_command()}", flush=True)
-    print(f"dashboard (one-time login): {server.dashboard_login_url()}", flush=True)
-    while not stop.wait(0.5):
-        pass
-    nbray.shutdown()
+    server = None
+    pid_file = None
+    try:
+        server = HeadServer(api._state.node, host=args.host, port=args.port, token=token,
+                            tls=TlsConfig.from_env(args.certfile, args.keyfile, args.cafile))
+        api._state.head_server = server
+        pid_file = PidFile(f"head-{server.port}.pid", kind="head", address=server.address,
+                           port=server.port, token_file=server.token_path)
+        print(f"nbray head {api._state.node.node_id} listening at {server.address}", flush=True)
+        print(f"join with: {server.join_command()}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        # Every exit that runs code (SIGTERM, Ctrl-C, an exception) removes the files.
+        if pid_file is not None:
+            pid_file.remove()
+        if server is not None:
+            server.remove_files()
+        nbray.shutdown()
     return 0
 
 

@@ -2,7 +2,10 @@
 
 Binds 127.0.0.1 unless told otherwise and refuses a non-loopback bind without a
 token.  The token is random per cluster, stored 0600 in the user's private
-nbray directory, and passed only in headers.
+nbray directory (see nbray.userdirs), and passed only in headers.  Each head
+has its own files there, keyed by its port (`head-<port>.token`,
+`head-<port>.json`), so several heads of one user coexist and each printed
+join command keeps working.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import tornado.httpserver
 import tornado.web
@@ -24,20 +27,89 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def cluster_dir() -> str:
-    from ..store.spill import default_spill_root
+    """The private directory of this user's heads and nodes (checked on every call)."""
+    from ..userdirs import private_subdir
 
-    path = os.path.join(default_spill_root(), "cluster")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    return private_subdir("cluster")
 
 
-def token_file() -> str:
-    return os.path.join(cluster_dir(), "token")
+def token_file(address: Optional[str] = None) -> str:
+    """The token file of the head at `address` (None: the only head running here)."""
+    head = find_head(address)
+    return head["token_file"]
 
 
-def address_file() -> str:
-    return os.path.join(cluster_dir(), "address.json")
+def head_token_file(port: int) -> str:
+    return os.path.join(cluster_dir(), f"head-{port}.token")
+
+
+def head_address_file(port: int) -> str:
+    return os.path.join(cluster_dir(), f"head-{port}.json")
+
+
+def _same_head(a: str, b: str) -> bool:
+    """ws://localhost:P and ws://127.0.0.1:P name the same head."""
+    from urllib.parse import urlsplit
+
+    def key(url: str) -> tuple:
+        parts = urlsplit(url if "://" in url else "ws://" + url)
+        host = (parts.hostname or "").lower()
+        if host in ("localhost", "::1"):
+            host = "127.0.0.1"
+        return host, parts.port
+
+    return key(a) == key(b)
+
+
+def live_heads() -> List[Dict[str, Any]]:
+    """Heads of this user running on this machine, oldest first; stale files are removed."""
+    from .pidfiles import process_matches
+
+    heads = []
+    d = cluster_dir()
+    for name in sorted(os.listdir(d)):
+        if not (name.startswith("head-") and name.endswith(".json")):
+            continue
+        path = os.path.join(d, name)
+        try:
+            with open(path) as f:
+                info = json.load(f)
+            alive = process_matches(info.get("process") or {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not alive:
+            for stale in (path, path[:-5] + ".token"):
+                try:
+                    os.unlink(stale)
+                except OSError:
+                    pass
+            continue
+        info["token_file"] = path[:-5] + ".token"
+        heads.append(info)
+    heads.sort(key=lambda h: h.get("process", {}).get("create_time", 0))
+    return heads
+
+
+def find_head(address: Optional[str] = None) -> Dict[str, Any]:
+    """The running head at `address`, or the only one (address None or "auto").
+
+    Raises ConnectionError naming the running heads when there is none or several."""
+    heads = live_heads()
+    if address not in (None, "auto"):
+        for h in heads:
+            if _same_head(h["address"], address):  # type: ignore[arg-type]
+                return h
+        raise ConnectionError(f"no head of yours at {address} runs on this machine, so its token "
+                              f"is not here: pass the token (token=..., NBRAY_TOKEN, --token-file)")
+    if not heads:
+        raise ConnectionError("no running head found on this machine "
+                              "(start one with `nbray start --head`)")
+    if len(heads) > 1:
+        raise ConnectionError(
+            f"{len(heads)} heads are running on this machine: "
+            f"{', '.join(h['address'] for h in heads)}; say which one with its address "
+            f"(e.g. nbray.init(address={heads[-1]['address']!r}) or --address)")
+    return heads[0]
 
 
 class HeadServer:
@@ -98,19 +170,25 @@ class HeadServer:
         info = node.cluster_nodes[node.node_id]
         info.object_url = self.object_url
         self.address = f"{'wss' if self.ssl else 'ws'}://{_connect_host(host)}:{self.port}"
-        if write_address:
-            write_token_file(token_file(), self.token)
-            with open(address_file() + ".tmp", "w") as f:
-                json.dump({"address": self.address, "pid": os.getpid(), "node_id": node.node_id}, f)
-            os.replace(address_file() + ".tmp", address_file())
         self._wrote_address = write_address
+        if write_address:
+            from .pidfiles import process_record, write_private_json
+
+            write_token_file(head_token_file(self.port), self.token)
+            write_private_json(head_address_file(self.port), {
+                "address": self.address, "pid": os.getpid(), "node_id": node.node_id,
+                "port": self.port, "process": process_record()})
 
     def dashboard_login_url(self) -> str:
         """A one-time URL that logs a browser into the dashboard."""
         return f"{self.object_url}/login?otp={self.dashboard_auth.new_login_code()}"
 
+    @property
+    def token_path(self) -> str:
+        return head_token_file(self.port)
+
     def join_command(self) -> str:
-        return f"nbray start --address {self.address} --token-file {token_file()}"
+        return f"nbray start --address {self.address} --token-file {self.token_path}"
 
     def close(self) -> None:
         async def stop() -> None:
@@ -125,12 +203,21 @@ class HeadServer:
             self.node.remote.fetch_client.close()
         self.net.stop()
         if self._wrote_address:
-            for path in (address_file(),):
+            self.remove_files()
+
+    def remove_files(self) -> None:
+        """Remove this head's address and token files (only if they are still its own)."""
+        path = head_address_file(self.port)
+        try:
+            with open(path) as f:
+                mine = json.load(f).get("pid") == os.getpid()
+        except (OSError, ValueError):
+            return
+        if mine:
+            for p in (path, head_token_file(self.port)):
                 try:
-                    with open(path) as f:
-                        if json.load(f).get("pid") == os.getpid():
-                            os.unlink(path)
-                except (OSError, ValueError):
+                    os.unlink(p)
+                except OSError:
                     pass
 
 
@@ -152,8 +239,10 @@ def _connect_host(host: str) -> str:
 
 
 def read_address() -> Optional[Dict[str, Any]]:
+    """The only head running here (None when there is none; ConnectionError for several)."""
     try:
-        with open(address_file()) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+        return find_head()
+    except ConnectionError:
+        if live_heads():
+            raise
         return None

@@ -377,20 +377,26 @@ def _store_full(size: int, allocator: Allocator) -> str:
             f"{allocator.used / 2**20:.1f} of {allocator.capacity / 2**20:.1f} MiB in use")
 
 
+# How long a node whose head connection broke keeps trying to rejoin (a head restarted on
+# the same address, a network blip) before it exits; NBRAY_REJOIN_TIMEOUT_S overrides it.
+# Short on purpose: a node whose head is gone for good must not linger holding memory.
+REJOIN_WINDOW_S = 10.0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """`python -m nbray.runtime.node_agent ADDRESS NUM_CPUS RESOURCES_JSON STORE HOST`,
     with the token in NBRAY_TOKEN.
 
-    When the connection to the head breaks (a network partition, or the head declared this
-    node lost after missed heartbeats), the node rejoins as a new, empty node, trying for
-    NBRAY_REJOIN_TIMEOUT_S seconds (default 60); when the head shuts down, or on SIGTERM,
-    it exits."""
-    import json
+    When the connection to the head breaks (a network partition, the head was killed, or
+    the head declared this node lost after missed heartbeats), the node rejoins as a new,
+    empty node, trying for NBRAY_REJOIN_TIMEOUT_S seconds (default REJOIN_WINDOW_S); when
+    the head shuts down, the window passes, or on SIGTERM, it exits, removing its pid file."""
+    from .pidfiles import PidFile
 
     args = list(sys.argv[1:] if argv is None else argv)
     address, num_cpus, resources, store, host = args
     token = os.environ.pop("NBRAY_TOKEN", "")
-    window = float(os.environ.get("NBRAY_REJOIN_TIMEOUT_S", "60"))
+    window = float(os.environ.get("NBRAY_REJOIN_TIMEOUT_S", str(REJOIN_WINDOW_S)))
     leaving = threading.Event()
     current: Dict[str, Optional[NodeAgent]] = {"agent": None}
 
@@ -401,6 +407,23 @@ def main(argv: Optional[List[str]] = None) -> int:
             agent.stop(reason)
 
     signal.signal(signal.SIGTERM, lambda *a: leave("SIGTERM"))
+    pid_file = None
+    if os.environ.get("NBRAY_PID_FILE", "1") != "0":
+        pid_file = PidFile(f"node-{os.getpid()}.pid", kind="node", address=address,
+                           rejoin_window_s=window)
+    try:
+        return _join_and_serve(address, token, num_cpus, resources, store, host, window,
+                               leaving, current, leave)
+    finally:
+        if pid_file is not None:
+            pid_file.remove()
+
+
+def _join_and_serve(address: str, token: str, num_cpus: str, resources: str, store: str,
+                    host: str, window: float, leaving: threading.Event,
+                    current: Dict[str, Optional[NodeAgent]], leave: Callable[[str], None]) -> int:
+    import json
+
     deadline: Optional[float] = None   # None: the first join, which must work at once
     delay = 0.2
     while not leaving.is_set():
@@ -409,11 +432,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                               host or None, tls=TlsConfig.from_env())
         except ConnectionError as e:
             if deadline is None or time.monotonic() > deadline:
-                what = "cannot join" if deadline is None else f"gave up rejoining after {window:.0f} s:"
+                what = "cannot join" if deadline is None else f"gave up rejoining after {window:g} s:"
                 print(f"nbray node: {what} {address}: {e}", file=sys.stderr, flush=True)
                 return 1
             leaving.wait(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 2.0)
             continue
         except (ValueError, PermissionError) as e:  # settings or token: retrying cannot help
             print(f"nbray node: cannot join {address}: {e}", file=sys.stderr, flush=True)
@@ -431,7 +454,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not agent.lost_head or window <= 0:
             break
         print(f"nbray node {agent.node_id[:12]}: lost the head; rejoining (for up to "
-              f"{window:.0f} s)", file=sys.stderr, flush=True)
+              f"{window:g} s)", file=sys.stderr, flush=True)
         deadline, delay = time.monotonic() + window, 0.2
     return 0
 

@@ -41,7 +41,7 @@ import tornado.iostream
 import tornado.tcpclient
 import tornado.websocket
 
-from ..transport.ws import token_matches
+from ..transport.ws import refused_browser, token_matches
 
 log = logging.getLogger("nbray.transfer")
 CHUNK = 4 * 2**20
@@ -72,6 +72,8 @@ class ObjectSocket(tornado.websocket.WebSocketHandler):
         self.busy = False
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        if refused_browser(self):  # before Tornado's check, which lets same-origin pages in
+            return
         if not token_matches(self.token, self.request.headers.get("Authorization")):
             log.warning("nbray: refused an object request from %s: missing or wrong cluster token",
                         self.request.remote_ip)

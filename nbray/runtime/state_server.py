@@ -15,25 +15,27 @@ import socket
 import threading
 from typing import Any, Callable, Dict, List
 
-from ..store.spill import _pid_alive, default_spill_root
+from ..store.spill import _pid_alive
 
 MAX_REQUEST = 64 * 1024
 
 
 def sessions_dir() -> str:
-    root = default_spill_root()
-    path = os.path.join(root, "sessions")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(root, 0o700)
-    os.chmod(path, 0o700)
-    return path
+    """The private directory of state sockets (owner and mode checked on every call)."""
+    from ..userdirs import private_subdir
+
+    return private_subdir("sessions")
 
 
 def live_sessions() -> List[str]:
     """Socket paths of running drivers, newest first; stale files are removed."""
+    from ..userdirs import UnsafeStateDirError
+
     try:
         d = sessions_dir()
         names = os.listdir(d)
+    except UnsafeStateDirError:
+        raise  # say so: "no cluster found" would hide an attack
     except OSError:
         return []
     out = []

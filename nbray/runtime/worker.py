@@ -357,6 +357,9 @@ def main(argv: List[str]) -> None:
     sock_fd, arena_fd, capacity, node_id, worker_id, parent_pid = argv
     _die_with_parent(int(parent_pid))
     conn = MessageConnection(socket.socket(fileno=int(sock_fd)))
+    from .worker_process import receive_secrets
+
+    receive_secrets(conn)  # spill credentials: over the socket, never the environment
     arena = Arena(int(arena_fd), int(capacity))
     worker = Worker(conn, arena, node_id, worker_id)
     context.set_client(worker.client)

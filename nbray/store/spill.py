@@ -4,15 +4,17 @@ A spilled object is written exactly as its arena block (header, metadata,
 buffers), so restoring it is one read into a new block and a reader can also
 map it from private memory.  Local directories are written with plain file
 calls; any other URL goes through fsspec (s3://, gcs://, memory://, ...).
-Local spill files are private: a 0700 directory, 0600 files, written to a
-temporary name and renamed, so a failed write never leaves a half object.
+Local spill files are private: a 0700 directory of ours (checked on every
+write and read, see nbray.userdirs), 0600 files created with O_EXCL|O_NOFOLLOW
+under a temporary name and renamed, so a failed write never leaves a half
+object; a file is read back only if it is ours and nobody else could have
+written it, so a planted pickle is never loaded.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import urllib.parse
 from abc import ABC, abstractmethod
@@ -54,7 +56,10 @@ class SpillBackend(ABC):
 
 
 def default_spill_root() -> str:
-    return os.path.join(tempfile.gettempdir(), f"nbray-{os.getuid()}")
+    """The user's private nbray directory (see nbray.userdirs: checked on every call)."""
+    from ..userdirs import state_root
+
+    return state_root()
 
 
 class FileSpill(SpillBackend):
@@ -72,22 +77,30 @@ class FileSpill(SpillBackend):
         os.unlink(probe)
 
     def _ensure_dir(self) -> None:
+        from ..userdirs import check_private_dir, ensure_private_dir
+
         if self._made:
+            # Checked again on every use: another user must not swap it meanwhile.
+            check_private_dir(self.directory)
             return
         with self._lock:
             os.makedirs(os.path.dirname(self.directory), mode=0o700, exist_ok=True)
-            try:
-                os.mkdir(self.directory, 0o700)
-            except FileExistsError:
-                pass
-            os.chmod(self.directory, 0o700)
+            # Never chmod an existing directory into shape: one that is not already private
+            # may hold files someone else put there, so it is refused instead.
+            ensure_private_dir(self.directory)
             self._made = True
 
     def write(self, name: str, chunks: Sequence[Any]) -> str:
+        from ..userdirs import create_private_file
+
         self._ensure_dir()
         path = os.path.join(self.directory, name)
         tmp = path + ".part"
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            os.unlink(tmp)  # left by a write that failed earlier: O_EXCL below needs it gone
+        except FileNotFoundError:
+            pass
+        fd = create_private_file(tmp)
         try:
             for chunk in chunks:
                 view = memoryview(chunk).cast("B")
@@ -108,8 +121,11 @@ class FileSpill(SpillBackend):
         return "file://" + path
 
     def read_into(self, url: str, dest: memoryview) -> None:
+        from ..userdirs import open_private_file
+
         path = _path_of(url)
-        with open(path, "rb", buffering=0) as f:
+        # Only a file of ours, in a private directory of ours, is ever unpickled.
+        with open(open_private_file(path), "rb", buffering=0) as f:
             view = dest.cast("B") if dest.format != "B" else dest
             got = 0
             while got < len(view):

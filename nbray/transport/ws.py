@@ -4,7 +4,7 @@ The cluster token travels only in the `Authorization: Bearer` header of the
 upgrade request, is compared in constant time, and is never logged or put in
 a URL.  A peer that fails the check gets 401 and never reaches the message
 handler, so nothing unauthenticated is ever unpickled.  Browsers are refused
-(any Origin header that is not explicitly allowed), frames are capped at
+(any Origin header, same-origin included), frames are capped at
 MAX_MESSAGE_SIZE, and pings detect dead peers.
 """
 
@@ -43,6 +43,24 @@ def token_matches(expected: str, header: Optional[str]) -> bool:
     if not header or not header.startswith("Bearer "):
         return False
     return hmac.compare_digest(header[7:].strip().encode(), expected.encode())
+
+
+def refused_browser(handler: tornado.web.RequestHandler) -> bool:
+    """Answer 403 and return True when a browser made the request.
+
+    Checked before Tornado's own origin check, which lets a same-origin page in (an
+    `Origin` naming this host, or `Sec-Fetch-Site: same-origin`) without asking
+    check_origin: no browser page may open a cluster socket, same-origin or not."""
+    headers = handler.request.headers
+    browser = [h for h in ("Origin", "Sec-Websocket-Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode")
+               if h in headers]
+    if not browser:
+        return False
+    log.warning("nbray: refused a browser request from %s (%s header)",
+                handler.request.remote_ip, browser[0])
+    handler.set_status(403)
+    handler.finish("nbray: browsers may not open cluster sockets")
+    return True
 
 
 class LoopThread:
@@ -160,12 +178,10 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
     """Server side of a peer connection; `accept` decides what to do with a new peer."""
 
     def initialize(self, token: str, loop: LoopThread,
-                   accept: Callable[[WsConnection, dict], None],
-                   allowed_origins: tuple = ()) -> None:
+                   accept: Callable[[WsConnection, dict], None]) -> None:
         self.token = token
         self.netloop = loop
         self.accept = accept
-        self.allowed_origins = allowed_origins
         self.conn: Optional[WsConnection] = None
 
     def get_websocket_protocol(self) -> Any:
@@ -176,6 +192,8 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
         return protocol
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        if refused_browser(self):
+            return
         if not token_matches(self.token, self.request.headers.get("Authorization")):
             log.warning("nbray: refused a connection from %s: missing or wrong cluster token",
                         self.request.remote_ip)
@@ -185,8 +203,9 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        # nbray peers send no Origin; a browser page must never open this socket.
-        return origin in self.allowed_origins
+        # nbray peers send no Origin; a browser page must never open this socket, not even
+        # one served by this very host (Tornado's default would let a same-origin page in).
+        return False
 
     def get_compression_options(self) -> None:
         return None
@@ -249,7 +268,14 @@ def read_token_file(path: str) -> str:
 
 
 def write_token_file(path: str, token: str) -> None:
+    """Write the token 0600 to a new file renamed over `path` (never through a symlink)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
+    os.replace(tmp, path)
