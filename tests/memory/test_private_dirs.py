@@ -50,9 +50,11 @@ class Planted:
         return (open, (self.marker, "w"))
 
 
-def _crafted_block(marker: str) -> bytes:
+def _crafted_block(marker: str, size: int) -> bytes:
+    """A valid spilled block holding a planted pickle, padded to the size the victim expects."""
     ser = serialize(Planted(marker))
-    return b"".join(bytes(memoryview(c).cast("B")) for c in layout_chunks(ser.meta, ser.buffers))
+    data = b"".join(bytes(memoryview(c).cast("B")) for c in layout_chunks(ser.meta, ser.buffers))
+    return data + b"\0" * (size - len(data))
 
 
 @needs_root
@@ -119,9 +121,10 @@ def test_a_spill_file_replaced_by_another_users_file_is_never_unpickled(private_
                                                                         tmp_path):
     marker = str(tmp_path / "pwned")
     (ref, path), *_ = _spill_some(make_cluster)
+    size = os.path.getsize(path)
     os.unlink(path)
     with open(path, "wb") as f:
-        f.write(_crafted_block(marker))
+        f.write(_crafted_block(marker, size))
     os.chown(path, OTHER_UID, OTHER_UID)
     os.chmod(path, 0o600)
     with pytest.raises(Exception, match="uid 65534") as info:
@@ -133,8 +136,9 @@ def test_a_spill_file_replaced_by_another_users_file_is_never_unpickled(private_
 def test_a_spill_file_others_could_write_is_never_unpickled(private_tmp, make_cluster, tmp_path):
     marker = str(tmp_path / "pwned")
     (ref, path), *_ = _spill_some(make_cluster)
+    size = os.path.getsize(path)
     with open(path, "wb") as f:
-        f.write(_crafted_block(marker))
+        f.write(_crafted_block(marker, size))
     os.chmod(path, 0o666)
     with pytest.raises(Exception, match="0666"):
         nbray.get(ref, timeout=30)
@@ -143,10 +147,10 @@ def test_a_spill_file_others_could_write_is_never_unpickled(private_tmp, make_cl
 
 def test_a_spill_file_swapped_for_a_symlink_is_never_followed(private_tmp, make_cluster, tmp_path):
     marker = str(tmp_path / "pwned")
-    crafted = tmp_path / "crafted"
-    crafted.write_bytes(_crafted_block(marker))
-    os.chmod(crafted, 0o600)
     (ref, path), *_ = _spill_some(make_cluster)
+    crafted = tmp_path / "crafted"
+    crafted.write_bytes(_crafted_block(marker, os.path.getsize(path)))
+    os.chmod(crafted, 0o600)
     os.unlink(path)
     os.symlink(str(crafted), path)
     with pytest.raises(Exception):
@@ -157,14 +161,15 @@ def test_a_spill_file_swapped_for_a_symlink_is_never_followed(private_tmp, make_
 def test_a_spill_dir_swapped_while_in_use_is_refused(private_tmp, make_cluster, tmp_path):
     marker = str(tmp_path / "pwned")
     spilled = _spill_some(make_cluster)
+    sizes = [os.path.getsize(path) for _, path in spilled]
     d = spill_dir()
     decoy = tmp_path / "decoy"
     os.rename(d, str(decoy))
     os.mkdir(d, 0o777)
     os.chmod(d, 0o777)
-    for _, path in spilled:
+    for (_, path), size in zip(spilled, sizes):
         with open(path, "wb") as f:
-            f.write(_crafted_block(marker))
+            f.write(_crafted_block(marker, size))
         os.chmod(path, 0o600)
     with pytest.raises(Exception, match="0777"):
         nbray.get(spilled[0][0], timeout=30)
