@@ -220,3 +220,22 @@ def test_spill_credentials_never_reach_a_task_environment_or_command_line(make_c
     env, cmdline, initial_env = nbray.get(look.remote(), timeout=60)
     for seen in (env, cmdline, initial_env):
         assert secret not in seen
+
+
+def test_workers_get_s3_spill_credentials_over_their_socket_not_their_environment(make_cluster,
+                                                                                  s3_server):
+    options = dict(s3_server.options, secret="s3cr3t-" + os.urandom(8).hex())
+    make_cluster(num_cpus=1, object_store_memory=16 * MiB, spill_url=s3_server.url(),
+                 spill_options=options)
+
+    @nbray.remote
+    def too_large_for_the_store_and_environ():
+        import os as _os
+
+        # Larger than the whole store: the worker writes it to S3 itself, which needs the
+        # endpoint and credentials from spill_options.
+        return np.full(24 * MiB, 7, dtype=np.uint8), repr(dict(_os.environ))
+
+    value, env = nbray.get(too_large_for_the_store_and_environ.remote(), timeout=120)
+    assert int(value[0]) == 7 and value.nbytes == 24 * MiB
+    assert options["secret"] not in env and s3_server.endpoint not in env
