@@ -30,6 +30,7 @@ from ..transport.framing import ConnectionClosed, MessageConnection
 from ..transport.tls import TlsConfig
 from ..transport.ws import PING_INTERVAL, PING_TIMEOUT, LoopThread, connect
 from .object_transfer import MAX_REQUEST, ObjectSocket, PullClient
+from .remote_nodes import HEARTBEAT_TIMEOUT_S
 
 HEARTBEAT_S = 1.0
 
@@ -91,9 +92,15 @@ class NodeAgent:
         self.object_url = f"{'https' if server_tls else 'http'}://{shown}:{sock.getsockname()[1]}"
         url = address.rstrip("/") + "/nbray/ws"
         try:
+            # A driver pings its head as often as the head expects heartbeats, so a hung
+            # head fails the driver's calls within 2 x HEARTBEAT_TIMEOUT_S (a killed one
+            # closes the socket and is seen at once).
+            ping = {"ping_interval": HEARTBEAT_TIMEOUT_S, "ping_timeout": HEARTBEAT_TIMEOUT_S} \
+                if kind == "driver" else {}
             self.conn = self.net.run(connect(url, token, self.net, role="node",
                                              name=socket.gethostname(),
-                                             ssl_options=client_tls if url.startswith("wss") else None),
+                                             ssl_options=client_tls if url.startswith("wss") else None,
+                                             **ping),
                                      timeout=30)
         except BaseException:
             self._close_network()  # nothing may outlive a failed join (an attached driver)
@@ -149,6 +156,9 @@ class NodeAgent:
 
     def _beat(self) -> None:
         if self.closed:
+            return
+        if self.conn.closing():
+            self._stop_soon("the head stopped answering pings", lost=True)
             return
         try:
             self.conn.send(("heartbeat", self.allocator.used, self.allocator.capacity))

@@ -130,6 +130,13 @@ class WsConnection:
         except tornado.websocket.WebSocketClosedError:
             self._closed()
 
+    def closing(self) -> bool:
+        """True once this side started closing (a ping timed out, say): Tornado then waits
+        up to 5 s for the peer's goodbye before it reports the close, and a peer that
+        stopped answering pings will not say goodbye."""
+        protocol = getattr(self._ws, "protocol", None) or getattr(self._ws, "ws_connection", None)
+        return bool(getattr(protocol, "server_terminated", False))
+
     def deliver(self, data: Any) -> None:
         if isinstance(data, str):
             log.warning("nbray: text frame from %s refused (binary frames only); closing", self.peer)
@@ -229,7 +236,9 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
 
 
 async def connect(url: str, token: str, loop: LoopThread, role: str = "node", name: str = "",
-                  connect_timeout: float = 10.0, ssl_options: Any = None) -> WsConnection:
+                  connect_timeout: float = 10.0, ssl_options: Any = None,
+                  ping_interval: float = PING_INTERVAL,
+                  ping_timeout: float = PING_TIMEOUT) -> WsConnection:
     """Open an authenticated websocket to `url` (ws:// or wss://). Runs on `loop`."""
     headers = {"Authorization": f"Bearer {token}", "X-Nbray-Role": role, "X-Nbray-Name": name}
     request = tornado.httpclient.HTTPRequest(url, headers=headers, connect_timeout=connect_timeout,
@@ -246,7 +255,7 @@ async def connect(url: str, token: str, loop: LoopThread, role: str = "node", na
     try:
         ws = await tornado.websocket.websocket_connect(
             request, on_message_callback=on_message, max_message_size=MAX_MESSAGE_SIZE,
-            ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+            ping_interval=ping_interval, ping_timeout=ping_timeout)
     except tornado.httpclient.HTTPClientError as e:
         if e.code == 401:
             raise PermissionError(f"the cluster at {url} refused the token "
