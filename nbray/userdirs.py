@@ -29,34 +29,31 @@ class UnsafeStateDirError(PermissionError):
     """A per-user nbray directory is not private (wrong owner, mode, or a symlink)."""
 
 
-def _fix_hint(path: str) -> str:
+def _fix_hint() -> str:
     return (f"remove it (if you trust nothing in it) or point nbray elsewhere with "
             f"NBRAY_STATE_DIR=<a private directory> (or XDG_RUNTIME_DIR)")
 
 
 def check_private_dir(path: str) -> None:
     """Raise UnsafeStateDirError unless `path` is a real directory, ours, mode 0700 or stricter."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise
+    st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeStateDirError(
             f"nbray: refusing to use {path}: it is a symbolic link (someone may be redirecting "
-            f"nbray's private files); {_fix_hint(path)}")
+            f"nbray's private files); {_fix_hint()}")
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafeStateDirError(f"nbray: refusing to use {path}: it is not a directory; "
-                                  f"{_fix_hint(path)}")
+                                  f"{_fix_hint()}")
     if st.st_uid != os.getuid():
         raise UnsafeStateDirError(
             f"nbray: refusing to use {path}: it belongs to uid {st.st_uid}, not to you (uid "
             f"{os.getuid()}), so another user could read or replace nbray's files there; "
-            f"{_fix_hint(path)}")
+            f"{_fix_hint()}")
     if st.st_mode & 0o077:
         raise UnsafeStateDirError(
             f"nbray: refusing to use {path}: its mode is {stat.S_IMODE(st.st_mode):04o}, so other "
             f"users can reach nbray's files there (it must be 0700); run `chmod 700 {path}` "
-            f"if only you ever wrote there, or {_fix_hint(path)}")
+            f"if only you ever wrote there, or {_fix_hint()}")
 
 
 def ensure_private_dir(path: str) -> str:
