@@ -8,7 +8,7 @@ head addresses, pid files, logs, state sockets) lives under one root:
   directory the login manager creates 0700);
 * else `$TMPDIR/nbray-<uid>` (the system temp dir when TMPDIR is unset).
 
-On a shared machine another user can create `/tmp/nbray-<uid>` before us, or
+On a shared machine another user can create `$TMPDIR/nbray-<uid>` (a shared temp dir) before us, or
 swap a directory in it for a symlink to one of theirs, and then read the
 token or plant a pickle that our `get` would load.  So every directory is
 checked each time it is used, not only when it is created: it must be a real
