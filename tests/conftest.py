@@ -10,6 +10,7 @@ cluster shuts down at the end of the module instead.  Don't mix
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import warnings
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ import pytest
 
 import nbray
 from tests._support import dev_shm_entries, poll_for
+
+# Tests that start heads and nodes give each its own cluster directory through TMPDIR; a
+# developer's XDG_RUNTIME_DIR would take precedence and make them share the real one.
+os.environ.pop("XDG_RUNTIME_DIR", None)
+os.environ.pop("NBRAY_STATE_DIR", None)
 
 MiB = 2**20
 DEFAULT_CLUSTER = {"num_cpus": 2, "object_store_memory": 256 * MiB}
