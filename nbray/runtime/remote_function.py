@@ -6,6 +6,7 @@ import hashlib
 import functools
 from typing import Any, Dict, List, Optional, Union
 
+from ..core.signatures import check_call, signature_of
 from ..core.specs import resource_demand, validate_task_options
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
@@ -26,6 +27,8 @@ class RemoteFunction:
         self._blob: Optional[bytes] = None
         self._function_id: Optional[bytes] = None
         self._captured: List[bytes] = []
+        # Checked at every .remote(): a wrong call fails in the caller, as in Ray.
+        self._signature = signature_of(function)
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -62,14 +65,22 @@ class RemoteFunction:
     def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
         from .. import api
 
+        if self._signature is not None:
+            check_call(self._signature, args, kwargs, f"{self._name}.remote()")
         client = api._client_or_auto_init()
         fid = self._ensure_registered(client)
         opts = self._options
         num_returns = opts.get("num_returns", 1)
+        resources = resource_demand(opts)
         spec, refs, args_ref = client.build_spec(
             name=self._name, function_id=fid, args=args, kwargs=kwargs, num_returns=num_returns,
-            resources=resource_demand(opts), max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
+            resources=resources, max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
             retry_exceptions=opts.get("retry_exceptions", False))
+        max_calls = opts.get("max_calls")
+        if max_calls is None and resources.get("GPU"):
+            max_calls = 1  # as in Ray: a GPU task's worker exits after it, freeing GPU memory
+        if max_calls:
+            spec.extra["max_calls"] = max_calls
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
         if num_returns == 1:

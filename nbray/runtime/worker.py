@@ -25,6 +25,7 @@ from ..serialization import SerializationError, deserialize, label_for_filename,
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
 from . import context
+from .actor import bound_method
 from .client import WorkerClient, type_name_of
 from .task_args import unpack_args
 
@@ -252,8 +253,10 @@ class Worker:
         if spec.kind == "actor-call":
             if self.actor is None:
                 raise exc.NbrayInternalError("actor call before the actor was created")
-            return getattr(self.actor, spec.method)(*args, **kwargs)
+            return bound_method(self.actor, spec.method)(*args, **kwargs)
         if spec.kind == "actor-create":
+            # How often this actor was restarted: was_current_actor_reconstructed reads it.
+            self.client.actor_restarts = spec.extra.get("restarts", 0)
             self._become_actor(spec, fn(*args, **kwargs))
             return None
         return fn(*args, **kwargs)
