@@ -231,11 +231,16 @@ class ActorManager:
         self._maybe_end(record)
 
     def cancel(self, spec: TaskSpec) -> None:
-        """Cancel an actor call: a queued one fails with TaskCancelledError; a running one
-        is not interrupted (as in Ray, whose sync actors only set a flag)."""
+        """Cancel an actor call: one not started yet fails with TaskCancelledError; a running
+        one is not interrupted (as in Ray, whose sync actors only set a flag)."""
         record = self.actors.get(spec.actor_id)  # type: ignore[arg-type]
-        if record is not None and record.unqueue(spec):
+        if record is None:
+            return
+        if record.unqueue(spec):
             self.node._fail_task(spec, exc.TaskCancelledError(spec.task_id.hex()))
+        elif spec.task_id in record.in_flight and record.worker is not None:
+            # Forwarded already: the worker skips it if it has not started it yet.
+            self.node._reply(record.worker, ("cancel", spec.task_id, False))
 
     # -- lifetime -------------------------------------------------------------------
     def on_object_freed(self, entry: ObjectEntry) -> None:

@@ -119,7 +119,8 @@ class Worker:
                     self.client.on_reply(*msg[1:])
                 elif op == "cancel":
                     self.cancelled.add(msg[1])
-                    if msg[1] == self.running_task_id:
+                    # msg[2] False: an actor call, never interrupted once running (as in Ray)
+                    if msg[1] == self.running_task_id and (len(msg) < 3 or msg[2]):
                         os.kill(os.getpid(), signal.SIGINT)  # a real signal also ends a sleep
                 elif op == "exit":
                     break
@@ -211,6 +212,8 @@ class Worker:
         retry = False
         try:
             try:
+                if spec.task_id in self.cancelled:
+                    raise KeyboardInterrupt  # cancelled while it waited in this worker
                 value = self._call(spec, blob, deps)
                 results = self._encode_returns(spec, value)
             except KeyboardInterrupt:
