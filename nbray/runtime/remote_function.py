@@ -22,6 +22,10 @@ class RemoteFunction:
             raise TypeError(f"@remote needs a function or a class, got {type(function).__name__}")
         self._function = function
         self._options = validate_task_options(options, f"@remote on {_name(function)}")
+        if self._options.get("num_gpus") and self._options.get("max_calls") is None:
+            # As in Ray: a GPU function's worker exits after each call, which frees the GPU
+            # memory that libraries keep cached (decorator only, not .options()).
+            self._options["max_calls"] = 1
         self._name = self._options.get("name") or _name(function)
         self._registered: Dict[int, bytes] = {}   # client.session -> function id
         self._blob: Optional[bytes] = None
@@ -77,9 +81,7 @@ class RemoteFunction:
             resources=resources, max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
             retry_exceptions=opts.get("retry_exceptions", False))
         max_calls = opts.get("max_calls")
-        if max_calls is None and resources.get("GPU"):
-            max_calls = 1  # as in Ray: a GPU task's worker exits after it, freeing GPU memory
-        if max_calls:
+        if max_calls:  # None or 0: no limit
             spec.extra["max_calls"] = max_calls
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
