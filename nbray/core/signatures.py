@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from typing import Any, Callable, Dict, Optional, Tuple
 
 # (name, kind as int, has a default): enough to rebuild a signature that binds like the real
@@ -33,21 +34,51 @@ class _AnyDefault:
 _DEFAULT = _AnyDefault()
 
 
-def signature_of(target: Callable[..., Any]) -> Optional[inspect.Signature]:
+class CallSignature:
+    """A signature with a fast path: a call with positional arguments only, as many as the
+    positional parameters allow, fits without asking inspect (the common `f.remote(x)`)."""
+
+    __slots__ = ("signature", "_min_pos", "_max_pos")
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        P = inspect.Parameter
+        self.signature = signature
+        params = list(signature.parameters.values())
+        positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+        self._min_pos = sum(1 for p in positional if p.default is P.empty)
+        self._max_pos = sys.maxsize if any(p.kind == P.VAR_POSITIONAL for p in params) \
+            else len(positional)
+        if any(p.kind == P.KEYWORD_ONLY and p.default is P.empty for p in params):
+            self._min_pos = sys.maxsize  # a required keyword: only bind() can tell
+
+    def check(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], where: str) -> None:
+        """Raise TypeError naming `where` when `args`/`kwargs` do not fit."""
+        if not kwargs and self._min_pos <= len(args) <= self._max_pos:
+            return
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{where}: {e}; its signature is {self.signature}") from None
+
+    def __repr__(self) -> str:
+        return f"CallSignature{self.signature}"
+
+
+def signature_of(target: Callable[..., Any]) -> Optional[CallSignature]:
     """The signature calls of `target` must bind to; None when Python cannot tell (some
     builtins), and then calls are not checked."""
     try:
-        return inspect.signature(target)
+        return CallSignature(inspect.signature(target))
     except (TypeError, ValueError):
         return None
 
 
-def describe(sig: Optional[inspect.Signature], drop_first: bool = False
+def describe(sig: Optional[CallSignature], drop_first: bool = False
              ) -> Optional[ParamsDescription]:
     """A picklable description of `sig`; drop_first removes `self` of a plain method."""
     if sig is None:
         return None
-    params = list(sig.parameters.values())
+    params = list(sig.signature.parameters.values())
     if drop_first and params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
                                                      inspect.Parameter.POSITIONAL_OR_KEYWORD):
         params = params[1:]
@@ -64,22 +95,13 @@ def method_params(cls: type, name: str, member: Any) -> Optional[ParamsDescripti
 
 
 @functools.lru_cache(maxsize=1024)
-def rebuild(params: ParamsDescription) -> inspect.Signature:
+def rebuild(params: ParamsDescription) -> CallSignature:
     """A signature that accepts exactly the calls the described one accepts."""
-    return inspect.Signature([
+    return CallSignature(inspect.Signature([
         inspect.Parameter(name, _KINDS[kind],
                           default=_DEFAULT if has_default else inspect.Parameter.empty)
-        for name, kind, has_default in params])
+        for name, kind, has_default in params]))
 
 
-def check_call(sig: inspect.Signature, args: Tuple[Any, ...], kwargs: Dict[str, Any],
-               where: str) -> None:
-    """Raise TypeError naming `where` when `args`/`kwargs` do not fit `sig`."""
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"{where}: {e}; its signature is {sig}") from None
-
-
-__all__ = ["ParamsDescription", "check_call", "describe", "method_params", "rebuild",
+__all__ = ["CallSignature", "ParamsDescription", "describe", "method_params", "rebuild",
            "signature_of"]

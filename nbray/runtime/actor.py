@@ -6,7 +6,7 @@ import hashlib
 import inspect
 from typing import Any, Dict, List, Optional, Union
 
-from ..core.signatures import check_call, method_params, rebuild, signature_of
+from ..core.signatures import CallSignature, method_params, rebuild, signature_of
 from ..core.specs import (resource_demand, validate_actor_options, validate_method_options)
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
@@ -107,7 +107,7 @@ class ActorClass:
         from .. import api
 
         if self._signature is not None:
-            check_call(self._signature, args, kwargs, f"{self.__name__}.remote()")
+            self._signature.check(args, kwargs, f"{self.__name__}.remote()")
         client = api._client_or_auto_init()
         opts = self._options
         is_async = any(m["is_async"] for m in self._methods.values())
@@ -164,7 +164,7 @@ class ActorHandle:
     def __reduce__(self):
         return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
 
-    def _signature(self, method: str) -> Optional[inspect.Signature]:
+    def _signature(self, method: str) -> Optional[CallSignature]:
         params = self._info["methods"][method].get("params")
         return rebuild(params) if params is not None else None
 
@@ -208,7 +208,7 @@ class ActorMethod:
         handle = self._handle
         sig = handle._signature(self._name)
         if sig is not None:
-            check_call(sig, args, kwargs, f"{handle._class_name}.{self._name}.remote()")
+            sig.check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
         client = api._client_or_auto_init()
         num_returns = self._options.get("num_returns", 1)
         cls_name = handle._class_name

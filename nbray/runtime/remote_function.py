@@ -6,7 +6,7 @@ import hashlib
 import functools
 from typing import Any, Dict, List, Optional, Union
 
-from ..core.signatures import check_call, signature_of
+from ..core.signatures import signature_of
 from ..core.specs import resource_demand, validate_task_options
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
@@ -70,7 +70,7 @@ class RemoteFunction:
         from .. import api
 
         if self._signature is not None:
-            check_call(self._signature, args, kwargs, f"{self._name}.remote()")
+            self._signature.check(args, kwargs, f"{self._name}.remote()")
         client = api._client_or_auto_init()
         fid = self._ensure_registered(client)
         opts = self._options
