@@ -60,6 +60,11 @@ class CallSignature:
         except TypeError as e:
             raise TypeError(f"{where}: {e}; its signature is {self.signature}") from None
 
+    def __reduce__(self) -> Any:
+        # A remote function or actor class travels with its signature (captured in a
+        # closure, say): as a description, so defaults never need pickling here.
+        return (rebuild, (describe(self),))
+
     def __repr__(self) -> str:
         return f"CallSignature{self.signature}"
 

@@ -139,3 +139,19 @@ def test_handles_from_elsewhere_check_calls_too(ray):
     with pytest.raises(TypeError):
         ray.get(misuse.remote(box))
     ray.kill(box)
+
+
+def test_remote_functions_used_inside_tasks_check_there_too(ray):
+    @ray.remote
+    def inner(a):
+        return a
+
+    @ray.remote
+    def outer():
+        try:
+            inner.remote()
+        except TypeError:
+            return "refused at once"
+        return "submitted"
+
+    assert ray.get(outer.remote()) == "refused at once"
