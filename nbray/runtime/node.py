@@ -134,6 +134,9 @@ class Node:
         # Tasks cancelled with recursive=True that are still running: what they submit
         # from now on is cancelled on arrival.
         self._cancelled_parents: Set[bytes] = set()
+        # task id -> ids of the tasks and actor calls it submitted (for recursive cancel);
+        # dropped when the task ends, pruned of finished children as it grows.
+        self._children: Dict[bytes, List[bytes]] = {}
         self.total_resources: Dict[str, float] = {"CPU": float(self.config.num_cpus)}
         self.total_resources.update({k: float(v) for k, v in self.config.resources.items()})
         self.total_resources[f"node:{node_id}"] = 1.0
@@ -538,6 +541,15 @@ class Node:
         freed: List[ObjectEntry] = []
         self.table.add_submitted(spec.all_refs(), +1, freed)
         self.tasks[spec.task_id] = spec
+        parent = spec.extra.get("parent")
+        if parent is not None and parent in self.tasks:  # (a parent that ended has no entry)
+            siblings = self._children.get(parent)
+            if siblings is None:
+                self._children[parent] = [spec.task_id]
+            else:
+                siblings.append(spec.task_id)
+                if len(siblings) >= 64 and len(siblings) & (len(siblings) - 1) == 0:
+                    siblings[:] = [t for t in siblings if t in self.tasks]
 
     def _submit(self, spec: TaskSpec) -> None:
         if self._cancelled_parents and spec.extra.get("parent") in self._cancelled_parents \
@@ -797,6 +809,8 @@ class Node:
         self.tasks.pop(spec.task_id, None)
         if self._cancelled_parents:
             self._cancelled_parents.discard(spec.task_id)
+        if self._children:
+            self._children.pop(spec.task_id, None)
         if keep_args:
             return
         freed: List[ObjectEntry] = []
@@ -875,7 +889,9 @@ class Node:
 
     def _cancel_checked(self, task_id: bytes, force: bool, recursive: bool) -> None:
         spec = self.tasks.get(task_id)
-        if force and spec is not None and spec.kind != "task":
+        if spec is None:
+            return  # finished already: nothing to do (its children neither), as in Ray
+        if force and spec.kind != "task":
             raise ValueError("force=True is not supported for actor tasks (it would kill the "
                              "actor's process): cancel without force, or use kill() on the actor")
         if not recursive:
@@ -883,14 +899,10 @@ class Node:
             return
         # The task first (its worker records the cancellation before any child's error can
         # reach it), then everything it submitted, transitively, as Ray's recursive=True.
-        children: Dict[bytes, List[bytes]] = {}
-        for tid, child in self.tasks.items():
-            parent = child.extra.get("parent")
-            if parent is not None:
-                children.setdefault(parent, []).append(tid)
         pending, seen = [task_id], {task_id}
         while pending:
             tid = pending.pop()
+            subs = tuple(self._children.get(tid, ()))  # before cancelling ends tid's entry
             child = self.tasks.get(tid)
             if child is not None and child.kind != "actor-create":
                 # force applies to the task named, not to child actor calls (as in Ray).
@@ -899,7 +911,7 @@ class Node:
                     # Still running until the interrupt lands: what it submits meanwhile
                     # is cancelled too.
                     self._cancelled_parents.add(tid)
-            for sub in children.get(tid, ()):
+            for sub in subs:
                 if sub not in seen:
                     seen.add(sub)
                     pending.append(sub)
