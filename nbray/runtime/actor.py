@@ -164,7 +164,7 @@ class ActorHandle:
     def __reduce__(self):
         return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
 
-    def _signature(self, method: str) -> Optional[CallSignature]:
+    def _nbray_call_signature(self, method: str) -> Optional[CallSignature]:
         params = self._info["methods"][method].get("params")
         return rebuild(params) if params is not None else None
 
@@ -206,7 +206,7 @@ class ActorMethod:
         from .. import api
 
         handle = self._handle
-        sig = handle._signature(self._name)
+        sig = handle._nbray_call_signature(self._name)
         if sig is not None:
             sig.check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
         client = api._client_or_auto_init()
