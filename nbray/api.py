@@ -417,6 +417,8 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
 
     A queued task is dropped; a running one is interrupted (KeyboardInterrupt in the
     task), or its worker killed with force=True.  A finished task is left alone.
+    With recursive=True (the default) the tasks it submitted are cancelled too, and
+    theirs in turn.  force=True is refused (ValueError) for actor calls: use kill().
     """
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() takes an ObjectRef, got {type(object_ref).__name__}")
@@ -463,7 +465,8 @@ def kill(actor: Any, *, no_restart: bool = True) -> None:
     from .runtime.actor import ActorHandle
 
     if not isinstance(actor, ActorHandle):
-        raise TypeError(f"kill() takes an actor handle, got {type(actor).__name__}")
+        raise ValueError(f"kill() only supports actor handles (for tasks, use cancel()); "
+                         f"got {type(actor).__name__}")
     _client_or_auto_init().kill_actor(actor._actor_id, bool(no_restart))
 
 
@@ -471,8 +474,10 @@ def get_actor(name: str, namespace: Optional[str] = None) -> Any:
     """A handle to the live actor registered under `name` (ValueError if there is none)."""
     from .runtime.actor import ActorHandle
 
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"get_actor() takes an actor name (a non-empty str), got {name!r}")
+    if not name:  # ValueError as in Ray, for None as for ""
+        raise ValueError(f"get_actor() needs a non-empty actor name, got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"get_actor() takes an actor name (a str), got {type(name).__name__}")
     ns = namespace or _current_namespace()
     found = _client_or_auto_init().get_actor(name, ns)
     if found is None:
@@ -611,7 +616,8 @@ class RuntimeContext:
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
-        return False
+        """True inside an actor that was restarted after its process died (max_restarts)."""
+        return getattr(self._client, "actor_restarts", 0) > 0
 
     def get_assigned_resources(self) -> Dict[str, float]:
         task = getattr(self._client, "current_task", None)

@@ -63,6 +63,14 @@ def validate_task_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
         n = opts["max_retries"]
         if isinstance(n, bool) or not isinstance(n, int) or n < -1:
             raise ValueError(f"max_retries must be an integer >= -1 (-1: retry forever), got {n!r}")
+    if opts.get("max_calls") is not None:
+        n = opts["max_calls"]
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"max_calls must be None, 0 (no limit) or a positive integer, "
+                            f"got {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"max_calls must be None, 0 (no limit) or a positive integer, "
+                             f"got {n!r}")
     if "retry_exceptions" in opts:
         r = opts["retry_exceptions"]
         if not (isinstance(r, bool) or (isinstance(r, (list, tuple)) and all(

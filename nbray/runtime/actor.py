@@ -6,13 +6,15 @@ import hashlib
 import inspect
 from typing import Any, Dict, List, Optional, Union
 
+from ..core.signatures import CallSignature, method_params, rebuild, signature_of
 from ..core.specs import (resource_demand, validate_actor_options, validate_method_options)
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
 
 
 def _method_table(cls: type) -> Dict[str, Dict[str, Any]]:
-    """name -> {num_returns, is_async, ...} for every public or dunder-free method."""
+    """name -> {num_returns, is_async, params, ...} for every public or dunder-free method
+    (inherited, static and class methods included; properties are not methods, as in Ray)."""
     table: Dict[str, Dict[str, Any]] = {}
     for name, member in inspect.getmembers(cls):
         if name.startswith("__") and name.endswith("__"):
@@ -22,8 +24,24 @@ def _method_table(cls: type) -> Dict[str, Dict[str, Any]]:
             continue
         opts = dict(getattr(fn, "__nbray_method_options__", {}))
         opts["is_async"] = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        opts["params"] = method_params(cls, name, fn)  # checked at .remote()
         table[name] = opts
     return table
+
+
+def bound_method(instance: Any, name: str) -> Any:
+    """Method `name` of an actor instance, looked up on its class: an instance attribute of
+    the same name (`self.step = 0` in __init__) never hides the method, as in Ray."""
+    cls = type(instance)
+    for klass in cls.__mro__:
+        attr = klass.__dict__.get(name, _MISSING)
+        if attr is not _MISSING:
+            get = getattr(type(attr), "__get__", None)
+            return get(attr, instance, cls) if get is not None else attr
+    return getattr(instance, name)  # provided by a __getattr__ of the class
+
+
+_MISSING = object()
 
 
 class ActorClass:
@@ -37,6 +55,7 @@ class ActorClass:
         self._class_id: Optional[bytes] = None
         self._captured: List[bytes] = []
         self._registered: Dict[int, bytes] = {}
+        self._signature = signature_of(cls)  # the constructor's, checked at .remote()
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
@@ -45,6 +64,19 @@ class ActorClass:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"Actors cannot be instantiated directly. Instead of "
                         f"'{self.__name__}()', use '{self.__name__}.remote()'.")
+
+    def __getattr__(self, name: str) -> Any:
+        # Class attributes, static and class methods stay reachable through the class's
+        # name, as in Ray (whose actor class derives from the user's class): methods that
+        # say `Counter.LIMIT` or `Counter.helper()` find the decorated name bound to this.
+        cls = self.__dict__.get("_cls")
+        if cls is None or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)
+        return getattr(cls, name)
+
+    def __mro_entries__(self, bases: tuple) -> tuple:
+        raise TypeError(f"a class cannot inherit from the actor class {self.__name__}: "
+                        f"inherit from the plain class and decorate the subclass with @remote")
 
     def __repr__(self) -> str:
         return f"<nbray actor class {self.__name__}>"
@@ -74,6 +106,8 @@ class ActorClass:
     def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
         from .. import api
 
+        if self._signature is not None:
+            self._signature.check(args, kwargs, f"{self.__name__}.remote()")
         client = api._client_or_auto_init()
         opts = self._options
         is_async = any(m["is_async"] for m in self._methods.values())
@@ -130,6 +164,10 @@ class ActorHandle:
     def __reduce__(self):
         return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
 
+    def _nbray_call_signature(self, method: str) -> Optional[CallSignature]:
+        params = self._info["methods"][method].get("params")
+        return rebuild(params) if params is not None else None
+
     def __repr__(self) -> str:
         return f"Actor({self._class_name}, {self._actor_id.hex()})"
 
@@ -167,8 +205,11 @@ class ActorMethod:
     def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
         from .. import api
 
-        client = api._client_or_auto_init()
         handle = self._handle
+        sig = handle._nbray_call_signature(self._name)
+        if sig is not None:
+            sig.check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
+        client = api._client_or_auto_init()
         num_returns = self._options.get("num_returns", 1)
         cls_name = handle._class_name
         spec, refs, args_ref = client.build_spec(

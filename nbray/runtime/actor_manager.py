@@ -1,8 +1,9 @@
 """The node's actors: creation, per-actor call queues, names, restarts and death.
 
-Each actor owns one worker process of the node.  Calls are forwarded to it in
-submission order as soon as their arguments exist, so a caller's calls run in
-the order it made them.  Handles keep an actor alive through an ordinary
+Each actor owns one worker process of the node.  Calls wait in one queue per
+caller and are forwarded as soon as their arguments exist, so a caller's calls run
+in the order it made them, while a call whose argument is still being computed
+holds back only later calls of the same caller (as in Ray), never another's.  Handles keep an actor alive through an ordinary
 object (the creation object): when the object table frees it, no handle is
 left anywhere and the actor ends after its queued calls.
 """
@@ -40,10 +41,13 @@ class ActorRecord:
     state: str = PENDING_CREATION
     worker: Optional["WorkerHandle"] = None
     restarts: int = 0
-    queue: Deque[TaskSpec] = field(default_factory=collections.deque)
+    # caller (the spec's owner) -> its calls not yet forwarded, in submission order;
+    # a caller with none has no entry.
+    queues: Dict[str, Deque[TaskSpec]] = field(default_factory=dict)
     in_flight: Dict[bytes, TaskSpec] = field(default_factory=dict)
     out_of_scope: bool = False
     no_restart: bool = False
+    dying: bool = False                # killed: its process is about to exit
     death_cause: str = ""
     pid: Optional[int] = None
     held: Dict[str, float] = field(default_factory=dict)
@@ -52,6 +56,18 @@ class ActorRecord:
     @property
     def creation_object(self) -> bytes:
         return self.create_spec.return_ids[0]
+
+    def queued(self) -> List[TaskSpec]:
+        return [spec for q in self.queues.values() for spec in q]
+
+    def unqueue(self, spec: TaskSpec) -> bool:
+        q = self.queues.get(spec.owner)
+        if q is None or spec not in q:
+            return False
+        q.remove(spec)
+        if not q:
+            del self.queues[spec.owner]
+        return True
 
     def label(self) -> str:
         return f"{self.class_name}" + (f" '{self.name}'" if self.name else "") + \
@@ -140,6 +156,7 @@ class ActorManager:
         node._acquire(worker, record.create_spec.resources)
         record.worker, record.pid = worker, worker.pid
         record.create_spec.extra["max_concurrency"] = record.max_concurrency
+        record.create_spec.extra["restarts"] = record.restarts
         node._send_exec(worker, record.create_spec)
         node._replenish_pool()
 
@@ -156,26 +173,38 @@ class ActorManager:
         if record.state == DEAD:
             node._fail_task(spec, self._died_error(record))
             return
-        # In the queue at once, so calls keep their order; forwarded when their args exist.
+        # In its caller's queue at once, so the caller's calls keep their order; forwarded
+        # when their arguments exist.
         spec.extra["deps_left"] = 1
-        record.queue.append(spec)
+        queue = record.queues.get(spec.owner)
+        if queue is None:
+            queue = record.queues[spec.owner] = collections.deque()
+        queue.append(spec)
 
         def args_ready() -> None:
             spec.extra["deps_left"] = 0
-            self.pump(record)
+            self.pump(record, spec.owner)
 
         if node.when_args_ready(spec, args_ready) < 0:
-            record.queue.remove(spec)  # an argument was already freed: the call failed
+            record.unqueue(spec)  # an argument was already freed: the call failed
 
-    def pump(self, record: ActorRecord) -> None:
-        """Forward queued calls in order, as far as their arguments exist."""
-        if record.state != ALIVE or record.worker is None:
+    def pump(self, record: ActorRecord, caller: Optional[str] = None) -> None:
+        """Forward each caller's queued calls in order, as far as their arguments exist
+        (only `caller`'s when given)."""
+        if record.state != ALIVE or record.worker is None or record.dying:
             return
         node = self.node
-        while record.queue and record.queue[0].extra.get("deps_left", 0) <= 0:
-            spec = record.queue.popleft()
-            record.in_flight[spec.task_id] = spec
-            node._send_exec(record.worker, spec)
+        callers = [caller] if caller is not None else list(record.queues)
+        for who in callers:
+            queue = record.queues.get(who)
+            if queue is None:
+                continue
+            while queue and queue[0].extra.get("deps_left", 0) <= 0:
+                spec = queue.popleft()
+                record.in_flight[spec.task_id] = spec
+                node._send_exec(record.worker, spec)
+            if not queue:
+                del record.queues[who]
 
     def on_done(self, worker: "WorkerHandle", task_id: bytes, results: List[Tuple]) -> None:
         node = self.node
@@ -190,7 +219,7 @@ class ActorManager:
                 record.no_restart = True
                 self._mark_dead(record, f"its constructor raised:\n{cause}")
                 node._kill_worker(worker)
-            else:
+            elif not record.dying:  # (a killed one stays RESTARTING until it is back)
                 record.state = ALIVE
                 self.pump(record)
             return
@@ -201,17 +230,17 @@ class ActorManager:
         node._finish_task(spec)
         self._maybe_end(record)
 
-    def cancel(self, task_id: bytes, force: bool) -> bool:
-        """Cancel a queued call (True) or say it is not an actor call (False)."""
-        for record in self.actors.values():
-            for spec in record.queue:
-                if spec.task_id == task_id:
-                    record.queue.remove(spec)
-                    self.node._fail_task(spec, exc.TaskCancelledError(task_id.hex()))
-                    return True
-            if task_id in record.in_flight:
-                return True  # running actor calls are not interrupted (as in Ray without force)
-        return False
+    def cancel(self, spec: TaskSpec) -> None:
+        """Cancel an actor call: one not started yet fails with TaskCancelledError; a running
+        one is not interrupted (as in Ray, whose sync actors only set a flag)."""
+        record = self.actors.get(spec.actor_id)  # type: ignore[arg-type]
+        if record is None:
+            return
+        if record.unqueue(spec):
+            self.node._fail_task(spec, exc.TaskCancelledError(spec.task_id.hex()))
+        elif spec.task_id in record.in_flight and record.worker is not None:
+            # Forwarded already: the worker skips it if it has not started it yet.
+            self.node._reply(record.worker, ("cancel", spec.task_id, False))
 
     # -- lifetime -------------------------------------------------------------------
     def on_object_freed(self, entry: ObjectEntry) -> None:
@@ -225,7 +254,7 @@ class ActorManager:
         self._maybe_end(record)
 
     def _maybe_end(self, record: ActorRecord) -> None:
-        if not record.out_of_scope or record.queue or record.in_flight or record.state == DEAD:
+        if not record.out_of_scope or record.queues or record.in_flight or record.state == DEAD:
             return
         record.no_restart = True
         self._mark_dead(record, "all handles to it went out of scope")
@@ -239,9 +268,19 @@ class ActorManager:
         record.no_restart = record.no_restart or no_restart
         record.death_cause = "it was killed by nbray.kill()"
         if record.worker is None:
-            self._mark_dead(record, record.death_cause)
-        else:
-            self.node._kill_worker(record.worker)
+            if record.state != RESTARTING or record.no_restart:
+                self._mark_dead(record, record.death_cause)
+            return
+        # Calls made from now on wait (for the restarted actor, or to fail with the dead
+        # one) instead of going to the process about to die.
+        record.dying = True
+        if self._can_restart(record):
+            record.state = RESTARTING
+        self.node._kill_worker(record.worker)
+
+    def _can_restart(self, record: ActorRecord) -> bool:
+        return not record.no_restart and not self.node.closed and (
+            record.max_restarts == -1 or record.restarts < record.max_restarts)
 
     def on_worker_exit(self, worker: "WorkerHandle", how: str) -> None:
         record = self.actors.get(worker.actor_id)  # type: ignore[arg-type]
@@ -250,10 +289,9 @@ class ActorManager:
         node = self.node
         node._release_resources(worker)
         record.worker = None
+        record.dying = False
         cause = record.death_cause or f"its worker process (pid {worker.pid}) {how}"
-        can_restart = not record.no_restart and not node.closed and (
-            record.max_restarts == -1 or record.restarts < record.max_restarts)
-        if not can_restart:
+        if not self._can_restart(record):
             self._mark_dead(record, cause)
             return
         record.restarts += 1
@@ -272,7 +310,11 @@ class ActorManager:
                     f"restarted, but max_task_retries={record.max_task_retries} does not allow "
                     f"re-running the call", record.actor_id.hex(), record.name or "", cause))
         record.in_flight.clear()
-        record.queue.extendleft(reversed(retry))
+        for spec in reversed(retry):  # before the caller's later calls
+            queue = record.queues.get(spec.owner)
+            if queue is None:
+                queue = record.queues[spec.owner] = collections.deque()
+            queue.appendleft(spec)
         self.start_queue.append(record)
         node._dispatch()
 
@@ -281,10 +323,10 @@ class ActorManager:
         record.state = DEAD
         record.death_cause = cause
         error = self._died_error(record)
-        for spec in list(record.in_flight.values()) + list(record.queue):
+        for spec in list(record.in_flight.values()) + record.queued():
             node._fail_task(spec, error)
         record.in_flight.clear()
-        record.queue.clear()
+        record.queues.clear()
         if record.name is not None and self.names.get((record.namespace, record.name)) == record.actor_id:
             del self.names[(record.namespace, record.name)]
         if record.create_spec.task_id in node.tasks:
@@ -311,7 +353,7 @@ class ActorManager:
         return [{"actor_id": r.actor_id.hex(), "class_name": r.class_name, "name": r.name,
                  "namespace": r.namespace, "state": r.state, "restarts": r.restarts,
                  "node_id": r.worker.node_id if r.worker is not None else None, "pid": r.pid,
-                 "detached": r.detached, "pending_calls": len(r.queue) + len(r.in_flight),
+                 "detached": r.detached, "pending_calls": sum(map(len, r.queues.values())) + len(r.in_flight),
                  "death_cause": r.death_cause or None}
                 for r in self.actors.values()]
 

@@ -145,6 +145,8 @@ class BaseClient:
         tag = parent.extra.get("tag") if parent is not None else self.tag_provider()
         if tag is not None:
             spec.extra["tag"] = tag
+        if parent is not None:  # for cancel(recursive=True) of the parent
+            spec.extra["parent"] = parent.task_id
         return spec, [ObjectRef(r, _registered=True) for r in return_ids], args_ref
 
     @staticmethod
@@ -194,7 +196,7 @@ class DriverClient(BaseClient):
         self.node.register_function(function_id, blob, captured)
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
-        self.node.cancel(task_id, force)
+        self.node.cancel(task_id, force, recursive)
 
     def flush(self) -> None:
         with self.node.lock:
@@ -383,7 +385,9 @@ class WorkerClient(BaseClient):
             self.registered_functions.add(function_id)
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
-        self.send(("cancel", task_id, force, recursive))
+        ok, value = self.request(lambda req: ("cancel", req, task_id, force, recursive))
+        if not ok:
+            raise value
 
     def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
         ok, value = self.request(lambda req: ("create-actor", req, spec, info))

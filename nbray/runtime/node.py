@@ -63,6 +63,7 @@ class WorkerHandle:
     cancelled: Set[bytes] = field(default_factory=set)
     node_id: str = ""
     remote_pid: int = 0
+    calls: Dict[bytes, int] = field(default_factory=dict)  # function id -> runs (max_calls)
 
     @property
     def pid(self) -> int:
@@ -130,6 +131,12 @@ class Node:
         self.ready_queue: Deque[TaskSpec] = collections.deque()
         self.tasks: Dict[bytes, TaskSpec] = {}
         self._pending_deps: Dict[bytes, int] = {}
+        # Tasks cancelled with recursive=True that are still running: what they submit
+        # from now on is cancelled on arrival.
+        self._cancelled_parents: Set[bytes] = set()
+        # task id -> ids of the tasks and actor calls it submitted (for recursive cancel);
+        # dropped when the task ends, pruned of finished children as it grows.
+        self._children: Dict[bytes, List[bytes]] = {}
         self.total_resources: Dict[str, float] = {"CPU": float(self.config.num_cpus)}
         self.total_resources.update({k: float(v) for k, v in self.config.resources.items()})
         self.total_resources[f"node:{node_id}"] = 1.0
@@ -534,8 +541,22 @@ class Node:
         freed: List[ObjectEntry] = []
         self.table.add_submitted(spec.all_refs(), +1, freed)
         self.tasks[spec.task_id] = spec
+        parent = spec.extra.get("parent")
+        if parent is not None and parent in self.tasks:  # (a parent that ended has no entry)
+            siblings = self._children.get(parent)
+            if siblings is None:
+                self._children[parent] = [spec.task_id]
+            else:
+                siblings.append(spec.task_id)
+                if len(siblings) >= 64 and len(siblings) & (len(siblings) - 1) == 0:
+                    siblings[:] = [t for t in siblings if t in self.tasks]
 
     def _submit(self, spec: TaskSpec) -> None:
+        if self._cancelled_parents and spec.extra.get("parent") in self._cancelled_parents \
+                and spec.kind != "actor-create":
+            self._submit_bookkeeping(spec)
+            self._fail_task(spec, exc.TaskCancelledError(spec.task_id.hex()))
+            return
         if spec.kind == "actor-call":
             self.actors.submit_call(spec)
             return
@@ -730,6 +751,14 @@ class Node:
             keep = worker.node_id != self.node_id and any(r[1] == "s" for r in results) \
                 and self.remote.keep_lineage(spec)
             self._finish_task(spec, keep_args=keep)
+        limit = spec.extra.get("max_calls")
+        if limit:
+            runs = worker.calls[spec.function_id] = worker.calls.get(spec.function_id, 0) + 1
+            if runs >= limit and worker.state == "busy":
+                # Ray's max_calls: this worker ran the function often enough; it leaves and
+                # the node starts a new one in its place (_on_worker_exit).
+                worker.state = "exiting"
+                self._reply(worker, ("exit",))
         if worker.state == "busy":
             worker.state, worker.idle_since = "idle", time.monotonic()
         self._dispatch()
@@ -778,6 +807,10 @@ class Node:
     def _finish_task(self, spec: TaskSpec, keep_args: bool = False) -> None:
         """The task is over; its arguments are released (unless kept as lineage)."""
         self.tasks.pop(spec.task_id, None)
+        if self._cancelled_parents:
+            self._cancelled_parents.discard(spec.task_id)
+        if self._children:
+            self._children.pop(spec.task_id, None)
         if keep_args:
             return
         freed: List[ObjectEntry] = []
@@ -840,13 +873,48 @@ class Node:
         except Exception:
             self._internal_error("writing worker output")
 
-    def _on_cancel(self, worker: WorkerHandle, task_id: bytes, force: bool, recursive: bool) -> None:
-        self._cancel(task_id, force)
+    def _on_cancel(self, worker: WorkerHandle, req: int, task_id: bytes, force: bool,
+                   recursive: bool) -> None:
+        try:
+            self._cancel_checked(task_id, force, recursive)
+        except ValueError as e:  # raised in the task that called cancel()
+            self._reply(worker, ("reply", req, False, e))
+            return
+        self._reply(worker, ("reply", req, True, None))
 
     # -- cancellation ---------------------------------------------------------
-    def cancel(self, task_id: bytes, force: bool = False) -> None:
+    def cancel(self, task_id: bytes, force: bool = False, recursive: bool = True) -> None:
         with self.lock:
+            self._cancel_checked(task_id, force, recursive)
+
+    def _cancel_checked(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        spec = self.tasks.get(task_id)
+        if spec is None:
+            return  # finished already: nothing to do (its children neither), as in Ray
+        if force and spec.kind != "task":
+            raise ValueError("force=True is not supported for actor tasks (it would kill the "
+                             "actor's process): cancel without force, or use kill() on the actor")
+        if not recursive:
             self._cancel(task_id, force)
+            return
+        # The task first (its worker records the cancellation before any child's error can
+        # reach it), then everything it submitted, transitively, as Ray's recursive=True.
+        pending, seen = [task_id], {task_id}
+        while pending:
+            tid = pending.pop()
+            subs = tuple(self._children.get(tid, ()))  # before cancelling ends tid's entry
+            child = self.tasks.get(tid)
+            if child is not None and child.kind != "actor-create":
+                # force applies to the task named, not to child actor calls (as in Ray).
+                self._cancel(tid, force and child.kind == "task")
+                if child.kind == "task" and tid in self.tasks:
+                    # Still running until the interrupt lands: what it submits meanwhile
+                    # is cancelled too.
+                    self._cancelled_parents.add(tid)
+            for sub in subs:
+                if sub not in seen:
+                    seen.add(sub)
+                    pending.append(sub)
 
     def cancel_tagged(self, tag: Any, force: bool = False) -> int:
         """Cancel every unfinished task carrying `tag` (a notebook cell's work)."""
@@ -861,8 +929,10 @@ class Node:
         spec = self.tasks.get(task_id)
         if spec is None:
             return  # finished already: nothing to do, as in Ray
+        if spec.kind == "actor-call":
+            self.actors.cancel(spec)
+            return
         if spec.kind != "task":
-            self.actors.cancel(task_id, force)
             return
         error = exc.TaskCancelledError(task_id.hex())
         running = next((w for w in self.workers.values()

@@ -6,6 +6,7 @@ import hashlib
 import functools
 from typing import Any, Dict, List, Optional, Union
 
+from ..core.signatures import signature_of
 from ..core.specs import resource_demand, validate_task_options
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
@@ -21,11 +22,17 @@ class RemoteFunction:
             raise TypeError(f"@remote needs a function or a class, got {type(function).__name__}")
         self._function = function
         self._options = validate_task_options(options, f"@remote on {_name(function)}")
+        if self._options.get("num_gpus") and self._options.get("max_calls") is None:
+            # As in Ray: a GPU function's worker exits after each call, which frees the GPU
+            # memory that libraries keep cached (decorator only, not .options()).
+            self._options["max_calls"] = 1
         self._name = self._options.get("name") or _name(function)
         self._registered: Dict[int, bytes] = {}   # client.session -> function id
         self._blob: Optional[bytes] = None
         self._function_id: Optional[bytes] = None
         self._captured: List[bytes] = []
+        # Checked at every .remote(): a wrong call fails in the caller, as in Ray.
+        self._signature = signature_of(function)
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -62,14 +69,20 @@ class RemoteFunction:
     def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
         from .. import api
 
+        if self._signature is not None:
+            self._signature.check(args, kwargs, f"{self._name}.remote()")
         client = api._client_or_auto_init()
         fid = self._ensure_registered(client)
         opts = self._options
         num_returns = opts.get("num_returns", 1)
+        resources = resource_demand(opts)
         spec, refs, args_ref = client.build_spec(
             name=self._name, function_id=fid, args=args, kwargs=kwargs, num_returns=num_returns,
-            resources=resource_demand(opts), max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
+            resources=resources, max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
             retry_exceptions=opts.get("retry_exceptions", False))
+        max_calls = opts.get("max_calls")
+        if max_calls:  # None or 0: no limit
+            spec.extra["max_calls"] = max_calls
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
         if num_returns == 1:

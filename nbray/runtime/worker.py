@@ -25,6 +25,7 @@ from ..serialization import SerializationError, deserialize, label_for_filename,
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
 from . import context
+from .actor import bound_method
 from .client import WorkerClient, type_name_of
 from .task_args import unpack_args
 
@@ -118,7 +119,8 @@ class Worker:
                     self.client.on_reply(*msg[1:])
                 elif op == "cancel":
                     self.cancelled.add(msg[1])
-                    if msg[1] == self.running_task_id:
+                    # msg[2] False: an actor call, never interrupted once running (as in Ray)
+                    if msg[1] == self.running_task_id and (len(msg) < 3 or msg[2]):
                         os.kill(os.getpid(), signal.SIGINT)  # a real signal also ends a sleep
                 elif op == "exit":
                     break
@@ -210,6 +212,8 @@ class Worker:
         retry = False
         try:
             try:
+                if spec.task_id in self.cancelled:
+                    raise KeyboardInterrupt  # cancelled while it waited in this worker
                 value = self._call(spec, blob, deps)
                 results = self._encode_returns(spec, value)
             except KeyboardInterrupt:
@@ -252,8 +256,10 @@ class Worker:
         if spec.kind == "actor-call":
             if self.actor is None:
                 raise exc.NbrayInternalError("actor call before the actor was created")
-            return getattr(self.actor, spec.method)(*args, **kwargs)
+            return bound_method(self.actor, spec.method)(*args, **kwargs)
         if spec.kind == "actor-create":
+            # How often this actor was restarted: was_current_actor_reconstructed reads it.
+            self.client.actor_restarts = spec.extra.get("restarts", 0)
             self._become_actor(spec, fn(*args, **kwargs))
             return None
         return fn(*args, **kwargs)

@@ -143,7 +143,13 @@ def test_wrong_arguments_to_a_method_raise_on_get(cluster):
     assert nbray.get(counter.read.remote()) == 0
 
 
-def test_wrong_arguments_to_the_constructor_kill_the_actor(cluster):
-    counter = Tally.remote(1, 2, 3, 4)
+def test_wrong_arguments_to_the_constructor_raise_at_once(cluster):
+    # Checked against the signature at .remote(), as in Ray: no actor is created.
+    with pytest.raises(TypeError, match=r"Tally\.remote\(\).*too many positional"):
+        Tally.remote(1, 2, 3, 4)
+
+
+def test_a_constructor_that_raises_kills_the_actor(cluster):
+    counter = Tally.remote(1, births=object())   # births.hit() raises AttributeError
     with pytest.raises(nbray.exceptions.ActorDiedError, match="__init__"):
         nbray.get(counter.read.remote(), timeout=30)

@@ -149,7 +149,7 @@ def test_get_actor_honours_namespaces(cluster):
 def test_get_actor_of_unknown_name_raises_value_error(cluster):
     with pytest.raises(ValueError, match="no-such-actor"):
         nbray.get_actor("no-such-actor")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="non-empty"):  # ValueError, as in Ray
         nbray.get_actor("")
 
 
@@ -211,9 +211,9 @@ def test_kill_twice_and_kill_of_non_handles(cluster):
     nbray.kill(counter)
     nbray.kill(counter)  # already dead: nothing to do
     wait_for_state(counter, "DEAD")
-    with pytest.raises(TypeError, match="actor handle"):
+    with pytest.raises(ValueError, match="actor handle"):  # ValueError, as in Ray
         nbray.kill("not a handle")
-    with pytest.raises(TypeError, match="actor handle"):
+    with pytest.raises(ValueError, match="actor handle"):
         nbray.kill(counter.read.remote)
 
 
