@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import threading
 
 import pytest
@@ -87,7 +88,10 @@ def test_traceback_of_the_task_is_in_the_message(cluster):
     with pytest.raises(RayTaskError) as info:
         nbray.get(raise_value_error.remote("look here"))
     text = str(info.value)
-    assert "Traceback" in text
+    # As in Ray, the message opens with a header naming the task and its process in place
+    # of "Traceback (most recent call last):"; the raw text keeps that line.
+    assert re.match(r"ray::raise_value_error\(\) \(pid=\d+, ip=[^)]+\)\n  File ", text), text
+    assert "Traceback" in info.value.traceback_str
     assert "raise ValueError(msg)" in text
     assert "look here" in text
 
