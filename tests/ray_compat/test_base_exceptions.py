@@ -199,3 +199,17 @@ def test_base_exception_group_is_a_plain_task_error(ray):
     # Python makes this an ExceptionGroup, and so it comes back as one.
     with pytest.raises(ExceptionGroup):  # noqa: F821
         ray.get(only_exceptions.remote())
+
+
+def test_base_exception_in_an_actor_constructor_kills_the_actor(ray):
+    @ray.remote
+    class Broken:
+        def __init__(self):
+            raise Interrupt("in the constructor")
+
+        def ping(self):
+            return "pong"
+
+    with pytest.raises(ray.exceptions.ActorDiedError) as info:
+        ray.get(Broken.remote().ping.remote(), timeout=60)
+    assert "Interrupt" in str(info.value)
