@@ -189,7 +189,7 @@ class Worker:
                         value = await value
                     results = self._encode_returns(spec, value)
                 except _DependencyError as dep:
-                    results = self._error_results(spec, dep.error)
+                    results = self._error_results(spec, self._dependency_error(spec, dep.error))
                 except SystemExit as e:
                     _exit_worker(e)
                 except KeyboardInterrupt:
@@ -222,7 +222,7 @@ class Worker:
                 # its own.
                 results = self._error_results(spec, self._cancelled_error(spec))
             except _DependencyError as dep:
-                results = self._error_results(spec, dep.error)
+                results = self._error_results(spec, self._dependency_error(spec, dep.error))
             except SystemExit as e:
                 _exit_worker(e)
             except BaseException as e:  # the task's own error, re-raised on get
@@ -295,6 +295,17 @@ class Worker:
                 actor_repr = f"<{type(self.actor).__qualname__} object>"
         return exc.RayTaskError(spec.name, text, cause, os.getpid(), ip=_node_ip(),
                                 actor_id=actor_id, actor_repr=actor_repr)
+
+    def _dependency_error(self, spec: TaskSpec, error: BaseException) -> BaseException:
+        """The error of a task that did not run because an argument holds `error`: as in Ray,
+        a RayTaskError naming this task, with the argument's error (and its cause) inside."""
+        if not isinstance(error, exc.RayTaskError) or error.cause is None:
+            return error   # an object lost, a worker crash...: the argument's own error
+        text = ("  At least one of the input arguments for this task could not be computed:\n"
+                f"{type(error).__module__}.{type(error).__qualname__}: {error}")
+        actor_id = spec.actor_id.hex() if spec.actor_id else ""
+        return exc.RayTaskError(spec.name, text, error.cause, os.getpid(), ip=_node_ip(),
+                                actor_id=actor_id)
 
     def _cancelled_error(self, spec: TaskSpec) -> exc.RayTaskError:
         return self._task_error(spec, exc.TaskCancelledError(spec.task_id.hex()))

@@ -242,9 +242,15 @@ def test_failed_argument_fails_the_task_with_the_upstream_error(ray):
 
     with pytest.raises(ValueError) as info:
         ray.get(consume.remote(fails.remote()))
-    assert isinstance(info.value, ray.exceptions.RayTaskError)
-    assert "ray::fails()" in plain(info.value)
-    assert plain(info.value).endswith("ValueError: upstream")
+    err = info.value
+    assert isinstance(err, ray.exceptions.RayTaskError)
+    assert type(err.cause) is ValueError
+    text = plain(err)
+    # The failed task is named first, then the argument's error with its own header.
+    assert text.startswith("ray::consume() (pid="), text
+    assert "At least one of the input arguments for this task could not be computed" in text
+    assert "ray::fails() (pid=" in text
+    assert text.endswith("ValueError: upstream")
 
 
 # name -> the classes it must derive from, as in Ray, so `except` clauses port over.
