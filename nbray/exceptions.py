@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import pickle
+import sys
+from typing import Any, Dict, Optional
 
 
 class NbrayError(Exception):
@@ -25,46 +27,80 @@ class RayTaskError(NbrayError):
     """A task or actor method raised; `cause` is the original exception.
 
     `get` raises a subclass that is also an instance of the cause's class, so
-    `except ValueError:` still catches a ValueError raised remotely.
+    `except ValueError:` still catches a ValueError raised remotely.  When a task
+    fails because a task it waited on failed, `cause` is the innermost error and the
+    message shows every task of the chain, as in Ray.
+
+    `str()` reads as Ray's: a header `ray::name() (pid=N, ip=A)` (with `actor_id=` for
+    actor methods) followed by the remote traceback.
     """
 
     def __init__(self, function_name: str = "", traceback_str: str = "",
                  cause: Optional[BaseException] = None, pid: Optional[int] = None,
-                 cause_repr: str = "") -> None:
+                 cause_repr: str = "", ip: str = "", actor_id: str = "",
+                 actor_repr: str = "") -> None:
         self.function_name = function_name
         self.traceback_str = traceback_str
         self.cause = cause
         self.pid = pid
+        self.ip = ip
+        self.actor_id = actor_id
+        self.actor_repr = actor_repr
         self.cause_repr = cause_repr or (repr(cause) if cause is not None else "")
         # Not super(): in the class made by as_instanceof_cause, the next __init__ in the
         # MRO is the cause's own, whose signature is unknown.
         Exception.__init__(self, function_name, traceback_str, cause, pid, self.cause_repr)
 
+    def header(self) -> str:
+        """`ray::name() (pid=N, ip=A[, actor_id=X, repr=R])`: the first line of the message."""
+        fields = []
+        if self.pid:
+            fields.append(f"pid={self.pid}")
+        if self.ip:
+            fields.append(f"ip={self.ip}")
+        if self.actor_id:
+            fields.append(f"actor_id={self.actor_id}")
+            if self.actor_repr:
+                fields.append(f"repr={self.actor_repr}")
+        return f"ray::{self.function_name}()" + (f" ({', '.join(fields)})" if fields else "")
+
     def __str__(self) -> str:
-        where = f"{self.function_name}()" + (f" (pid={self.pid})" if self.pid else "")
-        return f"{where} failed:\n{self.traceback_str.rstrip()}"
+        # As Ray: each "Traceback (most recent call last):" line becomes the header, so the
+        # message names the task, its process and node, then shows the task's own frames.
+        header = self.header()
+        lines = self.traceback_str.strip("\n").split("\n")
+        if any(line.startswith("Traceback ") for line in lines):
+            return "\n".join(header if line.startswith("Traceback ") else line
+                             for line in lines)
+        return "\n".join([header] + lines)
 
     def __reduce__(self):
-        return (_rebuild_task_error,
-                (self.function_name, self.traceback_str, self.cause, self.pid, self.cause_repr))
+        return (_rebuild_task_error, (self.function_name, self.traceback_str, self.cause,
+                                      self.pid, self.cause_repr, self.ip, self.actor_id,
+                                      self.actor_repr))
 
     def _render_traceback_(self) -> list:
         # IPython shows this instead of the local frames of `get`.
-        return [f"{type(self).__name__}: task {self.function_name}() failed"
-                + (f" on pid {self.pid}" if self.pid else ""), self.traceback_str.rstrip()]
+        return f"{type(self).__name__}: {self}".split("\n")
 
     def as_instanceof_cause(self) -> "RayTaskError":
-        """This error re-typed as a subclass of both RayTaskError and the cause's class."""
+        """This error re-typed as a subclass of both RayTaskError and the cause's class.
+
+        Returns this error unchanged when the cause's class cannot be combined with
+        RayTaskError (a BaseExceptionGroup holding BaseExceptions, an incompatible layout).
+        """
         cause = self.cause
-        if cause is None or isinstance(cause, RayTaskError):
+        if cause is None or issubclass(RayTaskError, type(cause)) \
+                or isinstance(cause, RayTaskError) or isinstance(self, type(cause)):
             return self
-        cause_cls = type(cause)
-        if not _can_subclass(cause_cls):
+        try:
+            cls = _dual_class(type(cause))
+            # Called through the class so builtins with their own __new__ (MemoryError,
+            # OSError, ExceptionGroup) are constructed the way they require.
+            err = cls(self.function_name, self.traceback_str, cause, self.pid, self.cause_repr,
+                      self.ip, self.actor_id, self.actor_repr)
+        except Exception:  # noqa: BLE001 - Ray also falls back to the plain RayTaskError
             return self
-        cls = _dual_class(cause_cls)
-        # Called through the class so builtins with their own __new__ (MemoryError, OSError)
-        # are constructed the way they require.
-        err = cls(self.function_name, self.traceback_str, cause, self.pid, self.cause_repr)
         # Exposes the cause's own attributes (errno, filename, custom fields).
         try:
             err.__dict__.update({k: v for k, v in vars(cause).items() if k not in err.__dict__})
@@ -74,34 +110,100 @@ class RayTaskError(NbrayError):
 
 
 _DUAL_CLASSES: dict = {}
-
-
-def _can_subclass(cls: type) -> bool:
-    try:
-        type("_probe", (RayTaskError, cls), {})
-        return True
-    except TypeError:  # e.g. classes with incompatible layouts
-        return False
+_GROUP_TYPES: tuple = (BaseExceptionGroup,) if sys.version_info >= (3, 11) else ()  # noqa: F821
 
 
 def _dual_class(cause_cls: type) -> type:
     cls = _DUAL_CLASSES.get(cause_cls)
     if cls is None:
         name = f"RayTaskError({cause_cls.__name__})"
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - not called
-            RayTaskError.__init__(self, *args, **kwargs)
-
-        cls = type(name, (RayTaskError, cause_cls), {
-            "__init__": __init__, "__str__": RayTaskError.__str__,
-            "__reduce__": RayTaskError.__reduce__, "__module__": __name__,
-        })
+        namespace: Dict[str, Any] = {
+            "__init__": _dual_init, "__str__": RayTaskError.__str__,
+            "__repr__": _dual_repr, "__reduce__": RayTaskError.__reduce__,
+            "__getattr__": _dual_getattr, "__module__": __name__, "__qualname__": name,
+        }
+        if _GROUP_TYPES and issubclass(cause_cls, _GROUP_TYPES):
+            # An exception group is built from its message and sub-exceptions, so the
+            # dual error exposes the remote sub-exceptions and `except*` matches them.
+            namespace["__new__"] = _dual_group_new
+        cls = type(name, (RayTaskError, cause_cls), namespace)
         _DUAL_CLASSES[cause_cls] = cls
     return cls
 
 
-def _rebuild_task_error(function_name, traceback_str, cause, pid, cause_repr):
-    return RayTaskError(function_name, traceback_str, cause, pid, cause_repr).as_instanceof_cause()
+def _dual_init(self: RayTaskError, *args: Any, **kwargs: Any) -> None:
+    RayTaskError.__init__(self, *args, **kwargs)
+    try:
+        # As Ray: the dual error's args are the cause alone.
+        self.args = (self.cause,)
+    except (AttributeError, TypeError):  # a cause class with a read-only `args`
+        pass
+
+
+def _dual_group_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    cause = args[2] if len(args) > 2 else kwargs["cause"]
+    # Raises TypeError for a BaseExceptionGroup holding BaseExceptions (a RayTaskError is an
+    # Exception); as_instanceof_cause then keeps the plain RayTaskError, as Ray does.
+    return BaseExceptionGroup.__new__(cls, cause.message, cause.exceptions)  # noqa: F821
+
+
+def _dual_repr(self: RayTaskError) -> str:
+    return f"{type(self).__name__}({self.cause!r})"
+
+
+def _dual_getattr(self: RayTaskError, name: str) -> Any:
+    # Attributes the cause has and the dual error lacks (slots, properties of the cause
+    # computed from its own state) are read from the cause, as Ray does.
+    cause = self.__dict__.get("cause")
+    if cause is None or name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(cause, name)
+
+
+def _rebuild_task_error(function_name, traceback_str, cause, pid, cause_repr, ip="",
+                        actor_id="", actor_repr=""):
+    return RayTaskError(function_name, traceback_str, cause, pid, cause_repr, ip, actor_id,
+                        actor_repr).as_instanceof_cause()
+
+
+class UnserializableException(NbrayError):
+    """A task's exception reached the caller, but its class could not be rebuilt there.
+
+    This happens when unpickling the exception fails on the caller (for example an
+    `__init__` with several required arguments and no `__reduce__`).  The message holds
+    the task's header and the remote traceback text, captured where it was raised.
+    """
+
+    def __init__(self, original_stack_trace: str = "") -> None:
+        self.original_stack_trace = original_stack_trace
+        super().__init__(original_stack_trace)
+
+    def __str__(self) -> str:
+        return ("Failed to deserialize exception: its class could not be rebuilt here (give it a "
+                "__reduce__, or make its __init__ accept the exception's args).\n"
+                f"Original exception:\n{self.original_stack_trace}")
+
+
+class _ErrorEnvelope:
+    """A pickled error and its text: unpickles to the error, or to UnserializableException.
+
+    Workers store task errors wrapped in one, so a caller that cannot rebuild the
+    error's class still learns which task failed and how.
+    """
+
+    def __init__(self, blob: bytes, text: str) -> None:
+        self.blob = blob
+        self.text = text
+
+    def __reduce__(self):
+        return (_restore_error, (self.blob, self.text))
+
+
+def _restore_error(blob: bytes, text: str) -> BaseException:
+    try:
+        return pickle.loads(blob)
+    except Exception:  # noqa: BLE001 - any failure to rebuild the class
+        return UnserializableException(text)
 
 
 class GetTimeoutError(NbrayError, TimeoutError):
@@ -139,8 +241,12 @@ class ObjectFetchTimedOutError(ObjectLostError):
     """Fetching the object from another node timed out."""
 
 
-class ReferenceCountingAssertionError(ObjectLostError):
+class ReferenceCountingAssertionError(ObjectLostError, AssertionError):
     """The object was freed while a reference to it still existed (a bug)."""
+
+
+class ObjectFreedError(ObjectLostError):
+    """The object was freed explicitly while a reference to it was still used."""
 
 
 class OwnerDiedError(ObjectLostError):
@@ -163,12 +269,18 @@ class ObjectStoreFullError(NbrayError, MemoryError):
     """The shared-memory store has no room and nothing more can be spilled."""
 
 
-class OutOfDiskError(ObjectStoreFullError):
-    """The spill target is full."""
-
-
 class ObjectSpillError(NbrayError):
     """Writing an object to the spill target or reading it back failed."""
+
+
+class OutOfDiskError(ObjectSpillError):
+    """The store is full and the spill target is full or read-only, so the object cannot be
+    stored.  Objects already stored are intact.  (Ray's name; as in Ray it is not an
+    ObjectStoreFullError, and here it is also an ObjectSpillError.)"""
+
+
+class OutOfMemoryError(NbrayError):
+    """The node ran low on memory and a task or actor was killed to free some."""
 
 
 class RayActorError(NbrayError):
@@ -205,7 +317,7 @@ class NodeDiedError(NbrayError):
     """A node of the cluster died."""
 
 
-class LocalRayletDiedError(RaySystemError):
+class LocalRayletDiedError(NbrayError):
     """The local node manager died."""
 
 
@@ -215,6 +327,66 @@ class WorkerUnavailableError(NbrayError):
 
 class PendingCallsLimitExceeded(NbrayError):
     """Too many calls are queued on one actor."""
+
+
+class AsyncioActorExit(NbrayError):
+    """An async actor exited on purpose."""
+
+
+class ActorAlreadyExistsError(ValueError, NbrayError):
+    """An actor with this name already exists in the namespace (also a ValueError, as in Ray)."""
+
+
+class ActorHandleNotFoundError(ValueError, NbrayError):
+    """The actor handle belongs to another cluster session (also a ValueError, as in Ray)."""
+
+
+class ObjectRefStreamEndOfStreamError(NbrayError):
+    """A streaming generator has no more objects."""
+
+
+class PlasmaObjectNotAvailable(NbrayError):
+    """An object was not available in time (kept for Ray compatibility)."""
+
+
+class UserCodeException(NbrayError):
+    """Wraps an exception raised by user code inside a library."""
+
+
+class RpcError(NbrayError):
+    """A call between cluster processes failed."""
+
+
+class TaskPlacementGroupRemoved(NbrayError):
+    """Not raised by nbray (no placement groups); present so Ray code imports unchanged."""
+
+
+class ActorPlacementGroupRemoved(NbrayError):
+    """Not raised by nbray (no placement groups); present so Ray code imports unchanged."""
+
+
+class OufOfBandObjectRefSerializationException(NbrayError):
+    """An ObjectRef was pickled outside nbray's serializer (Ray's spelling of the name)."""
+
+
+class StreamingGeneratorReplayInconsistentError(RaySystemError):
+    """A retried streaming generator produced a different number of objects."""
+
+
+class RayChannelError(RaySystemError):
+    """Not raised by nbray (no compiled graphs); present so Ray code imports unchanged."""
+
+
+class RayChannelTimeoutError(RayChannelError, TimeoutError):
+    """Not raised by nbray (no compiled graphs); present so Ray code imports unchanged."""
+
+
+class RayCgraphCapacityExceeded(RaySystemError):
+    """Not raised by nbray (no compiled graphs); present so Ray code imports unchanged."""
+
+
+class RayDirectTransportError(RaySystemError):
+    """Not raised by nbray; present so Ray code imports unchanged."""
 
 
 class CrossLanguageError(NbrayError):

@@ -215,7 +215,7 @@ class ActorManager:
             is_error = bool(results) and results[0][5]
             node._store_results(record.create_spec, results)
             if is_error:
-                cause = _error_text(node, results[0][0])
+                cause = _error_text(results[0])
                 record.no_restart = True
                 self._mark_dead(record, f"its constructor raised:\n{cause}")
                 node._kill_worker(worker)
@@ -358,14 +358,16 @@ class ActorManager:
                 for r in self.actors.values()]
 
 
-def _error_text(node: "Node", object_id: bytes) -> str:
-    entry = node.table.entries.get(object_id)
-    if entry is None or entry.inline is None:
+def _error_text(result: Tuple) -> str:
+    """The message of the error a worker reported for a failed call.  Read from the result
+    itself: the object may already be freed when no handle holds the actor any more."""
+    _oid, kind, payload = result[:3]
+    if kind != "i":
         return "(unknown error)"
     from ..serialization import deserialize
 
     try:
-        err = deserialize(*entry.inline)
+        err = deserialize(*payload)
     except Exception as e:  # the error itself may not unpickle in the driver
         return f"(error could not be read: {e})"
     return str(err)

@@ -350,7 +350,16 @@ class WorkerClient(BaseClient):
         ok, offset = self.request(lambda req: ("alloc", req, oid, block))
         if not ok:
             if offset == "too-large":
-                url = self.spill_backend().write(oid.hex(), layout_chunks(ser.meta, ser.buffers))
+                from ..store.spill import spill_failure
+
+                backend = self.spill_backend()
+                try:
+                    url = backend.write(oid.hex(), layout_chunks(ser.meta, ser.buffers))
+                except Exception as e:
+                    raise spill_failure(e, (
+                        f"spilling object {oid.hex()} ({block / 2**20:.1f} MiB, larger than the "
+                        f"whole store) to {backend.url} failed: {type(e).__name__}: {e}. Nothing "
+                        f"stored was lost.")) from e
                 return "f", (url, block)
             raise offset
         try:

@@ -31,7 +31,7 @@ from ..store.allocator import Allocator
 from ..core.object_table import SPILLED
 from ..store.layout import layout_chunks, layout_size, write_object
 from ..store.shm import Arena, create_arena_fd
-from ..store.spill import make_backend, remove_stale_sessions
+from ..store.spill import make_backend, remove_stale_sessions, spill_failure
 from ..transport.framing import ConnectionClosed
 from .actor_manager import ActorManager
 from .latch import Latch
@@ -115,9 +115,9 @@ class Node:
             try:
                 self.spill.check()
             except Exception as e:
-                raise exc.ObjectSpillError(
+                raise spill_failure(e, (
                     f"the spill target {self.config.spill_url!r} cannot be written: "
-                    f"{type(e).__name__}: {e}") from e
+                    f"{type(e).__name__}: {e}")) from e
         remove_stale_sessions()
         self._arena_fd = create_arena_fd(cap)
         self.arena = Arena(self._arena_fd, cap, owns_fd=False)

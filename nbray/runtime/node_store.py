@@ -16,7 +16,7 @@ from .. import exceptions as exc
 from ..core.object_table import SHM, SPILLED, ObjectEntry, ObjectTable
 from ..store.allocator import Allocator
 from ..store.shm import Arena
-from ..store.spill import SpillBackend
+from ..store.spill import SpillBackend, spill_failure
 
 
 class NodeStore:
@@ -88,10 +88,10 @@ class NodeStore:
             url = self.spill.write(object_id.hex(), chunks)
         except Exception as e:
             self.stats["spill_errors"] += 1
-            raise exc.ObjectSpillError(
+            raise spill_failure(e, (
                 f"spilling object {object_id.hex()} ({size / 2**20:.1f} MiB) to {self.spill.url} "
                 f"failed: {type(e).__name__}: {e}. Nothing stored was lost; free some objects, "
-                f"or give nbray.init(spill_url=...) a target with room.") from e
+                f"or give nbray.init(spill_url=...) a target with room.")) from e
         self.stats["spilled_objects"] += 1
         self.stats["spilled_bytes"] += size
         self.stats["spill_ns"] += int((time.perf_counter() - t0) * 1e9)

@@ -191,7 +191,11 @@ class Worker:
                         value = await value
                     results = self._encode_returns(spec, value)
                 except _DependencyError as dep:
-                    results = self._error_results(spec, dep.error)
+                    results = self._error_results(spec, self._dependency_error(spec, dep.error))
+                except SystemExit as e:
+                    _exit_worker(e)
+                except KeyboardInterrupt:
+                    results = self._error_results(spec, self._cancelled_error(spec))
                 except BaseException as e:  # noqa: BLE001 - re-raised on get
                     retry = _should_retry(spec.retry_exceptions, e)
                     results = self._error_results(spec, self._task_error(spec))
@@ -217,12 +221,14 @@ class Worker:
                 value = self._call(spec, blob, deps)
                 results = self._encode_returns(spec, value)
             except KeyboardInterrupt:
-                if spec.task_id in self.cancelled:
-                    results = self._error_results(spec, exc.TaskCancelledError(spec.task_id.hex()))
-                else:
-                    results = self._error_results(spec, self._task_error(spec))
+                # Cancelled, or the task raised KeyboardInterrupt itself: either way the
+                # caller gets TaskCancelledError (as in Ray), never a KeyboardInterrupt of
+                # its own.
+                results = self._error_results(spec, self._cancelled_error(spec))
             except _DependencyError as dep:
-                results = self._error_results(spec, dep.error)
+                results = self._error_results(spec, self._dependency_error(spec, dep.error))
+            except SystemExit as e:
+                _exit_worker(e)
             except BaseException as e:  # the task's own error, re-raised on get
                 retry = _should_retry(spec.retry_exceptions, e)
                 results = self._error_results(spec, self._task_error(spec))
@@ -264,19 +270,51 @@ class Worker:
             return None
         return fn(*args, **kwargs)
 
-    def _task_error(self, spec: TaskSpec) -> exc.RayTaskError:
+    def _task_error(self, spec: TaskSpec,
+                    replacement: Optional[BaseException] = None) -> exc.RayTaskError:
+        """The RayTaskError for the exception being handled (or `replacement`, raised
+        at the same place), with the task's frames and where it ran."""
         etype, evalue, tb = sys.exc_info()
         # Drop this module's frames: the user wants their own code's traceback.
         while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _RUNTIME_DIR:
             tb = tb.tb_next
+        if replacement is not None:
+            etype, evalue = type(replacement), replacement
         text = format_remote_traceback(etype, evalue, tb)
-        cause = evalue
+        cause: BaseException = evalue
+        if isinstance(cause, exc.RayTaskError) and cause.cause is not None:
+            # A task this one waited on failed: keep the innermost error as the cause (so
+            # `except ZeroDivisionError` still works two tasks up); the text shows both.
+            cause = cause.cause
         try:
             serialize(cause, context="exception")
-        except Exception:
-            cause = RuntimeError(f"{etype.__name__}: {evalue} (the original exception could not "
-                                 f"be pickled)")
-        return exc.RayTaskError(spec.name, text, cause, os.getpid())
+        except Exception as e:
+            cause = exc.RayError(
+                f"Exception {etype.__module__}.{etype.__qualname__} isn't serializable: {e}.\n"
+                f"Original exception details:\n{text}")
+        actor_id = spec.actor_id.hex() if spec.actor_id else ""
+        actor_repr = ""
+        if actor_id and self.actor is not None:
+            try:
+                actor_repr = repr(self.actor)
+            except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the error
+                actor_repr = f"<{type(self.actor).__qualname__} object>"
+        return exc.RayTaskError(spec.name, text, cause, os.getpid(), ip=_node_ip(),
+                                actor_id=actor_id, actor_repr=actor_repr)
+
+    def _dependency_error(self, spec: TaskSpec, error: BaseException) -> BaseException:
+        """The error of a task that did not run because an argument holds `error`: as in Ray,
+        a RayTaskError naming this task, with the argument's error (and its cause) inside."""
+        if not isinstance(error, exc.RayTaskError) or error.cause is None:
+            return error   # an object lost, a worker crash...: the argument's own error
+        text = ("  At least one of the input arguments for this task could not be computed:\n"
+                f"{type(error).__module__}.{type(error).__qualname__}: {error}")
+        actor_id = spec.actor_id.hex() if spec.actor_id else ""
+        return exc.RayTaskError(spec.name, text, error.cause, os.getpid(), ip=_node_ip(),
+                                actor_id=actor_id)
+
+    def _cancelled_error(self, spec: TaskSpec) -> exc.RayTaskError:
+        return self._task_error(spec, exc.TaskCancelledError(spec.task_id.hex()))
 
     def _encode_returns(self, spec: TaskSpec, value: Any) -> List[Tuple]:
         n = len(spec.return_ids)
@@ -314,14 +352,36 @@ class Worker:
 
     def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
         try:
-            meta = serialize(error, context="exception").meta
+            blob = serialize(error, context="exception", out_of_band=False).meta
         except SerializationError:
-            meta = serialize(exc.RayTaskError(spec.name, str(error), None, os.getpid())).meta
+            error = exc.RayTaskError(spec.name, str(error), None, os.getpid(), ip=_node_ip())
+            blob = serialize(error, out_of_band=False).meta
+        # Wrapped with its text: a caller that cannot rebuild the error's class gets
+        # UnserializableException naming the task and its traceback, not a bare TypeError.
+        text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
+        meta = serialize(exc._ErrorEnvelope(blob, text), context="exception").meta
         name = type(error).__name__
         return [(oid, "i", (meta, ()), len(meta), [], True, name) for oid in spec.return_ids]
 
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(_RUNTIME_DIR) + os.sep
+
+
+def _node_ip() -> str:
+    return os.environ.get("NBRAY_NODE_IP", "127.0.0.1")
+
+
+def _exit_worker(error: SystemExit) -> None:
+    """sys.exit() in a task or actor method ends this worker, as in Ray: the node sees the
+    process exit (WorkerCrashedError for a task, ActorDiedError for an actor), and the
+    driver never receives a SystemExit it would obey."""
+    code = error.code
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 def format_remote_traceback(etype: Any, evalue: BaseException, tb: Any) -> str:
@@ -334,6 +394,9 @@ def format_remote_traceback(etype: Any, evalue: BaseException, tb: Any) -> str:
         if id(current) in seen:
             continue
         seen.add(id(current))
+        # nbray's own frames (get() inside a task, the worker loop) are noise to the user.
+        current.stack[:] = [f for f in current.stack
+                            if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
         for frame in current.stack:
             label = label_for_filename(frame.filename)
             if label is not None:

@@ -13,6 +13,7 @@ written it, so a planted pickle is never loaded.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
@@ -20,9 +21,37 @@ import urllib.parse
 from abc import ABC, abstractmethod
 from typing import Any, Dict, Optional, Sequence
 
+from .. import exceptions as exc
+
 
 class SpillConfigError(ValueError):
     """The spill URL or its options are malformed."""
+
+
+# errno values that mean "this target takes no more bytes": full, over quota, too large for
+# the file system, read-only, or not writable by us.
+_OUT_OF_DISK_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM")
+    if hasattr(errno, name))
+
+
+def is_out_of_disk(error: BaseException) -> bool:
+    """True if `error` (or an error it wraps) says the spill target is full or read-only."""
+    seen = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _OUT_OF_DISK_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def spill_failure(error: BaseException, message: str) -> exc.ObjectSpillError:
+    """The error to raise for a failed spill write: OutOfDiskError (Ray's name) when the
+    target is full or read-only, ObjectSpillError otherwise."""
+    cls = exc.OutOfDiskError if is_out_of_disk(error) else exc.ObjectSpillError
+    return cls(message)
 
 
 class SpillBackend(ABC):

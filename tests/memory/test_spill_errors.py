@@ -115,7 +115,8 @@ def read_only_dir(tmp_path):
 
 
 def test_read_only_spill_directory_fails_at_init(read_only_dir):
-    with pytest.raises(exc.ObjectSpillError) as info:
+    # OutOfDiskError (Ray's name) is also an ObjectSpillError.
+    with pytest.raises(exc.OutOfDiskError) as info:
         nbray.init(num_cpus=1, object_store_memory=16 * MiB, spill_url=str(read_only_dir))
     assert str(read_only_dir) in str(info.value)
     assert not nbray.is_initialized()
@@ -129,7 +130,7 @@ def test_full_spill_target_fails_the_spill_and_keeps_objects(make_cluster, tmp_p
         for i in range(40):
             try:
                 refs.append(nbray.put(make_array(i, MiB)))
-            except (exc.ObjectSpillError, exc.ObjectStoreFullError) as e:
+            except exc.OutOfDiskError as e:     # Ray's name for "store and disk are full"
                 error = e
                 break
         assert error is not None, "40 MiB went into a 16 MiB store and a 3 MiB target"
@@ -146,7 +147,7 @@ def test_full_spill_target_fails_the_spill_and_keeps_objects(make_cluster, tmp_p
         def produce(seed):
             return np.random.default_rng(seed).integers(0, 256, 2 * MiB, dtype=np.uint8)
 
-        with pytest.raises((exc.ObjectSpillError, exc.ObjectStoreFullError)):
+        with pytest.raises(exc.OutOfDiskError):
             nbray.get(produce.remote(7), timeout=60)
         for i, r in enumerate(refs):
             assert np.array_equal(nbray.get(r), make_array(i, MiB))
@@ -162,3 +163,30 @@ def test_full_spill_target_fails_the_spill_and_keeps_objects(make_cluster, tmp_p
         del refs, more
         nbray.shutdown()
         assert os.listdir(target) == []
+
+
+def test_spill_target_turned_read_only_raises_out_of_disk_and_keeps_objects(make_cluster,
+                                                                             tmp_path):
+    with _mounted_tmpfs(tmp_path / "target", "size=64m,mode=0700") as target:
+        capacity = 16 * MiB
+        make_cluster(object_store_memory=capacity, spill_url=str(target))
+        refs = [nbray.put(make_array(i, 3 * MiB)) for i in range(4)]     # fits: nothing spilled
+        proc = subprocess.run(["mount", "-o", "remount,ro", str(target)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot remount the tmpfs read-only here: {proc.stderr.strip()}")
+        try:
+            with pytest.raises(exc.OutOfDiskError) as info:
+                nbray.put(make_array(99, 6 * MiB))                      # needs a spill
+            assert isinstance(info.value, exc.RayError)
+            assert not isinstance(info.value, exc.ObjectStoreFullError)   # as in Ray
+            assert str(target) in str(info.value) and "Read-only" in str(info.value)
+            # Nothing stored was lost, and what fits still goes in.
+            for i, r in enumerate(refs):
+                assert counts()[r.hex()]["where"] == "shm"
+                assert np.array_equal(nbray.get(r), make_array(i, 3 * MiB))
+            assert nbray.get(nbray.put(b"small")) == b"small"
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(target)], capture_output=True)
+        del refs
+        nbray.shutdown()

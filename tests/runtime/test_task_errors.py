@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import threading
 
 import pytest
@@ -87,7 +88,10 @@ def test_traceback_of_the_task_is_in_the_message(cluster):
     with pytest.raises(RayTaskError) as info:
         nbray.get(raise_value_error.remote("look here"))
     text = str(info.value)
-    assert "Traceback" in text
+    # As in Ray, the message opens with a header naming the task and its process in place
+    # of "Traceback (most recent call last):"; the raw text keeps that line.
+    assert re.match(r"ray::raise_value_error\(\) \(pid=\d+, ip=[^)]+\)\n  File ", text), text
+    assert "Traceback" in info.value.traceback_str
     assert "raise ValueError(msg)" in text
     assert "look here" in text
 
@@ -240,3 +244,87 @@ def test_traceback_of_notebook_cell_code_shows_its_label_and_source(cluster):
     text = str(info.value)
     assert 'File "In [7]", line 3, in cell_task' in text
     assert "return y / 0  # cell line 3" in text
+
+
+# -- nbray-only behaviours (Ray hangs or differs here; see tests/ray_compat for the rest) ------
+def test_ray_task_error_pickles_with_its_header_fields(cluster):
+    @nbray.remote
+    class Holder:
+        def fail(self):
+            raise LookupError("not here")
+
+    with pytest.raises(LookupError) as info:
+        nbray.get(Holder.remote().fail.remote())
+    err = info.value
+    clone = pickle.loads(pickle.dumps(err))
+    assert type(clone) is type(err)
+    assert (clone.pid, clone.ip, clone.actor_id) == (err.pid, err.ip, err.actor_id)
+    assert err.actor_id and err.pid
+    assert str(clone) == str(err)
+    assert repr(clone) == repr(err) == "RayTaskError(LookupError)(LookupError('not here'))"
+
+
+def test_unserializable_exception_pickles(cluster):
+    class NeedsTwo(Exception):
+        def __init__(self, a, b):
+            super().__init__(f"{a}-{b}")
+
+    @nbray.remote
+    def raises_needs_two():
+        raise NeedsTwo(1, 2)
+
+    with pytest.raises(nbray.exceptions.UnserializableException) as info:
+        nbray.get(raises_needs_two.remote())
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert str(clone) == str(info.value)
+    assert "ray::raises_needs_two()" in str(clone)
+
+
+def test_system_exit_in_an_async_actor_kills_the_actor(cluster):
+    # Ray 2.60 never answers this call (its event loop thread dies); nbray ends the actor.
+    @nbray.remote
+    class AsyncLeaving:
+        async def leave(self):
+            raise SystemExit(2)
+
+        async def ping(self):
+            return "pong"
+
+    actor = AsyncLeaving.remote()
+    assert nbray.get(actor.ping.remote(), timeout=30) == "pong"
+    with pytest.raises(nbray.exceptions.ActorDiedError, match="exited with code 2"):
+        nbray.get(actor.leave.remote(), timeout=30)
+    with pytest.raises(nbray.exceptions.ActorDiedError):
+        nbray.get(actor.ping.remote(), timeout=30)
+
+
+def test_keyboard_interrupt_in_an_async_actor_is_a_cancellation(cluster):
+    # Ray 2.60 never answers this call either; nbray fails just the call, like a task's.
+    @nbray.remote
+    class AsyncInterrupted:
+        async def interrupted(self):
+            raise KeyboardInterrupt
+
+        async def ping(self):
+            return "pong"
+
+    actor = AsyncInterrupted.remote()
+    with pytest.raises(nbray.exceptions.TaskCancelledError) as info:
+        nbray.get(actor.interrupted.remote(), timeout=30)
+    assert isinstance(info.value, RayTaskError)
+    assert nbray.get(actor.ping.remote(), timeout=30) == "pong"
+
+
+def test_output_printed_before_system_exit_reaches_the_driver(cluster, capsys):
+    @nbray.remote(max_retries=0)
+    def say_and_leave():
+        print("last words")
+        raise SystemExit(0)
+
+    with pytest.raises(nbray.exceptions.WorkerCrashedError):
+        nbray.get(say_and_leave.remote(), timeout=30)
+    from tests._support import poll_for
+
+    seen = []
+    poll_for(lambda: seen.append(capsys.readouterr().out) or "last words" in "".join(seen),
+             timeout=10, msg="the task's output")
