@@ -13,7 +13,7 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 from ..transport.framing import ConnectionClosed, MessageConnection
 from .client import WorkerClient
@@ -25,12 +25,6 @@ class AttachedClient(WorkerClient):
     """WorkerClient plus what a driver needs: queries to the head and an output sink."""
 
     output_sink = staticmethod(print_worker_output)
-
-    def query(self, op: str, args: Dict[str, Any]) -> Any:
-        ok, value = self.request(lambda req: ("query", req, op, args))
-        if not ok:
-            raise value
-        return value
 
     def tag_provider(self) -> Any:  # type: ignore[override]
         return f"attached:{self.holder}"
