@@ -458,7 +458,7 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
     """
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() takes an ObjectRef, got {type(object_ref).__name__}")
-    _client_or_auto_init().cancel(object_ref.task_id(), bool(force), bool(recursive))
+    _client_or_auto_init().cancel(object_ref.task_id().binary(), bool(force), bool(recursive))
 
 
 # =============================================================================

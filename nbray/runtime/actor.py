@@ -80,7 +80,10 @@ class ActorClass:
         is_async = any(m["is_async"] for m in self._methods.values())
         concurrency = opts.get("max_concurrency") or (1000 if is_async else 1)
         cid = self._ensure_registered(client)
-        demand = resource_demand(opts, default_cpus=0)
+        # As in Ray: an actor that names no resources holds no CPU; one that names any
+        # (GPUs, custom resources) also holds one CPU unless it sets num_cpus.
+        specified = bool(opts.get("num_gpus")) or bool(opts.get("resources"))
+        demand = resource_demand(opts, default_cpus=1 if specified else 0)
         new_actor_id = ids.actor_id()
         spec, refs, args_ref = client.build_spec(
             name=f"{self.__name__}.__init__", function_id=cid, args=args, kwargs=kwargs,
