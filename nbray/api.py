@@ -31,7 +31,14 @@ _atexit_registered = False
 _ACCEPTED_NOOP = {"include_dashboard", "dashboard_host", "dashboard_port", "logging_level",
                   "logging_format", "configure_logging", "log_to_driver", "_temp_dir",
                   "local_mode", "job_config", "_system_config", "storage", "runtime_env",
-                  "_node_ip_address", "logging_config", "enable_resource_isolation"}
+                  "_node_ip_address", "logging_config", "enable_resource_isolation",
+                  # the rest of Ray 2.60's init() keywords: node labels, cgroups, Redis,
+                  # metrics and tracing have no counterpart here
+                  "labels", "cgroup_path", "system_reserved_cpu", "system_reserved_memory",
+                  "proxy_server_url", "_enable_object_reconstruction", "_plasma_directory",
+                  "_driver_object_store_memory", "_memory", "_redis_username",
+                  "_redis_password", "_metrics_export_port", "_tracing_startup_hook",
+                  "_node_name", "_skip_env_hook", "_object_spilling_directory"}
 
 
 @dataclass
@@ -136,6 +143,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     address = address or os.environ.get("NBRAY_ADDRESS") or None
+    if spill_url is None and kwargs.get("_object_spilling_directory"):
+        spill_url = kwargs["_object_spilling_directory"]  # Ray's spelling of a spill directory
     if os.environ.get("NBRAY_WORKER") == "1" and context.current_client() is not None:
         return _context_for(None)  # init() inside a task: the worker is already connected
     if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 0):

@@ -15,7 +15,6 @@ process rather than to one call:
 
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List, Optional
 
 from .ids import ActorID, JobID, NodeID, TaskID, ids
@@ -32,12 +31,6 @@ class RuntimeContext:
     def _task(self) -> Any:
         return getattr(self._client, "current_task", None)
 
-    @property
-    def _in_worker(self) -> bool:
-        from . import api
-
-        return api._state is None and os.environ.get("NBRAY_WORKER") == "1"
-
     # -- ids ------------------------------------------------------------------------
     def get_job_id(self) -> str:
         """The job's id: 8 hex digits."""
@@ -45,7 +38,7 @@ class RuntimeContext:
 
         if api._state is not None:
             return api._state.job_id
-        return os.environ.get("NBRAY_JOB_ID") or ids.job_id.hex()
+        return ids.job_id.hex()  # the worker set it from its environment or its first task
 
     def get_node_id(self) -> str:
         """The id of the node this process runs on: 56 hex digits."""

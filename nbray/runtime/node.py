@@ -910,8 +910,9 @@ class Node:
         worker.signal(signal.SIGKILL)
 
     def _totals_text(self) -> str:
-        return "; ".join(f"node {nid[:8]}: " + ", ".join(
+        return "; ".join(f"node {nid[:8]}: " + (", ".join(
             f"{k}={v:g}" for k, v in info.total.items() if not k.startswith("node:"))
+            or "no CPUs or other resources")
             for nid, info in self.cluster_nodes.items() if info.alive)
 
     # -- worker exit -----------------------------------------------------------

@@ -14,12 +14,16 @@ import os
 import time
 from typing import Any, List, Optional, Tuple, Union
 
+from ..ids import JOB_ID_SIZE, ids, job_id_of
+
 CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 
 # GPUs the worker was started with: the node's ids 0..n-1 index into this list.
 _ORIGINAL = os.environ.get(CUDA_VISIBLE_DEVICES)
 _ORIGINAL_IDS: Optional[List[str]] = (
     [x.strip() for x in _ORIGINAL.split(",") if x.strip()] if _ORIGINAL else None)
+
+_NO_JOB = b"\0" * JOB_ID_SIZE
 
 _Saved = Optional[Tuple[bool, Optional[str]]]
 
@@ -35,6 +39,10 @@ def visible_ids(slots: List[int]) -> List[Union[int, str]]:
 def enter(client: Any, spec: Any) -> Tuple[float, _Saved]:
     """Record what the runtime context needs before running `spec`; returns what leave() needs."""
     start = time.time()
+    if ids.job_id == _NO_JOB:
+        # A worker started without the job in its environment (one of another node) learns
+        # it from the first task's id, so its runtime context and the ids it makes name it.
+        ids.set_job_id(job_id_of(spec.task_id))
     kind = spec.kind
     if kind == "actor-call":
         return start, None

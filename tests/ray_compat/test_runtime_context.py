@@ -160,3 +160,30 @@ def test_gpu_ids_and_cuda_visible_devices(ray_fresh, tmp_path):
     # An actor that asks for a GPU also holds a CPU unless it says num_cpus (Ray's rule).
     assert len(ids) == 1 and env == str(ids[0]) and assigned == {"CPU": 1.0, "GPU": 1.0}
     assert ray.get(actor.report.remote())[0] == ids   # the actor keeps its GPU between calls
+
+
+def test_a_restarted_actor_knows_it_was_reconstructed(ray):
+    @ray.remote(max_restarts=1)
+    class Phoenix:
+        def reconstructed(self):
+            return ray.get_runtime_context().was_current_actor_reconstructed
+
+        def die(self):
+            os._exit(1)
+
+    actor = Phoenix.remote()
+    assert ray.get(actor.reconstructed.remote()) is False
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(actor.die.remote(), timeout=60)
+    seen = []
+
+    def answered_after_restart():
+        try:
+            seen.append(ray.get(actor.reconstructed.remote(), timeout=60))
+        except ray.exceptions.RayActorError:
+            return False   # still restarting
+        return True
+
+    poll_for(answered_after_restart, timeout=60, msg="the actor to restart")
+    assert seen[-1] is True
+    ray.kill(actor)
