@@ -19,6 +19,7 @@ from .runtime import context
 from .runtime.client import DriverClient
 from .runtime.object_ref import ObjectRef
 from .runtime.remote_function import RemoteFunction
+from .runtime_context import RuntimeContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from .memory_summary import MemorySummary
@@ -633,11 +634,9 @@ def cluster_summary() -> Dict[str, Any]:
     return _query("summary")
 
 
-def get_runtime_context() -> Any:
+def get_runtime_context() -> RuntimeContext:
     """The runtime context (ids of the job, node, worker, task and actor) of the caller."""
-    from .runtime_context import get_runtime_context as _get
-
-    return _get()
+    return RuntimeContext(_client_or_auto_init())
 
 
 def get_gpu_ids() -> List[Any]:
