@@ -158,7 +158,7 @@ def test_a_driver_with_no_cpus_runs_zero_cpu_work(ray_fresh):
     assert ray.get(Box.remote().get.remote(), timeout=60) == "boxed"
 
 
-@pytest.mark.init(labels={"team": "compat"}, _node_name="compat-node", _system_config={},
+@pytest.mark.init(labels={"team": "compat"}, _system_config={},
                   log_to_driver=True, configure_logging=True)
 def test_init_accepts_rays_other_keywords(ray_fresh):
     ray = ray_fresh
