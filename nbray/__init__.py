@@ -9,8 +9,12 @@ from . import exceptions
 from .api import (available_resources, cancel, cluster_resources, get, get_actor,
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
                   nodes, put, reference_counts, remote, shutdown, wait)
+from .api import get_gpu_ids, timeline
+from .ids import ActorID, JobID, NodeID, TaskID
 from .runtime.actor import ActorClass, ActorHandle
 from .runtime.object_ref import ObjectRef
+
+ObjectID = ObjectRef  # Ray's older name, still exported by Ray
 
 __version__ = "0.1.0"
 
@@ -46,4 +50,5 @@ __all__ = [
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
     "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",
+    "ActorID", "JobID", "NodeID", "ObjectID", "TaskID", "get_gpu_ids", "timeline",
 ]

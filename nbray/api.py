@@ -8,14 +8,18 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .config import Config
+from .ids import ids as _ids
+from .ids import new_node_id
 from .runtime import context
 from .runtime.client import DriverClient
 from .runtime.object_ref import ObjectRef
 from .runtime.remote_function import RemoteFunction
+from .runtime_context import RuntimeContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from .memory_summary import MemorySummary
@@ -28,7 +32,14 @@ _atexit_registered = False
 _ACCEPTED_NOOP = {"include_dashboard", "dashboard_host", "dashboard_port", "logging_level",
                   "logging_format", "configure_logging", "log_to_driver", "_temp_dir",
                   "local_mode", "job_config", "_system_config", "storage", "runtime_env",
-                  "_node_ip_address", "logging_config", "enable_resource_isolation"}
+                  "_node_ip_address", "logging_config", "enable_resource_isolation",
+                  # the rest of Ray 2.60's init() keywords: node labels, cgroups, Redis,
+                  # metrics and tracing have no counterpart here
+                  "labels", "cgroup_path", "system_reserved_cpu", "system_reserved_memory",
+                  "proxy_server_url", "_enable_object_reconstruction", "_plasma_directory",
+                  "_driver_object_store_memory", "_memory", "_redis_username",
+                  "_redis_password", "_metrics_export_port", "_tracing_startup_hook",
+                  "_node_name", "_skip_env_hook", "_object_spilling_directory"}
 
 
 @dataclass
@@ -42,21 +53,37 @@ class _DriverState:
     state_server: Any = None
     attached: Any = None
     head_server: Any = None
+    address: Optional[str] = None          # the cluster's URL, when attached to one
 
 
-@dataclass(frozen=True)
-class ClusterContext:
-    """What init() returns (Ray's RayContext): addresses and a notebook view."""
+class ClusterContext(Mapping):
+    """What init() returns (Ray's RayContext): addresses and a notebook view.
 
-    address_info: Dict[str, Any]
-    node_id: str
+    `address_info` has the keys of Ray 2.60's, with None where nbray has no such thing
+    (no Redis, raylet socket or metrics port); `ray_version` is nbray's own version, the
+    one `nbray.__version__` reports.  Like Ray's, it reads as a mapping of `address_info`.
+    """
 
-    @property
-    def dashboard_url(self) -> Optional[str]:
-        return None
+    def __init__(self, address_info: Dict[str, Any], node_id: str) -> None:
+        import sys
+
+        from . import __version__
+
+        self.address_info = address_info
+        self.node_id = node_id
+        self.dashboard_url: str = address_info.get("webui_url") or ""
+        self.python_version = "{}.{}.{}".format(*sys.version_info[:3])
+        self.ray_version: str = __version__
+        self.ray_commit: Optional[str] = None
 
     def __getitem__(self, key: str) -> Any:
         return self.address_info[key]
+
+    def __len__(self) -> int:
+        return len(self.address_info)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.address_info)
 
     def __enter__(self) -> "ClusterContext":
         return self
@@ -117,10 +144,12 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     address = address or os.environ.get("NBRAY_ADDRESS") or None
+    if spill_url is None and kwargs.get("_object_spilling_directory"):
+        spill_url = kwargs["_object_spilling_directory"]  # Ray's spelling of a spill directory
     if os.environ.get("NBRAY_WORKER") == "1" and context.current_client() is not None:
         return _context_for(None)  # init() inside a task: the worker is already connected
-    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
-        raise ValueError(f"num_cpus must be a positive integer, got {num_cpus!r}")
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 0):
+        raise ValueError(f"num_cpus must be an integer >= 0, got {num_cpus!r}")
     if object_store_memory is not None and (not isinstance(object_store_memory, numbers.Integral)
                                             or object_store_memory < 2**20):
         raise ValueError(f"object_store_memory must be an integer number of bytes >= 1 MiB, "
@@ -153,7 +182,7 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         _check_store_size(config.object_store_memory)
         from .runtime.node import Node
 
-        node_id = os.urandom(16).hex()
+        node_id = new_node_id()
         from .store.spill import SpillConfigError
 
         try:
@@ -162,6 +191,7 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
             raise ValueError(str(e)) from None
         client = DriverClient(node)
         _state = _DriverState(node, client, config, given, config.namespace, job_id=job_id)
+        _ids.set_job_id(job_id)
         context.set_client(client)
         _state.state_server = _start_state_server()
         if not _atexit_registered:
@@ -180,12 +210,13 @@ def _attach(address: str, token: Optional[str], given: Dict[str, Any],
     config = Config(namespace=namespace or "default")
     _state = _DriverState(None, attached.client, config, given, config.namespace)
     _state.attached = attached
+    _state.address = url
+    _ids.set_job_id(_state.job_id)
     context.set_client(attached.client)
     if not _atexit_registered:
         atexit.register(shutdown)
         _atexit_registered = True
-    return ClusterContext({"node_id": attached.agent.node_id, "address": url,
-                           "node_ip_address": "127.0.0.1"}, attached.agent.node_id)
+    return _context_for(_state)
 
 
 def _start_state_server() -> Any:
@@ -225,10 +256,27 @@ def _fmt_args(args: Dict[str, Any]) -> str:
 def _context_for(state: Optional[_DriverState]) -> ClusterContext:
     if state is not None and state.node is None:
         node_id = state.attached.agent.node_id
-    else:
-        node_id = state.node.node_id if state else os.environ.get("NBRAY_NODE_ID", "")
-    return ClusterContext({"node_id": node_id, "address": "local", "node_ip_address": "127.0.0.1"},
-                          node_id)
+    elif state is not None:
+        node_id = state.node.node_id
+    else:  # init() inside a task
+        node_id = getattr(context.current_client(), "node_id", "")
+    address = _cluster_address(state)
+    return ClusterContext({
+        "node_ip_address": "127.0.0.1", "redis_address": None, "object_store_address": None,
+        "raylet_socket_name": None, "webui_url": "", "session_dir": None,
+        "metrics_export_port": None, "gcs_address": address,
+        "address": address or "local", "dashboard_agent_listen_port": None,
+        "node_id": node_id}, node_id)
+
+
+def _cluster_address(state: Optional[_DriverState] = None) -> Optional[str]:
+    """The address other drivers and nodes join this cluster at (None: it serves none)."""
+    state = state if state is not None else _state
+    if state is not None and state.address is not None:
+        return state.address
+    if state is not None and state.head_server is not None:
+        return state.head_server.address
+    return os.environ.get("NBRAY_ADDRESS") or None
 
 
 def shutdown(_exiting_interpreter: bool = False) -> None:
@@ -422,7 +470,7 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
     """
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() takes an ObjectRef, got {type(object_ref).__name__}")
-    _client_or_auto_init().cancel(object_ref.task_id(), bool(force), bool(recursive))
+    _client_or_auto_init().cancel(object_ref.task_id().binary(), bool(force), bool(recursive))
 
 
 # =============================================================================
@@ -563,9 +611,14 @@ def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
 
 
 def _query(op: str, **args: Any) -> Any:
-    """Ask the head a read-only question (in-process, or over the attached connection)."""
+    """Ask the head a read-only question (in-process, over the attached connection, or
+    from inside a task over the worker's socket)."""
     from .runtime import queries
 
+    if _state is None and os.environ.get("NBRAY_WORKER") == "1":
+        client = context.current_client()
+        if client is not None:
+            return client.query(op, args)
     state = _require_state()
     if state.node is not None:
         return queries.run(state.node, op, args, dict(state.client.ref_counter.counts))
@@ -586,51 +639,41 @@ def cluster_summary() -> Dict[str, Any]:
     return _query("summary")
 
 
-class RuntimeContext:
-    """What get_runtime_context() returns: ids of the job, node, worker and current task."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def get_job_id(self) -> str:
-        return _state.job_id if _state else os.environ.get("NBRAY_JOB_ID", "")
-
-    def get_node_id(self) -> str:
-        if _state is not None and _state.node is not None:
-            return _state.node.node_id
-        return getattr(self._client, "node_id", "")
-
-    def get_worker_id(self) -> str:
-        return getattr(self._client, "holder", "")
-
-    def get_task_id(self) -> Optional[str]:
-        task = getattr(self._client, "current_task", None)
-        return task.task_id.hex() if task is not None else None
-
-    def get_actor_id(self) -> Optional[str]:
-        task = getattr(self._client, "current_task", None)
-        return task.actor_id.hex() if task is not None and task.actor_id else None
-
-    def get_namespace(self) -> str:
-        return _state.namespace if _state else "default"
-
-    @property
-    def was_current_actor_reconstructed(self) -> bool:
-        """True inside an actor that was restarted after its process died (max_restarts)."""
-        return getattr(self._client, "actor_restarts", 0) > 0
-
-    def get_assigned_resources(self) -> Dict[str, float]:
-        task = getattr(self._client, "current_task", None)
-        return dict(task.resources) if task is not None else {}
-
-    @property
-    def node_id(self) -> str:
-        return self.get_node_id()
-
-    @property
-    def job_id(self) -> str:
-        return self.get_job_id()
-
-
 def get_runtime_context() -> RuntimeContext:
+    """The runtime context (ids of the job, node, worker, task and actor) of the caller."""
     return RuntimeContext(_client_or_auto_init())
+
+
+def get_gpu_ids() -> List[Any]:
+    """The GPUs given to the running task or actor ([] in the driver, or when it asked for none).
+
+    Ids are ints 0..n-1 among the node's `num_gpus`, or, when the worker was started with
+    CUDA_VISIBLE_DEVICES set, the entries of that list as strings (as in Ray).  The worker
+    also sets CUDA_VISIBLE_DEVICES to them while the task (or the actor) runs.
+    """
+    client = _client_or_auto_init()
+    return list(getattr(client, "gpu_ids", ()))
+
+
+def timeline(filename: Optional[str] = None) -> Optional[List[Dict[str, Any]]]:
+    """Chrome trace events of the tasks and actor calls that ran (the last 10,000).
+
+    One "complete" event (`ph` "X") per run: `ts` and `dur` in microseconds, `pid` the
+    node, `tid` "worker:<worker id>", `name` the task's name, `cat` "task::<name>",
+    `args` with the task id.  Open the file in chrome://tracing or Perfetto.
+
+    Args:
+        filename: write the events to this file as JSON and return None.
+
+    Returns:
+        The list of events, when no filename is given.
+    """
+    _client_or_auto_init()
+    events = _query("timeline")
+    if filename is None:
+        return events
+    import json
+
+    with open(filename, "w") as f:
+        json.dump(events, f)
+    return None

@@ -35,7 +35,7 @@ def default_store_bytes() -> int:
 
 @dataclass(frozen=True)
 class Config:
-    num_cpus: int = 0                      # 0: one per core
+    num_cpus: int = -1                     # -1: one per core; 0: none (the driver only submits)
     object_store_memory: int = 0           # 0: default_store_bytes()
     resources: Dict[str, float] = field(default_factory=dict)
     inline_threshold: int = INLINE_THRESHOLD
@@ -48,10 +48,10 @@ class Config:
     spill_options: Dict[str, Any] = field(default_factory=dict)  # fsspec storage options
 
     def resolved(self) -> "Config":
-        num_cpus = self.num_cpus or (os.cpu_count() or 1)
+        num_cpus = self.num_cpus if self.num_cpus >= 0 else (os.cpu_count() or 1)
         store = self.object_store_memory or default_store_bytes()
         return replace(self, num_cpus=num_cpus, object_store_memory=store,
-                       max_workers=self.max_workers or max(64, 8 * num_cpus))
+                       max_workers=self.max_workers or max(64, 8 * max(1, num_cpus)))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Config":

@@ -168,7 +168,9 @@ class OutputRouter:
         state = api._state
         if state is None:
             return
-        for task_id in dict.fromkeys(oid[:16] for oid in object_ids):
+        from ..ids import task_id_of
+
+        for task_id in dict.fromkeys(task_id_of(oid) for oid in object_ids):
             state.client.cancel(task_id, False, True)
         tag = self.current_tag()
         if tag is not None and state.node is not None:

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from ..core.signatures import CallSignature, method_params, rebuild, signature_of
 from ..core.specs import (resource_demand, validate_actor_options, validate_method_options)
+from ..ids import actor_creation_task_id, ids
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
 
@@ -113,13 +114,17 @@ class ActorClass:
         is_async = any(m["is_async"] for m in self._methods.values())
         concurrency = opts.get("max_concurrency") or (1000 if is_async else 1)
         cid = self._ensure_registered(client)
-        demand = resource_demand(opts, default_cpus=0)
+        # As in Ray: an actor that names no resources holds no CPU; one that names any
+        # (GPUs, custom resources) also holds one CPU unless it sets num_cpus.
+        specified = bool(opts.get("num_gpus")) or bool(opts.get("resources"))
+        demand = resource_demand(opts, default_cpus=1 if specified else 0)
+        new_actor_id = ids.actor_id()
         spec, refs, args_ref = client.build_spec(
             name=f"{self.__name__}.__init__", function_id=cid, args=args, kwargs=kwargs,
             num_returns=1, resources=demand, max_retries=0, retry_exceptions=False,
-            kind="actor-create")
-        spec.actor_id = spec.task_id
-        spec.extra.update(log_name=self.__name__, is_async=is_async)
+            kind="actor-create", task_id=actor_creation_task_id(new_actor_id))
+        spec.actor_id = new_actor_id
+        spec.extra.update(log_name=self.__name__, is_async=is_async, actor_name=opts.get("name"))
         namespace = opts.get("namespace") or api._current_namespace()
         info = {"class_name": self.__name__, "methods": self._methods, "name": opts.get("name"),
                 "namespace": namespace, "lifetime": opts.get("lifetime"),
@@ -181,7 +186,7 @@ class ActorHandle:
         import html
 
         return (f"<code>Actor(<b>{html.escape(self._class_name)}</b>, "
-                f"{self._actor_id.hex()[:16]})</code>")
+                f"{self._actor_id.hex()})</code>")
 
     def _actor_id_hex(self) -> str:
         return self._actor_id.hex()

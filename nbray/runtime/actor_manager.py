@@ -156,7 +156,11 @@ class ActorManager:
         node._acquire(worker, record.create_spec.resources)
         record.worker, record.pid = worker, worker.pid
         record.create_spec.extra["max_concurrency"] = record.max_concurrency
+        # The worker's runtime context reads these (was_current_actor_reconstructed, GPU ids).
         record.create_spec.extra["restarts"] = record.restarts
+        record.create_spec.extra["handle_info"] = self.handle_info(record)
+        if "GPU" in record.create_spec.resources:
+            node.assign_gpus(worker, record.create_spec)
         node._send_exec(worker, record.create_spec)
         node._replenish_pool()
 

@@ -13,7 +13,7 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from .. import exceptions as exc
 from ..transport.framing import ConnectionClosed, MessageConnection
@@ -64,12 +64,6 @@ class AttachedClient(WorkerClient):
     def flush(self) -> None:
         if self.lost is None:
             super().flush()
-
-    def query(self, op: str, args: Dict[str, Any]) -> Any:
-        ok, value = self.request(lambda req: ("query", req, op, args))
-        if not ok:
-            raise value
-        return value
 
     def tag_provider(self) -> Any:  # type: ignore[override]
         return f"attached:{self.holder}"

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from .. import exceptions as exc
 from ..core.specs import TaskSpec
-from ..ids import ids
+from ..ids import ids, object_id_for_return
 from ..serialization import Serialized, deserialize, serialize
 from ..store.layout import layout_chunks, layout_size, read_object, write_object
 from .latch import Reply
@@ -117,7 +117,8 @@ class BaseClient:
     def build_spec(self, *, name: str, function_id: bytes, args: tuple, kwargs: dict,
                    num_returns: int, resources: Dict[str, float], max_retries: int,
                    retry_exceptions: Any, kind: str = "task", actor_id: Optional[bytes] = None,
-                   method: str = "") -> Tuple[TaskSpec, List[ObjectRef], Optional[ObjectRef]]:
+                   method: str = "", task_id: Optional[bytes] = None,
+                   ) -> Tuple[TaskSpec, List[ObjectRef], Optional[ObjectRef]]:
         ser, top = pack_args(args, kwargs, name)
         args_ref = None
         packed: Any = (ser.meta, tuple(ser.buffers))
@@ -130,8 +131,9 @@ class BaseClient:
             packed = None
         elif ser.buffers:
             packed = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-        task_id = ids.task_id()
-        return_ids = [task_id + i.to_bytes(4, "big") for i in range(num_returns)]
+        if task_id is None:
+            task_id = ids.task_id()
+        return_ids = [object_id_for_return(task_id, i) for i in range(num_returns)]
         spec = TaskSpec(task_id=task_id, name=name, function_id=function_id, args=packed,
                         arg_refs=top, nested_refs=list(ser.contained_refs), return_ids=return_ids,
                         resources=resources, max_retries=max_retries,
@@ -237,6 +239,14 @@ class WorkerClient(BaseClient):
         self._abandoned: Dict[int, List[bytes]] = {}
         self.registered_functions: set = set()
         self._spill: Any = None
+        # Set by worker_context as this process runs work; the runtime context reads them.
+        self.actor_id: Optional[bytes] = None
+        self.actor_name: Optional[str] = None
+        self.actor_resources: Dict[str, float] = {}
+        self.actor_restart_count = 0      # restarts before this instance (0: the first)
+        self.actor_handle_info: Optional[Dict[str, Any]] = None
+        self.gpu_ids: List[Any] = []
+        self.cancelled: set = set()
 
     # The task running in this thread or asyncio task (actors may run several at once).
     @property
@@ -409,6 +419,13 @@ class WorkerClient(BaseClient):
 
     def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
         ok, value = self.request(lambda req: ("get-actor", req, name, namespace))
+        return value
+
+    def query(self, op: str, args: Dict[str, Any]) -> Any:
+        """A read-only question to the head (nodes(), cluster_resources(), timeline()...)."""
+        ok, value = self.request(lambda req: ("query", req, op, args))
+        if not ok:
+            raise value
         return value
 
 

@@ -12,6 +12,7 @@ import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
+from ..ids import task_id_of
 
 # Ray's reference type names, plus two nbray adds (closure capture, zero-copy mapping).
 LOCAL_REFERENCE = "LOCAL_REFERENCE"
@@ -123,7 +124,7 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
         "mapped_by": [{"process": r, "pid": pids.get(r), "views": n} for r, n in e.readers.items()],
         "call_site": e.call_site,
         "created_by": e.created_by,
-        "task_id": None if e.created_by == "put" else e.object_id[:16].hex(),
+        "task_id": None if e.created_by == "put" else task_id_of(e.object_id).hex(),
         "is_error": e.is_error,
         "created_at": e.created_at,
         "last_access": e.last_access,

@@ -34,9 +34,11 @@ from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions, spill_failure
 from ..transport.framing import ConnectionClosed
 from .actor_manager import ActorManager
+from .gpu_ids import GpuSlots
 from .latch import Latch
 from .node_store import NodeStore
 from .remote_nodes import RemoteNodes
+from .timeline import Timeline
 from .worker_requests import WorkerObjectRequests
 from .worker_process import _describe_exit, print_worker_output, start_worker_process, worker_env
 
@@ -139,6 +141,8 @@ class Node:
         self._children: Dict[bytes, List[bytes]] = {}
         self.total_resources: Dict[str, float] = {"CPU": float(self.config.num_cpus)}
         self.total_resources.update({k: float(v) for k, v in self.config.resources.items()})
+        # A resource the node has none of is not listed (Ray omits CPU after num_cpus=0).
+        self.total_resources = {k: v for k, v in self.total_resources.items() if v > 0}
         self.total_resources[f"node:{node_id}"] = 1.0
         self.available: Dict[str, float] = dict(self.total_resources)
         self.cluster_nodes: Dict[str, NodeInfo] = {node_id: NodeInfo(
@@ -169,6 +173,8 @@ class Node:
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
+        self.gpu_slots = GpuSlots()
+        self.timeline = Timeline()
         self._io_thread.start()
         self.request_workers(self.config.num_cpus)
 
@@ -696,6 +702,8 @@ class Node:
 
     def _assign(self, worker: WorkerHandle, spec: TaskSpec) -> None:
         self._acquire(worker, spec.resources)
+        if "GPU" in spec.resources:
+            self.assign_gpus(worker, spec)
         worker.state, worker.task = "busy", spec
         self._send_exec(worker, spec)
 
@@ -728,7 +736,18 @@ class Node:
         except exc.RaySystemError:
             pass
 
-    def _on_done(self, worker: WorkerHandle, task_id: bytes, results: List[Tuple], retry: bool) -> None:
+    def assign_gpus(self, worker: WorkerHandle, spec: TaskSpec) -> None:
+        """Concrete GPU ids for the task or actor `spec` that `worker` is about to run."""
+        total = self.cluster_nodes[worker.node_id].total.get("GPU", 0.0)
+        spec.extra["gpu_ids"] = self.gpu_slots.assign(worker.node_id, total, worker.worker_id,
+                                                      spec.resources.get("GPU", 0.0))
+
+    def _on_done(self, worker: WorkerHandle, task_id: bytes, results: List[Tuple], retry: bool,
+                 timing: Optional[Tuple[float, float]] = None) -> None:
+        if timing is not None:
+            ran = self.tasks.get(task_id)
+            if ran is not None:
+                self.timeline.record(ran, worker, timing)
         if worker.actor_id is not None:
             self.actors.on_done(worker, task_id, results)
             self._dispatch()
@@ -738,6 +757,8 @@ class Node:
             return
         worker.task = None
         self._release_resources(worker)
+        if "gpu_ids" in spec.extra:
+            self.gpu_slots.release(worker.worker_id)
         if task_id in worker.cancelled:
             worker.cancelled.discard(task_id)
             retry = False
@@ -959,8 +980,9 @@ class Node:
         worker.signal(signal.SIGKILL)
 
     def _totals_text(self) -> str:
-        return "; ".join(f"node {nid[:8]}: " + ", ".join(
+        return "; ".join(f"node {nid[:8]}: " + (", ".join(
             f"{k}={v:g}" for k, v in info.total.items() if not k.startswith("node:"))
+            or "no CPUs or other resources")
             for nid, info in self.cluster_nodes.items() if info.alive)
 
     # -- worker exit -----------------------------------------------------------
@@ -978,6 +1000,7 @@ class Node:
                 worker.conn.close()
             worker.state = "dead"
             self.workers.pop(worker.worker_id, None)
+            self.gpu_slots.release(worker.worker_id)
             if worker.proc is not None:
                 try:
                     code = worker.proc.wait(timeout=2)

@@ -23,6 +23,7 @@ import tornado.httpserver
 import tornado.web
 
 from .. import exceptions as exc
+from ..ids import new_node_id
 from ..store.allocator import Allocator
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import FileSpill, default_spill_root
@@ -50,7 +51,7 @@ class NodeAgent:
         client_tls = tls.client_context()
         server_tls = tls.server_context()
         host = host or serving_address(address)
-        self.node_id = os.urandom(16).hex()
+        self.node_id = new_node_id()
         self.token = token
         self.num_cpus = num_cpus
         cap = object_store_memory or default_store_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional
 
+from ..ids import OBJECT_ID_SIZE, JobID, TaskID, job_id_of, task_id_of
 from ..serialization import note_contained_ref
 from . import context
 
@@ -58,6 +59,10 @@ class ObjectRef:
     __slots__ = ("_id", "_counter", "__weakref__")
 
     def __init__(self, object_id: bytes, _registered: bool = False) -> None:
+        if type(object_id) is not bytes:
+            raise TypeError(f"Unsupported type: {type(object_id)}, expected bytes")
+        if len(object_id) != OBJECT_ID_SIZE:
+            raise ValueError(f"ID string needs to have length {OBJECT_ID_SIZE}, got {len(object_id)}")
         self._id = object_id
         client = context.current_client()
         counter = client.ref_counter if client is not None else None
@@ -80,8 +85,43 @@ class ObjectRef:
     def hex(self) -> str:
         return self._id.hex()
 
-    def task_id(self) -> bytes:
-        return self._id[:16]
+    @classmethod
+    def size(cls) -> int:
+        """Length of an object id in bytes (28, as in Ray): not the size of the object."""
+        return OBJECT_ID_SIZE
+
+    def task_id(self) -> TaskID:
+        """The id of the task that makes this object (its lineage)."""
+        return TaskID(task_id_of(self._id))
+
+    def job_id(self) -> JobID:
+        return JobID(job_id_of(self._id))
+
+    def is_nil(self) -> bool:
+        return self._id == _NIL
+
+    @classmethod
+    def nil(cls) -> "ObjectRef":
+        """A ref that refers to nothing (all bytes 0xff)."""
+        return cls(_NIL)
+
+    @classmethod
+    def from_binary(cls, object_id: bytes) -> "ObjectRef":
+        return cls(object_id)
+
+    @classmethod
+    def from_hex(cls, hex_id: str) -> "ObjectRef":
+        return cls(bytes.fromhex(hex_id))
+
+    @classmethod
+    def from_random(cls) -> "ObjectRef":
+        import os
+
+        return cls(os.urandom(OBJECT_ID_SIZE))
+
+    def call_site(self) -> str:
+        """Where the object was created, as Ray reports it without call-site recording."""
+        return ""
 
     def __hash__(self) -> int:
         return hash(self._id)
@@ -131,10 +171,20 @@ class ObjectRef:
         threading.Thread(target=resolve, daemon=True, name="nbray-future").start()
         return fut
 
+    def as_future(self):
+        """An asyncio future of the value, for the running event loop (Ray's older spelling
+        of `asyncio.wrap_future(ref.future())`)."""
+        import asyncio
+
+        return asyncio.wrap_future(self.future())
+
     def __await__(self):
         import asyncio
 
         return asyncio.wrap_future(self.future()).__await__()
+
+
+_NIL = b"\xff" * OBJECT_ID_SIZE
 
 
 def _rebuild_ref(object_id: bytes) -> ObjectRef:

@@ -99,4 +99,5 @@ QUERIES = {
     "summary": _summary,
     "nodes": lambda node, counts, holder: node._node_rows_locked(),
     "actors": lambda node, counts, holder: node.actors.rows(),
+    "timeline": lambda node, counts, holder: node.timeline.events(),
 }

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from .. import exceptions as exc
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
-from ..ids import is_put_object
+from ..ids import is_put_object, task_id_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, NodeInfo, WorkerHandle
@@ -443,7 +443,7 @@ class RemoteNodes:
         return True
 
     def drop_lineage(self, object_id: bytes) -> None:
-        spec = self.lineage.get(object_id[:16])
+        spec = self.lineage.get(task_id_of(object_id))
         if spec is None:
             return
         if all(rid not in self.node.table.entries for rid in spec.return_ids):
@@ -499,7 +499,7 @@ class RemoteNodes:
             self._lose(entry, f"it was created by put() on node {node_id[:12]}, which was lost; "
                               f"objects made by put() cannot be rebuilt")
             return
-        spec = self.lineage.get(entry.object_id[:16])
+        spec = self.lineage.get(task_id_of(entry.object_id))
         if spec is None:
             self._lose(entry, f"its only copy was on node {node_id[:12]}, which was lost, and "
                               f"the task that made it is not known here")

@@ -15,16 +15,18 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import exceptions as exc
 from ..config import INLINE_THRESHOLD
 from ..core.specs import TaskSpec
+from ..ids import JOB_ID_SIZE, ids
 from ..serialization import SerializationError, deserialize, label_for_filename, serialize
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
-from . import context
+from . import context, worker_context
 from .actor import bound_method
 from .client import WorkerClient, type_name_of
 from .task_args import unpack_args
@@ -97,6 +99,7 @@ class Worker:
         self.tasks: "queue.SimpleQueue[Tuple[TaskSpec, Optional[bytes], list]]" = queue.SimpleQueue()
         self.functions: Dict[bytes, Any] = {}
         self.cancelled: set = set()
+        self.client.cancelled = self.cancelled  # the runtime context's is_canceled() reads it
         self.running_task_id: Optional[bytes] = None  # the task on the main thread
         self.actor: Any = None
         self._executor: Any = None      # thread pool of a threaded actor
@@ -184,6 +187,7 @@ class Worker:
                 self._semaphore = asyncio.Semaphore(self._concurrency)
             async with self._semaphore:
                 self.client.current_task = spec
+                start, _ = worker_context.enter(self.client, spec)
                 retry = False
                 try:
                     value = self._call(spec, blob, deps)
@@ -199,7 +203,7 @@ class Worker:
                 except BaseException as e:  # noqa: BLE001 - re-raised on get
                     retry = _should_retry(spec.retry_exceptions, e)
                     results = self._error_results(spec, self._task_error(spec))
-                self.client.send(("done", spec.task_id, results, retry))
+                self.client.send(("done", spec.task_id, results, retry, (start, time.time())))
 
         asyncio.run_coroutine_threadsafe(run(), self._loop)
 
@@ -210,6 +214,7 @@ class Worker:
 
     def execute(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> None:
         self.client.current_task = spec
+        start, saved = worker_context.enter(self.client, spec)
         on_main = threading.current_thread() is threading.main_thread()
         if on_main:
             self.running_task_id = spec.task_id
@@ -237,8 +242,9 @@ class Worker:
                 sys.stderr.flush()
             self.client.current_task = None
             self.cancelled.discard(spec.task_id)
-            self.client.send(("done", spec.task_id, results, retry))
+            self.client.send(("done", spec.task_id, results, retry, (start, time.time())))
         finally:
+            worker_context.leave(self.client, spec, saved)
             self.client.current_task = None
             if on_main:
                 self.running_task_id = None
@@ -265,7 +271,7 @@ class Worker:
             return bound_method(self.actor, spec.method)(*args, **kwargs)
         if spec.kind == "actor-create":
             # How often this actor was restarted: was_current_actor_reconstructed reads it.
-            self.client.actor_restarts = spec.extra.get("restarts", 0)
+            self.client.actor_restart_count = spec.extra.get("restarts", 0)
             self._become_actor(spec, fn(*args, **kwargs))
             return None
         return fn(*args, **kwargs)
@@ -431,6 +437,8 @@ def main(argv: List[str]) -> None:
     receive_secrets(conn)  # spill credentials: over the socket, never the environment
     arena = Arena(int(arena_fd), int(capacity))
     worker = Worker(conn, arena, node_id, worker_id)
+    if len(os.environ.get("NBRAY_JOB_ID", "")) == 2 * JOB_ID_SIZE:
+        ids.set_job_id(os.environ["NBRAY_JOB_ID"])  # ids made here name the driver's job
     context.set_client(worker.client)
     sys.stdout = TaskOutput(worker, "stdout")  # type: ignore[assignment]
     sys.stderr = TaskOutput(worker, "stderr")  # type: ignore[assignment]

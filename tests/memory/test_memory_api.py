@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nbray
+from nbray.ids import TASK_ID_SIZE
 from tests._support import FileEvent, poll_for
 
 from ._helpers import MiB, counts, make_array, memory, node, row_of, store_stats
@@ -79,7 +80,7 @@ def test_rows_of_task_results(make_cluster, tmp_path):
     row = row_of(ref)
     assert row["where"] == "pending"
     assert row["created_by"] == "make_matrix"
-    assert row["task_id"] == ref.hex()[:32]
+    assert row["task_id"] == ref.hex()[:2 * TASK_ID_SIZE]
     assert row["call_site"] == site
     assert row["owner"]["process"] == "driver"
     assert "LOCAL_REFERENCE" in row["reference_types"]

@@ -163,8 +163,8 @@ def test_is_initialized_inside_a_task(cluster):
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    ({"num_cpus": 0}, ValueError),
-    ({"num_cpus": -1}, ValueError),
+    ({"num_cpus": -1}, ValueError),     # num_cpus=0 is allowed, as in Ray: a driver that only submits
+    ({"num_cpus": 1.5}, ValueError),
     ({"object_store_memory": 1024}, ValueError),
     ({"not_an_option": 1}, TypeError),
 ])
