@@ -10,6 +10,7 @@ from .api import (available_resources, cancel, cluster_resources, get, get_actor
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
                   nodes, put, reference_counts, remote, shutdown, wait)
 from .runtime.actor import ActorClass, ActorHandle
+from .runtime.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from .runtime.object_ref import ObjectRef
 
 __version__ = "0.1.0"
@@ -42,7 +43,8 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25):
     return _inspect(refresh_s=refresh_s, page_size=page_size)
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator",
+    "available_resources", "cancel", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
     "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",

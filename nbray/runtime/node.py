@@ -36,6 +36,7 @@ from ..transport.framing import ConnectionClosed
 from .actor_manager import ActorManager
 from .latch import Latch
 from .node_store import NodeStore
+from .node_streams import NodeStreams
 from .remote_nodes import RemoteNodes
 from .worker_requests import WorkerObjectRequests
 from .worker_process import _describe_exit, print_worker_output, start_worker_process, worker_env
@@ -150,6 +151,7 @@ class Node:
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
         self._worker_env = self._make_worker_env()
         self.requests = WorkerObjectRequests(self)
+        self.streams = NodeStreams(self)
         self._handlers = {
             "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
             "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
@@ -159,6 +161,8 @@ class Node:
             "free-block": self.requests.on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
             "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
+            "yield": self.streams.on_yield, "stream-next": self.streams.on_next,
+            "stream-wait": self.streams.on_wait, "stream-release": self.streams.on_release,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
@@ -272,6 +276,10 @@ class Node:
                 self.table.remove_holder(oid, DRIVER, freed)
             elif op == "unpin":
                 self.table.remove_reader(oid, DRIVER, freed)
+            elif op == "stream-release":  # a generator went away (oid is its task id)
+                self._release(freed)
+                freed = []
+                self.streams.release(oid)
         self._release(freed)
 
     def add_holder(self, object_id: bytes, holder: str = DRIVER) -> None:
@@ -534,6 +542,8 @@ class Node:
         freed: List[ObjectEntry] = []
         self.table.add_submitted(spec.all_refs(), +1, freed)
         self.tasks[spec.task_id] = spec
+        if spec.generator:
+            self.streams.open(spec)
 
     def _submit(self, spec: TaskSpec) -> None:
         if spec.kind == "actor-call":
@@ -778,6 +788,8 @@ class Node:
     def _finish_task(self, spec: TaskSpec, keep_args: bool = False) -> None:
         """The task is over; its arguments are released (unless kept as lineage)."""
         self.tasks.pop(spec.task_id, None)
+        if spec.generator:
+            self.streams.finish(spec)
         if keep_args:
             return
         freed: List[ObjectEntry] = []
@@ -921,6 +933,7 @@ class Node:
             freed: List[ObjectEntry] = []
             self.table.drop_holder_everywhere(worker.worker_id, freed)
             self._release(freed)
+            self.streams.owner_gone(worker.worker_id)
             if worker.actor_id is not None:
                 self.actors.on_worker_exit(worker, _describe_exit(code))
                 self._dispatch()

@@ -9,6 +9,7 @@ dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
 
 from __future__ import annotations
 
+import inspect
 import os
 import queue
 import signal
@@ -25,6 +26,7 @@ from ..serialization import SerializationError, deserialize, label_for_filename,
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
 from . import context
+from . import worker_generators
 from .client import WorkerClient, type_name_of
 from .task_args import unpack_args
 
@@ -185,9 +187,13 @@ class Worker:
                 retry = False
                 try:
                     value = self._call(spec, blob, deps)
-                    if asyncio.iscoroutine(value):
+                    # Not asyncio.iscoroutine: before 3.12 it says yes to plain generators.
+                    if inspect.isawaitable(value) and not inspect.isgenerator(value):
                         value = await value
-                    results = self._encode_returns(spec, value)
+                    if spec.generator or inspect.isasyncgen(value):
+                        results, retry = await worker_generators.returns_async(self, spec, value)
+                    else:
+                        results, retry = self._returns(spec, value)
                 except _DependencyError as dep:
                     results = self._error_results(spec, dep.error)
                 except BaseException as e:  # noqa: BLE001 - re-raised on get
@@ -211,7 +217,7 @@ class Worker:
         try:
             try:
                 value = self._call(spec, blob, deps)
-                results = self._encode_returns(spec, value)
+                results, retry = self._returns(spec, value)
             except KeyboardInterrupt:
                 if spec.task_id in self.cancelled:
                     results = self._error_results(spec, exc.TaskCancelledError(spec.task_id.hex()))
@@ -272,6 +278,12 @@ class Worker:
                                  f"be pickled)")
         return exc.RayTaskError(spec.name, text, cause, os.getpid())
 
+    def _returns(self, spec: TaskSpec, value: Any) -> Tuple[List[Tuple], bool]:
+        """The results of a call's value, and whether to retry; generators go item by item."""
+        if spec.generator or inspect.isgenerator(value) or inspect.isasyncgen(value):
+            return worker_generators.returns(self, spec, value)
+        return self._encode_returns(spec, value), False
+
     def _encode_returns(self, spec: TaskSpec, value: Any) -> List[Tuple]:
         n = len(spec.return_ids)
         if n == 1:
@@ -287,32 +299,38 @@ class Worker:
             if len(values) != n:
                 raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
                                  f"{len(values)} values")
-        results = []
+        results: List[Tuple] = []
         for oid, v in zip(spec.return_ids, values):
             try:
-                ser = serialize(v, context=f"the return value of {spec.name}()")
-            except SerializationError:
-                for r in results:
-                    if r[1] == "s":
-                        self.client.send(("free-block", *r[2]))
+                results.append(self._encode_value(spec, oid, v))
+            except BaseException:
+                self._free_results(results)
                 raise
-            if ser.nbytes <= self.client.inline_threshold:
-                payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-                results.append((oid, "i", payload, ser.nbytes, ser.contained_refs, False,
-                                type_name_of(v)))
-            else:
-                kind, where = self.client.write_block(oid, ser)
-                results.append((oid, kind, where, ser.nbytes, ser.contained_refs, False,
-                                type_name_of(v)))
         return results
 
+    def _encode_value(self, spec: TaskSpec, oid: bytes, v: Any) -> Tuple:
+        """One result tuple: inline bytes, or a block written into the arena."""
+        ser = serialize(v, context=f"the return value of {spec.name}()")
+        if ser.nbytes <= self.client.inline_threshold:
+            payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
+            return (oid, "i", payload, ser.nbytes, ser.contained_refs, False, type_name_of(v))
+        kind, where = self.client.write_block(oid, ser)
+        return (oid, kind, where, ser.nbytes, ser.contained_refs, False, type_name_of(v))
+
+    def _free_results(self, results: List[Tuple]) -> None:
+        for r in results:
+            if r[1] == "s":
+                self.client.send(("free-block", *r[2]))
+
     def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
+        return [self._error_result(spec, oid, error) for oid in spec.return_ids]
+
+    def _error_result(self, spec: TaskSpec, oid: bytes, error: BaseException) -> Tuple:
         try:
             meta = serialize(error, context="exception").meta
         except SerializationError:
             meta = serialize(exc.RayTaskError(spec.name, str(error), None, os.getpid())).meta
-        name = type(error).__name__
-        return [(oid, "i", (meta, ()), len(meta), [], True, name) for oid in spec.return_ids]
+        return (oid, "i", (meta, ()), len(meta), [], True, type(error).__name__)
 
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
