@@ -737,7 +737,8 @@ class Node:
             self.ready_queue.appendleft(spec)
         else:
             self._store_results(spec, results, worker.node_id)
-            keep = worker.node_id != self.node_id and any(r[1] == "s" for r in results) \
+            keep = worker.node_id != self.node_id and (
+                any(r[1] == "s" for r in results) or spec.extra.get("remote_items", False)) \
                 and self.remote.keep_lineage(spec)
             self._finish_task(spec, keep_args=keep)
         if worker.state == "busy":

@@ -88,6 +88,11 @@ class NodeStreams:
                           call_site=spec.call_site, node_id=node.node_id)
         node._store_results(spec, [result], worker.node_id)
         stream.items = index
+        # Lineage (remote_nodes.py): which items the task made, and whether any lives only
+        # in another node's memory, so a lost node's items can be rebuilt by a re-run.
+        spec.extra["yielded"] = index
+        if result[1] == "s" and worker.node_id != node.node_id:
+            spec.extra["remote_items"] = True
         self._notify(stream)
 
     def finish(self, spec: TaskSpec) -> None:
@@ -304,4 +309,10 @@ class NodeStreams:
                 self.release(task_id)
 
 
-__all__ = ["NodeStreams", "Stream"]
+def lineage_ids(spec: TaskSpec) -> List[bytes]:
+    """Every object a task made: its returns, and the items a generator task yielded."""
+    return list(spec.return_ids) + [object_id_for_return(spec.task_id, i)
+                                    for i in range(1, spec.extra.get("yielded", 0) + 1)]
+
+
+__all__ = ["NodeStreams", "Stream", "lineage_ids"]
