@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from . import exceptions
+from . import _raylet, exceptions  # _raylet: Ray code imports ObjectRef etc. from there
 from .api import (available_resources, cancel, cluster_resources, get, get_actor,
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
                   nodes, put, reference_counts, remote, shutdown, wait)

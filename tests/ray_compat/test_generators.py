@@ -48,6 +48,8 @@ def yield_then_raise(n):
 def test_generator_function_returns_an_object_ref_generator(ray):
     gen = ray.remote(count_up).remote(3)
     assert isinstance(gen, ray.ObjectRefGenerator)
+    assert ray._raylet.ObjectRefGenerator is ray.ObjectRefGenerator
+    assert ray._raylet.ObjectRef is ray.ObjectRef
     refs = list(gen)
     assert all(isinstance(r, ray.ObjectRef) for r in refs)
     assert ray.get(refs) == [0, 1, 2]
@@ -443,3 +445,38 @@ def test_generator_consumed_inside_a_task_on_a_one_cpu_cluster(ray_fresh):
         return [ray.get(r) for r in f.remote(n)]
 
     assert ray.get(outer.remote(3), timeout=60) == [0, 1, 2]
+
+
+def test_killing_an_actor_mid_stream_ends_its_generator_with_an_actor_error(ray, tmp_path):
+    never = str(tmp_path / "never-created")
+
+    @ray.remote
+    class Source:
+        def items(self, path):
+            yield "before"
+            _wait_for(path, timeout=60)
+            yield "after"
+
+    s = Source.remote()
+    gen = s.items.remote(never)
+    assert ray.get(next(gen)) == "before"
+    ray.kill(s)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(next(gen))
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_dropping_an_unfinished_generator_leaves_the_cluster_usable(ray, tmp_path):
+    flag = str(tmp_path / "go")
+
+    @ray.remote
+    def gated(path, n):
+        _wait_for(path)
+        for i in range(n):
+            yield i
+
+    gen = gated.remote(flag, 3)
+    del gen
+    _touch(flag)
+    assert [ray.get(r) for r in ray.remote(count_up).remote(2)] == [0, 1]
