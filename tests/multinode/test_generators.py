@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 
@@ -67,3 +70,35 @@ def test_items_lost_with_their_node_are_rebuilt_from_lineage(head):
     head.join(resources='{"w": 1}')
     assert [float(nbray.get(r, timeout=60)[0]) for r in refs] == [0.0, 1.0]
     assert head.node.stats["reconstructions"] >= 1
+
+
+def test_an_attached_driver_streams_a_generator_and_frees_its_items(head):
+    head.join(resources='{"w": 1}')
+    driver = textwrap.dedent(f"""
+        import gc, numpy as np, nbray
+        nbray.init(address={head.server.address!r})
+
+        @nbray.remote(resources={{"w": 1}})
+        def arrays(n):
+            for i in range(n):
+                yield np.full(1 << 20, float(i))
+
+        gen = arrays.remote(3)
+        print("first", float(nbray.get(next(gen))[0]))
+        nbray.get(gen.completed())
+        del gen
+        gc.collect()
+        dyn = nbray.get(arrays.options(num_returns="dynamic").remote(2))
+        print("dynamic", [float(nbray.get(r)[0]) for r in dyn])
+        del dyn
+        gc.collect()
+        print("left", nbray.reference_counts())
+        nbray.shutdown()
+    """)
+    env = dict(os.environ, NBRAY_TOKEN=head.server.token)
+    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", driver],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "first 0.0" in out.stdout and "dynamic [0.0, 1.0]" in out.stdout, out.stdout
+    assert "left {}" in out.stdout, out.stdout
+    poll_for(lambda: not head.node.table.entries, msg="the head to forget every object")
