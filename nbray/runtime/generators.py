@@ -46,7 +46,13 @@ class ObjectRefGenerator:
 
     def __next__(self) -> ObjectRef:
         with self._lock:
-            kind, oid = self._client.stream_next(self._task_id, True, None)
+            try:
+                kind, oid = self._client.stream_next(self._task_id, True, None)
+            except KeyboardInterrupt:
+                from .. import api
+
+                api._on_interrupt([self._generator_ref.binary()])  # a notebook cancels the task
+                raise
             return self._hand_out(kind, oid)
 
     def __aiter__(self) -> "ObjectRefGenerator":

@@ -199,3 +199,27 @@ def test_wait_inside_a_task_on_a_generator(cluster, tmp_path):
 
     assert nbray.get(waits.remote(event), timeout=60) == (True, True, 0)
 
+
+
+def test_cancelling_a_task_blocked_in_next_frees_the_generator_it_held(cluster, tmp_path):
+    base = _store_used()
+    event = FileEvent(tmp_path / "go")
+    started = FileEvent(tmp_path / "started")
+
+    @nbray.remote
+    def consume(ev, st):
+        gen = gated_big_items.remote(ev, 2)
+        st.set()
+        return [int(nbray.get(r)[0]) for r in gen]
+
+    ref = consume.remote(event, started)
+    poll_for(started.is_set, msg="the consumer to start")
+    poll_for(lambda: any(t["name"] == "gated_big_items" and t["state"] == "RUNNING"
+                         for t in _unfinished_tasks()), msg="the generator task to start")
+    nbray.cancel(ref)
+    with pytest.raises(nbray.exceptions.TaskCancelledError):
+        nbray.get(ref, timeout=30)
+    event.set()                      # the generator now yields to a caller that is gone
+    _wait_task_gone("gated_big_items")
+    poll_for(lambda: set(_counts()) == {ref.hex()}, msg="only the cancelled task's error left")
+    poll_for(lambda: _store_used() == base, msg="the items' memory to be given back")
