@@ -426,7 +426,7 @@ def _wait_with_generators(items: Sequence[Any], num_returns: int, timeout: Optio
         ready_oids, ready_tids = _client_or_auto_init().wait_mixed(oids, tids, num_returns,
                                                                    timeout)
     except KeyboardInterrupt:
-        _on_interrupt(oids)
+        _on_interrupt(oids + [r.completed()._id for r in items if isinstance(r, ObjectRefGenerator)])
         raise
     ready: List[Any] = []
     not_ready: List[Any] = []
