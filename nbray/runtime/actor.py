@@ -187,6 +187,8 @@ class ActorMethod:
         spec.extra["log_name"] = cls_name
         if isinstance(num_returns, str):
             spec.generator = num_returns
+            spec.extra["backpressure"] = \
+                self._options.get("_generator_backpressure_num_objects") or 0
         client.submit(spec)
         del args_ref
         return returned_refs(num_returns, refs, client)

@@ -163,6 +163,7 @@ class Node:
             "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
             "yield": self.streams.on_yield, "stream-next": self.streams.on_next,
             "stream-wait": self.streams.on_wait, "stream-release": self.streams.on_release,
+            "stream-room": self.streams.on_room,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)

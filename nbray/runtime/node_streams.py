@@ -47,6 +47,7 @@ class Stream:
     finished: bool = False        # the task has ended; its return object is ready
     released: bool = False        # the caller's generator is gone: later items are dropped
     waiters: List[Callable[[], None]] = field(default_factory=list)
+    room_waiters: List[Callable[[], None]] = field(default_factory=list)   # backpressure
 
     def item_id(self, index: int) -> bytes:
         return object_id_for_return(self.task_id, index)
@@ -117,6 +118,7 @@ class NodeStreams:
         if not stream.released:
             stream.released = True
             self._release_untaken(stream)
+            self._room_made(stream)
         if stream.finished:
             del self.streams[task_id]
 
@@ -129,6 +131,7 @@ class NodeStreams:
                 if stream.finished:
                     del self.streams[task_id]
                 self._notify(stream)
+                self._room_made(stream)
 
     def _release_untaken(self, stream: Stream) -> None:
         freed: List[ObjectEntry] = []
@@ -136,6 +139,12 @@ class NodeStreams:
             self.node.table.remove_holder(stream.item_id(index), stream.owner, freed)
         stream.taken = stream.items
         self.node._release(freed)
+
+    def _room_made(self, stream: Stream) -> None:
+        if stream.room_waiters:
+            waiters, stream.room_waiters = stream.room_waiters, []
+            for w in waiters:
+                w()
 
     def _notify(self, stream: Stream) -> None:
         if stream.waiters:
@@ -153,6 +162,7 @@ class NodeStreams:
             index = stream.taken + 1
             if take:
                 stream.taken = index
+                self._room_made(stream)
             return ("item", stream.item_id(index))
         if stream.finished:
             return ("end", None)
@@ -301,6 +311,25 @@ class NodeStreams:
 
         node._get_requests[key] = (pending, changed)
         self._watch_all(pending, task_ids, gens, changed)
+
+    def on_room(self, worker: "WorkerHandle", req: int, task_id: bytes, need: int) -> None:
+        """Backpressure (`_generator_backpressure_num_objects`): the generator task waits until
+        its caller has taken `need` items (or has gone away) before it yields more."""
+        node = self.node
+        key = (worker.worker_id, req)
+
+        def check() -> None:
+            if key not in node._get_requests:
+                return   # given up (cancelled) or the worker died
+            stream = self.streams.get(task_id)
+            if stream is not None and not stream.released and stream.taken < need:
+                stream.room_waiters.append(check)
+                return
+            del node._get_requests[key]
+            node._reply(worker, ("reply", req, True, None))
+
+        node._get_requests[key] = ([], check)
+        check()
 
     def on_release(self, worker: "WorkerHandle", task_ids: List[bytes]) -> None:
         for task_id in task_ids:

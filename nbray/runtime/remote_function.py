@@ -79,6 +79,7 @@ class RemoteFunction:
             retry_exceptions=opts.get("retry_exceptions", False))
         if isinstance(num_returns, str):
             spec.generator = num_returns
+            spec.extra["backpressure"] = opts.get("_generator_backpressure_num_objects") or 0
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
         return returned_refs(num_returns, refs, client)

@@ -48,6 +48,7 @@ def returns(worker: "Worker", spec: TaskSpec, value: Any) -> Results:
             for item in value:
                 count += 1
                 _send_item(worker, spec, count, item)
+                _wait_for_room(worker, spec, count)
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # noqa: BLE001 - becomes the stream's last item
@@ -75,14 +76,19 @@ async def returns_async(worker: "Worker", spec: TaskSpec, value: Any) -> Results
         return returns(worker, spec, value)   # raises the "not a generator" error
     count = 0
     try:
+        loop = asyncio.get_running_loop()
         if inspect.isasyncgen(value):
             async for item in value:
                 count += 1
                 _send_item(worker, spec, count, item)
+                if _must_wait_for_room(spec, count):  # off the loop: other calls go on
+                    await loop.run_in_executor(None, _wait_for_room, worker, spec, count)
         else:
             for item in value:
                 count += 1
                 _send_item(worker, spec, count, item)
+                if _must_wait_for_room(spec, count):
+                    await loop.run_in_executor(None, _wait_for_room, worker, spec, count)
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise
     except BaseException as e:  # noqa: BLE001 - becomes the stream's last item
@@ -93,6 +99,19 @@ async def returns_async(worker: "Worker", spec: TaskSpec, value: Any) -> Results
 def _send_item(worker: "Worker", spec: TaskSpec, index: int, value: Any) -> None:
     oid = object_id_for_return(spec.task_id, index)
     worker.client.send(("yield", spec.task_id, index, worker._encode_value(spec, oid, value)))
+
+
+def _must_wait_for_room(spec: TaskSpec, index: int) -> bool:
+    limit = spec.extra.get("backpressure", 0)
+    return spec.generator == "streaming" and 0 < limit <= index
+
+
+def _wait_for_room(worker: "Worker", spec: TaskSpec, index: int) -> None:
+    """_generator_backpressure_num_objects=N: after item `index`, go on only once the caller
+    has taken all but N-1 of the items so far (N=1: one item per next(), like a generator)."""
+    if _must_wait_for_room(spec, index):
+        need = index - spec.extra["backpressure"] + 1
+        worker.client.request(lambda req: ("stream-room", req, spec.task_id, need))
 
 
 def _failed(worker: "Worker", spec: TaskSpec, count: int, error: BaseException) -> int:

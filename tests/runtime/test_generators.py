@@ -223,3 +223,74 @@ def test_cancelling_a_task_blocked_in_next_frees_the_generator_it_held(cluster, 
     _wait_task_gone("gated_big_items")
     poll_for(lambda: set(_counts()) == {ref.hex()}, msg="only the cancelled task's error left")
     poll_for(lambda: _store_used() == base, msg="the items' memory to be given back")
+
+
+def _room_waiters(task_id):
+    node = api._state.node
+    with node.lock:
+        stream = node.streams.streams.get(task_id)
+        return len(stream.room_waiters) if stream is not None else 0
+
+
+def _lines(path):
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return len(f.read().splitlines())
+
+
+@pytest.mark.parametrize("actor", [False, True])
+def test_backpressure_pauses_the_generator_until_the_caller_takes_items(cluster, tmp_path, actor):
+    log = str(tmp_path / "yields")
+
+    def logged(path, n):
+        for i in range(n):
+            with open(path, "a") as f:
+                f.write(f"{i}\n")
+            yield i
+
+    if actor:
+        @nbray.remote
+        class Source:
+            def items(self, path, n):
+                yield from logged(path, n)
+
+        source = Source.remote()
+        gen = source.items.options(_generator_backpressure_num_objects=2).remote(log, 5)
+    else:
+        gen = nbray.remote(logged).options(_generator_backpressure_num_objects=2).remote(log, 5)
+    # Two items ahead of the caller, then the task waits (it has not run its third step).
+    poll_for(lambda: _room_waiters(gen.task_id()) == 1, msg="the generator to pause")
+    assert _lines(log) == 2
+    assert nbray.get(next(gen)) == 0
+    poll_for(lambda: _lines(log) == 3 and _room_waiters(gen.task_id()) == 1,
+             msg="one more step, then a pause")
+    assert [nbray.get(r) for r in gen] == [1, 2, 3, 4]
+    assert _lines(log) == 5
+
+
+def test_backpressure_of_a_dropped_generator_lets_the_task_finish(cluster, tmp_path):
+    log = str(tmp_path / "yields")
+
+    def logged(path, n):
+        for i in range(n):
+            with open(path, "a") as f:
+                f.write(f"{i}\n")
+            yield i
+
+    gen = nbray.remote(logged).options(_generator_backpressure_num_objects=1).remote(log, 4)
+    poll_for(lambda: _room_waiters(gen.task_id()) == 1, msg="the generator to pause")
+    del gen
+    gc.collect()
+    _counts()
+    _wait_task_gone("logged")
+    assert _lines(log) == 4
+    poll_for(lambda: _counts() == {}, msg="every object to be freed")
+
+
+def test_backpressure_option_is_checked(cluster):
+    def gen():
+        yield 1
+
+    with pytest.raises(ValueError, match="_generator_backpressure_num_objects"):
+        nbray.remote(gen).options(_generator_backpressure_num_objects=0)
