@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
+from .. import exceptions as exc
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
@@ -192,6 +193,8 @@ class NodeStreams:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with node.lock:
+                if node.closed:
+                    raise exc.RaySystemError("the cluster was shut down: its generators have ended")
                 node._drain_deferred()
                 answer = self.next_of(task_id, take)
                 if answer[0] != "pending" or timeout == 0:
