@@ -143,10 +143,6 @@ class ObjectRefGenerator:
             return False
         return self._error_returned or not self._ended_with_error()
 
-    def _is_ready(self) -> bool:
-        """For wait(): next() would not block."""
-        return self._client.stream_next(self._task_id, False, 0)[0] != "pending"
-
     # -- identity and lifetime ---------------------------------------------------------
     def task_id(self) -> bytes:
         return self._task_id
