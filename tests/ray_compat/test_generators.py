@@ -168,8 +168,10 @@ def test_worker_dying_mid_stream_surfaces_as_worker_crashed(ray):
 
     gen = dies_after_one.remote()
     assert ray.get(next(gen)) == 1
+    last = next(gen)
+    assert last == gen.completed()
     with pytest.raises(ray.exceptions.WorkerCrashedError):
-        ray.get(next(gen))
+        ray.get(last)
     with pytest.raises(StopIteration):
         next(gen)
 
@@ -186,8 +188,10 @@ def test_cancel_a_running_streaming_task(ray, tmp_path):
     gen = blocks_after_one.remote(never)
     assert ray.get(next(gen)) == "before"
     ray.cancel(gen)
+    last = next(gen)
+    assert last == gen.completed()       # the task's own return object holds the error
     with pytest.raises(ray.exceptions.TaskCancelledError):
-        ray.get(next(gen))
+        ray.get(last)
     with pytest.raises(StopIteration):
         next(gen)
 
