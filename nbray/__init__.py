@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
-from . import exceptions
+from . import _raylet, exceptions  # _raylet: Ray code imports ObjectRef etc. from there
 from .api import (available_resources, cancel, cluster_resources, get, get_actor,
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
                   nodes, put, reference_counts, remote, shutdown, wait)
 from .api import get_gpu_ids, timeline
 from .ids import ActorID, JobID, NodeID, TaskID
 from .runtime.actor import ActorClass, ActorHandle
+from .runtime.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from .runtime.object_ref import ObjectRef
 
 ObjectID = ObjectRef  # Ray's older name, still exported by Ray
@@ -46,7 +47,8 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25):
     return _inspect(refresh_s=refresh_s, page_size=page_size)
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator",
+    "available_resources", "cancel", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
     "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",

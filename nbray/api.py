@@ -17,6 +17,7 @@ from .ids import ids as _ids
 from .ids import new_node_id
 from .runtime import context
 from .runtime.client import DriverClient
+from .runtime.generators import ObjectRefGenerator
 from .runtime.object_ref import ObjectRef
 from .runtime.remote_function import RemoteFunction
 from .runtime_context import RuntimeContext
@@ -338,6 +339,8 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
         RayTaskError: the task raised (also an instance of the original exception class).
     """
     timeout = _check_timeout(timeout, "get()")
+    if isinstance(object_refs, ObjectRefGenerator):
+        return object_refs  # as Ray does: iterate it to get its refs
     if isinstance(object_refs, ObjectRef):
         try:
             return _client_or_auto_init().get([object_refs._id], timeout)[0]
@@ -417,19 +420,20 @@ def _hint_for(value: Any) -> str:
     return ""
 
 
-def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
+def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
          timeout: Optional[float] = None, fetch_local: bool = True
-         ) -> Tuple[List[ObjectRef], List[ObjectRef]]:
+         ) -> Tuple[List[Any], List[Any]]:
     """Split refs into (ready, not ready) once `num_returns` are ready or `timeout` passes.
 
-    Both lists keep the input order; `ready` has at most `num_returns` refs.
+    Both lists keep the input order; `ready` has at most `num_returns` refs.  The list may
+    hold ObjectRefGenerators too: one is ready when `next()` on it would not wait.
     """
-    if isinstance(object_refs, ObjectRef):
+    if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError("wait() takes a list of ObjectRefs; wrap a single ref in a list: wait([ref])")
     if not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"wait() takes a list of ObjectRefs, got {type(object_refs).__name__}")
     for i, r in enumerate(object_refs):
-        if not isinstance(r, ObjectRef):
+        if not isinstance(r, (ObjectRef, ObjectRefGenerator)):
             raise TypeError(f"wait(): item {i} of the list is a {type(r).__name__}, not an "
                             f"ObjectRef" + _hint_for(r))
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
@@ -441,10 +445,12 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
     if num_returns > len(object_refs):
         raise ValueError(f"wait(): num_returns={num_returns} is larger than the number of refs "
                          f"given ({len(object_refs)})")
-    ids = [r._id for r in object_refs]
-    if len(set(ids)) != len(ids):
+    if len(set(object_refs)) != len(object_refs):
         raise ValueError("wait() requires a list of unique ObjectRefs; the list has duplicates")
     timeout = _check_timeout(timeout, "wait()")
+    if any(isinstance(r, ObjectRefGenerator) for r in object_refs):
+        return _wait_with_generators(object_refs, num_returns, timeout)
+    ids = [r._id for r in object_refs]
     try:
         ready_ids = _client_or_auto_init().wait(ids, num_returns, timeout, fetch_local)
     except KeyboardInterrupt:
@@ -460,14 +466,38 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
     return ready, not_ready
 
 
+def _wait_with_generators(items: Sequence[Any], num_returns: int, timeout: Optional[float]
+                          ) -> Tuple[List[Any], List[Any]]:
+    oids = [r._id for r in items if isinstance(r, ObjectRef)]
+    tids = [r.task_id() for r in items if isinstance(r, ObjectRefGenerator)]
+    try:
+        ready_oids, ready_tids = _client_or_auto_init().wait_mixed(oids, tids, num_returns,
+                                                                   timeout)
+    except KeyboardInterrupt:
+        _on_interrupt(oids + [r.completed()._id for r in items if isinstance(r, ObjectRefGenerator)])
+        raise
+    ready: List[Any] = []
+    not_ready: List[Any] = []
+    for r in items:
+        done = r._id in ready_oids if isinstance(r, ObjectRef) else r.task_id() in ready_tids
+        if done and len(ready) < num_returns:
+            ready.append(r)
+        else:
+            not_ready.append(r)
+    return ready, not_ready
+
+
 def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancel the task that makes `object_ref`; get() on it then raises TaskCancelledError.
+    """Cancel the task that makes `object_ref` (or an ObjectRefGenerator's task); get() on
+    it then raises TaskCancelledError.
 
     A queued task is dropped; a running one is interrupted (KeyboardInterrupt in the
     task), or its worker killed with force=True.  A finished task is left alone.
     With recursive=True (the default) the tasks it submitted are cancelled too, and
     theirs in turn.  force=True is refused (ValueError) for actor calls: use kill().
     """
+    if isinstance(object_ref, ObjectRefGenerator):
+        object_ref = object_ref.completed()
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() takes an ObjectRef, got {type(object_ref).__name__}")
     _client_or_auto_init().cancel(object_ref.task_id().binary(), bool(force), bool(recursive))

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 _TASK_OPTIONS = {
     "num_cpus", "num_gpus", "num_returns", "max_retries", "retry_exceptions", "resources",
     "name", "memory", "scheduling_strategy", "runtime_env", "max_calls", "accelerator_type",
-    "_metadata", "placement_group", "num_return_vals",
+    "_metadata", "placement_group", "num_return_vals", "_generator_backpressure_num_objects",
 }
 _ACTOR_OPTIONS = {
     "num_cpus", "num_gpus", "resources", "max_restarts", "max_task_retries", "max_concurrency",
@@ -19,7 +19,11 @@ _ACTOR_OPTIONS = {
     "placement_group", "_metadata",
 }
 _METHOD_OPTIONS = {"num_returns", "max_task_retries", "retry_exceptions", "name",
-                   "concurrency_group"}
+                   "concurrency_group", "_generator_backpressure_num_objects"}
+
+# num_returns of a generator function: its items arrive one by one ("streaming", Ray's
+# default for generators) or all together in one object once it has finished ("dynamic").
+GENERATOR_MODES = ("streaming", "dynamic")
 
 
 def _non_negative_number(name: str, value: Any) -> None:
@@ -55,10 +59,7 @@ def validate_task_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
                       stacklevel=4)
         opts.setdefault("num_returns", opts.pop("num_return_vals"))
     _check_common(opts)
-    if "num_returns" in opts:
-        n = opts["num_returns"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"num_returns must be an integer >= 0, got {n!r}")
+    _check_generator_options(opts)
     if "max_retries" in opts:
         n = opts["max_retries"]
         if isinstance(n, bool) or not isinstance(n, int) or n < -1:
@@ -103,11 +104,37 @@ def validate_method_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
     if unknown:
         raise ValueError(f"{where}: unknown option(s) {', '.join(sorted(unknown))}; "
                          f"valid options are {', '.join(sorted(_METHOD_OPTIONS))}")
-    if "num_returns" in opts:
-        n = opts["num_returns"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"num_returns must be an integer >= 0, got {n!r}")
+    _check_generator_options(opts)
     return dict(opts)
+
+
+def _check_generator_options(opts: Dict[str, Any]) -> None:
+    if opts.get("num_returns") is not None:
+        n = opts["num_returns"]
+        if n == "dynamic":
+            warnings.warn("num_returns='dynamic' is deprecated (as in Ray): use "
+                          "num_returns='streaming'", DeprecationWarning, stacklevel=5)
+        elif isinstance(n, bool) or not (isinstance(n, int) or n in GENERATOR_MODES) or (
+                isinstance(n, int) and n < 0):
+            raise ValueError(f"num_returns must be an integer >= 0, 'streaming' or 'dynamic' "
+                             f"(for generator functions), got {n!r}")
+    b = opts.get("_generator_backpressure_num_objects")
+    if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b == 0):
+        raise ValueError(f"_generator_backpressure_num_objects must be a non-zero integer "
+                         f"(-1: no limit), got {b!r}")
+
+
+def resolve_num_returns(opts: Dict[str, Any], is_generator: bool, where: str) -> Any:
+    """The num_returns a call uses: the option, else "streaming" for a generator function
+    (Ray's default) and 1 for anything else.  Raises ValueError for "streaming"/"dynamic"
+    on a function that does not yield."""
+    n = opts.get("num_returns")
+    if n is None:
+        return "streaming" if is_generator else 1
+    if n in GENERATOR_MODES and not is_generator:
+        raise ValueError(f"{where}: num_returns={n!r} can only be used with generator functions "
+                         f"(functions that use 'yield'), and this one is not a generator function")
+    return n
 
 
 def resource_demand(opts: Dict[str, Any], default_cpus: float = 1) -> Dict[str, float]:
@@ -140,6 +167,7 @@ class TaskSpec:
     kind: str = "task"                 # "task" | "actor-create" | "actor-call"
     call_site: str = ""
     attempt: int = 0
+    generator: str = ""                # "" | "streaming" | "dynamic": items sent as yielded
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def all_refs(self) -> Tuple[bytes, ...]:

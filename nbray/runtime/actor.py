@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
 from ..core.signatures import CallSignature, method_params, rebuild, signature_of
-from ..core.specs import (resource_demand, validate_actor_options, validate_method_options)
+from ..core.specs import (resolve_num_returns, resource_demand, validate_actor_options,
+                          validate_method_options)
 from ..ids import actor_creation_task_id, ids
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
@@ -26,6 +27,8 @@ def _method_table(cls: type) -> Dict[str, Dict[str, Any]]:
         opts = dict(getattr(fn, "__nbray_method_options__", {}))
         opts["is_async"] = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
         opts["params"] = method_params(cls, name, fn)  # checked at .remote()
+        opts["is_generator"] = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+        resolve_num_returns(opts, opts["is_generator"], f"method {cls.__name__}.{name}")
         table[name] = opts
     return table
 
@@ -205,27 +208,33 @@ class ActorMethod:
     def options(self, **options: Any) -> "ActorMethod":
         merged = dict(self._options)
         merged.update(validate_method_options(options, f"{self._name}.options()"))
+        resolve_num_returns(merged, bool(merged.get("is_generator")), f"{self._name}.options()")
         return ActorMethod(self._handle, self._name, merged)
 
-    def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the method: a ref, a list of refs (num_returns=N), None (num_returns=0), or an
+        ObjectRefGenerator for a generator method (num_returns="streaming")."""
         from .. import api
+        from .remote_function import returned_refs
 
         handle = self._handle
         sig = handle._nbray_call_signature(self._name)
         if sig is not None:
             sig.check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
         client = api._client_or_auto_init()
-        num_returns = self._options.get("num_returns", 1)
+        num_returns = resolve_num_returns(self._options, bool(self._options.get("is_generator")),
+                                          self._name)
         cls_name = handle._class_name
         spec, refs, args_ref = client.build_spec(
             name=f"{cls_name}.{self._name}", function_id=b"", args=args, kwargs=kwargs,
-            num_returns=num_returns, resources={}, max_retries=0, retry_exceptions=False,
+            num_returns=1 if isinstance(num_returns, str) else num_returns, resources={},
+            max_retries=0, retry_exceptions=False,
             kind="actor-call", actor_id=handle._actor_id, method=self._name)
         spec.extra["log_name"] = cls_name
+        if isinstance(num_returns, str):
+            spec.generator = num_returns
+            spec.extra["backpressure"] = \
+                self._options.get("_generator_backpressure_num_objects") or 0
         client.submit(spec)
         del args_ref
-        if num_returns == 1:
-            return refs[0]
-        if num_returns == 0:
-            return None
-        return refs
+        return returned_refs(num_returns, refs, client)

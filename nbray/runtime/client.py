@@ -213,6 +213,17 @@ class DriverClient(BaseClient):
     def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
         return self.node.get_actor(name, namespace)
 
+    # -- generator tasks (node_streams.py) -------------------------------------------
+    def stream_next(self, task_id: bytes, take: bool, timeout: Optional[float]) -> Tuple[str, Any]:
+        return self.node.streams.next_item(task_id, take, timeout)
+
+    def stream_release(self, task_id: bytes) -> None:
+        self.node.defer("stream-release", task_id)  # may run in __del__: no lock here
+
+    def wait_mixed(self, object_ids: List[bytes], task_ids: List[bytes], num_returns: int,
+                   timeout: Optional[float]) -> Tuple[set, set]:
+        return self.node.streams.wait_mixed(object_ids, task_ids, num_returns, timeout)
+
 
 _current_task: "contextvars.ContextVar[Optional[TaskSpec]]" = contextvars.ContextVar(
     "nbray_current_task", default=None)
@@ -233,10 +244,12 @@ class WorkerClient(BaseClient):
         self._adds: List[bytes] = []
         self._removes: List[bytes] = []
         self._unpins: List[bytes] = []
+        self._stream_releases: List[bytes] = []
         self._lock = threading.Lock()
         self._req = itertools.count(1)
         self._replies: Dict[int, Reply] = {}
         self._abandoned: Dict[int, List[bytes]] = {}
+        self._late: Dict[int, Callable[[bool, Any], None]] = {}
         self.registered_functions: set = set()
         self._spill: Any = None
         # Set by worker_context as this process runs work; the runtime context reads them.
@@ -280,7 +293,7 @@ class WorkerClient(BaseClient):
         self._unpins.append(object_id)
 
     def has_pending_events(self) -> bool:
-        return bool(self._adds or self._removes or self._unpins)
+        return bool(self._adds or self._removes or self._unpins or self._stream_releases)
 
     def send(self, msg: Tuple[Any, ...]) -> None:
         """Send `msg` after every ref change recorded before it, in order."""
@@ -300,26 +313,35 @@ class WorkerClient(BaseClient):
         if self._unpins:
             unpins, self._unpins = self._unpins, []
             self.conn.send(("unpin", unpins))
+        if self._stream_releases:
+            releases, self._stream_releases = self._stream_releases, []
+            self.conn.send(("stream-release", releases))
 
     # -- request / reply --------------------------------------------------------
     def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
-                abandon_ids: Optional[List[bytes]] = None) -> Tuple[bool, Any]:
+                abandon_ids: Optional[List[bytes]] = None,
+                on_late: Optional[Callable[[bool, Any], None]] = None) -> Tuple[bool, Any]:
+        """Send a request and wait for its reply.  When the caller stops waiting (timeout,
+        interrupt), a reply that still comes is handled by `on_late`."""
         req = next(self._req)
         reply = self._replies[req] = Reply()
         self.send(build(req))
         try:
             done = reply.wait(timeout)
         except BaseException:
-            self._abandon(req, abandon_ids)
+            self._abandon(req, abandon_ids, on_late)
             raise
         if not done:
-            self._abandon(req, abandon_ids)
+            self._abandon(req, abandon_ids, on_late)
             return False, None
         return reply.ok, reply.value
 
-    def _abandon(self, req: int, oids: Optional[List[bytes]]) -> None:
+    def _abandon(self, req: int, oids: Optional[List[bytes]],
+                 on_late: Optional[Callable[[bool, Any], None]] = None) -> None:
         if oids is not None:
             self._abandoned[req] = oids
+        if on_late is not None:
+            self._late[req] = on_late
         self._replies.pop(req, None)
         try:
             self.send(("get-cancel", req))
@@ -331,6 +353,10 @@ class WorkerClient(BaseClient):
         reply = self._replies.pop(req, None)
         if reply is not None:
             reply.set(ok, value)
+            return
+        late = self._late.pop(req, None)
+        if late is not None:
+            late(ok, value)
             return
         oids = self._abandoned.pop(req, None)
         if oids is not None and ok and isinstance(value, list):
@@ -417,6 +443,30 @@ class WorkerClient(BaseClient):
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
         self.send(("kill-actor", actor_id, no_restart))
 
+    # -- generator tasks (node_streams.py) -------------------------------------------
+    def stream_next(self, task_id: bytes, take: bool, timeout: Optional[float]) -> Tuple[str, Any]:
+        block = timeout is None or timeout > 0
+        ok, value = self.request(lambda req: ("stream-next", req, task_id, take, block), timeout,
+                                 on_late=_give_back_item if take else None)
+        if not ok and value is None:  # timed out: ask once more, without waiting
+            ok, value = self.request(lambda req: ("stream-next", req, task_id, take, False))
+        if not ok:
+            raise value
+        return value
+
+    def stream_release(self, task_id: bytes) -> None:
+        self._stream_releases.append(task_id)  # may run in __del__: sent with the next message
+
+    def wait_mixed(self, object_ids: List[bytes], task_ids: List[bytes], num_returns: int,
+                   timeout: Optional[float]) -> Tuple[set, set]:
+        block = timeout is None or timeout > 0
+        ok, value = self.request(lambda req: ("stream-wait", req, object_ids, task_ids,
+                                              num_returns, block), timeout)
+        if not ok:  # timed out: ask once more without blocking for the final answer
+            ok, value = self.request(lambda req: ("stream-wait", req, object_ids, task_ids,
+                                                  num_returns, False))
+        return set(value[0]), set(value[1])
+
     def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
         ok, value = self.request(lambda req: ("get-actor", req, name, namespace))
         return value
@@ -427,6 +477,12 @@ class WorkerClient(BaseClient):
         if not ok:
             raise value
         return value
+
+
+def _give_back_item(ok: bool, value: Any) -> None:
+    """An item handed over after its caller stopped waiting: hold it, then let it go."""
+    if ok and isinstance(value, tuple) and value[0] == "item":
+        ObjectRef(value[1], _registered=True)
 
 
 __all__ = ["DriverClient", "WorkerClient", "BaseClient", "call_site", "type_name_of"]

@@ -37,6 +37,7 @@ from .actor_manager import ActorManager
 from .gpu_ids import GpuSlots
 from .latch import Latch
 from .node_store import NodeStore
+from .node_streams import NodeStreams
 from .remote_nodes import RemoteNodes
 from .timeline import Timeline
 from .worker_requests import WorkerObjectRequests
@@ -161,6 +162,7 @@ class Node:
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
         self._worker_env = self._make_worker_env()
         self.requests = WorkerObjectRequests(self)
+        self.streams = NodeStreams(self)
         self._handlers = {
             "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
             "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
@@ -170,6 +172,9 @@ class Node:
             "free-block": self.requests.on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
             "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
+            "yield": self.streams.on_yield, "stream-next": self.streams.on_next,
+            "stream-wait": self.streams.on_wait, "stream-release": self.streams.on_release,
+            "stream-room": self.streams.on_room,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
@@ -285,6 +290,10 @@ class Node:
                 self.table.remove_holder(oid, DRIVER, freed)
             elif op == "unpin":
                 self.table.remove_reader(oid, DRIVER, freed)
+            elif op == "stream-release":  # a generator went away (oid is its task id)
+                self._release(freed)
+                freed = []
+                self.streams.release(oid)
         self._release(freed)
 
     def add_holder(self, object_id: bytes, holder: str = DRIVER) -> None:
@@ -556,6 +565,8 @@ class Node:
                 siblings.append(spec.task_id)
                 if len(siblings) >= 64 and len(siblings) & (len(siblings) - 1) == 0:
                     siblings[:] = [t for t in siblings if t in self.tasks]
+        if spec.generator:
+            self.streams.open(spec)
 
     def _submit(self, spec: TaskSpec) -> None:
         if self._cancelled_parents and spec.extra.get("parent") in self._cancelled_parents \
@@ -769,7 +780,8 @@ class Node:
             self.ready_queue.appendleft(spec)
         else:
             self._store_results(spec, results, worker.node_id)
-            keep = worker.node_id != self.node_id and any(r[1] == "s" for r in results) \
+            keep = worker.node_id != self.node_id and (
+                any(r[1] == "s" for r in results) or spec.extra.get("remote_items", False)) \
                 and self.remote.keep_lineage(spec)
             self._finish_task(spec, keep_args=keep)
         limit = spec.extra.get("max_calls")
@@ -832,6 +844,8 @@ class Node:
             self._cancelled_parents.discard(spec.task_id)
         if self._children:
             self._children.pop(spec.task_id, None)
+        if spec.generator:
+            self.streams.finish(spec)
         if keep_args:
             return
         freed: List[ObjectEntry] = []
@@ -1014,6 +1028,7 @@ class Node:
             freed: List[ObjectEntry] = []
             self.table.drop_holder_everywhere(worker.worker_id, freed)
             self._release(freed)
+            self.streams.owner_gone(worker.worker_id)
             if worker.actor_id is not None:
                 self.actors.on_worker_exit(worker, _describe_exit(code))
                 self._dispatch()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import functools
-from typing import Any, Dict, List, Optional, Union
+import inspect
+from typing import Any, Dict, List, Optional
 
 from ..core.signatures import signature_of
-from ..core.specs import resource_demand, validate_task_options
+from ..core.specs import resource_demand, resolve_num_returns, validate_task_options
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
 
@@ -27,6 +28,8 @@ class RemoteFunction:
             # memory that libraries keep cached (decorator only, not .options()).
             self._options["max_calls"] = 1
         self._name = self._options.get("name") or _name(function)
+        self._is_generator = is_generator_function(function)
+        resolve_num_returns(self._options, self._is_generator, f"@remote on {self._name}")
         self._registered: Dict[int, bytes] = {}   # client.session -> function id
         self._blob: Optional[bytes] = None
         self._function_id: Optional[bytes] = None
@@ -46,6 +49,7 @@ class RemoteFunction:
         """A copy with some options changed; takes the same options as @remote."""
         merged = dict(self._options)
         merged.update(validate_task_options(options, f"{self._name}.options()"))
+        resolve_num_returns(merged, self._is_generator, f"{self._name}.options()")
         clone = RemoteFunction.__new__(RemoteFunction)
         clone.__dict__.update(self.__dict__)
         clone._options = merged
@@ -66,7 +70,9 @@ class RemoteFunction:
         self._registered = {key: self._function_id}
         return self._function_id  # type: ignore[return-value]
 
-    def remote(self, *args: Any, **kwargs: Any) -> Union[ObjectRef, List[ObjectRef], None]:
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit the task: a ref, a list of refs (num_returns=N), None (num_returns=0), or
+        an ObjectRefGenerator for a generator function (num_returns="streaming")."""
         from .. import api
 
         if self._signature is not None:
@@ -74,25 +80,42 @@ class RemoteFunction:
         client = api._client_or_auto_init()
         fid = self._ensure_registered(client)
         opts = self._options
-        num_returns = opts.get("num_returns", 1)
-        resources = resource_demand(opts)
+        num_returns = resolve_num_returns(opts, self._is_generator, self._name)
         spec, refs, args_ref = client.build_spec(
-            name=self._name, function_id=fid, args=args, kwargs=kwargs, num_returns=num_returns,
-            resources=resources, max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
+            name=self._name, function_id=fid, args=args, kwargs=kwargs,
+            num_returns=1 if isinstance(num_returns, str) else num_returns,
+            resources=resource_demand(opts), max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
             retry_exceptions=opts.get("retry_exceptions", False))
+        if isinstance(num_returns, str):
+            spec.generator = num_returns
+            spec.extra["backpressure"] = opts.get("_generator_backpressure_num_objects") or 0
         max_calls = opts.get("max_calls")
         if max_calls:  # None or 0: no limit
             spec.extra["max_calls"] = max_calls
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
-        if num_returns == 1:
-            return refs[0]
-        if num_returns == 0:
-            return None
-        return refs
+        return returned_refs(num_returns, refs, client)
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("DAG building with .bind() is not supported by nbray")
+
+
+def is_generator_function(function: Any) -> bool:
+    """Whether calling `function` makes a generator (sync or async): Ray streams its values."""
+    return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
+
+
+def returned_refs(num_returns: Any, refs: List[ObjectRef], client: Any) -> Any:
+    """What .remote() hands back for `num_returns` (shared by tasks and actor methods)."""
+    if num_returns == "streaming":
+        from .generators import ObjectRefGenerator
+
+        return ObjectRefGenerator(refs[0], client)
+    if num_returns == 1 or num_returns == "dynamic":
+        return refs[0]
+    if num_returns == 0:
+        return None
+    return refs
 
 
 def _name(function: Any) -> str:

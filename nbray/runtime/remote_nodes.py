@@ -26,6 +26,7 @@ from .. import exceptions as exc
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import is_put_object, task_id_of
+from .node_streams import lineage_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, NodeInfo, WorkerHandle
@@ -446,7 +447,7 @@ class RemoteNodes:
         spec = self.lineage.get(task_id_of(object_id))
         if spec is None:
             return
-        if all(rid not in self.node.table.entries for rid in spec.return_ids):
+        if all(rid not in self.node.table.entries for rid in lineage_ids(spec)):
             del self.lineage[spec.task_id]
             freed: List[ObjectEntry] = []
             self.node.table.add_submitted(spec.all_refs(), -1, freed)
@@ -514,7 +515,7 @@ class RemoteNodes:
         spec.attempt += 1
         node.stats["reconstructions"] += 1
         del self.lineage[spec.task_id]   # its argument holds pass to the re-run
-        for rid in spec.return_ids:
+        for rid in lineage_ids(spec):   # a generator task's items too
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
                 e.state = PENDING

@@ -9,6 +9,7 @@ dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
 
 from __future__ import annotations
 
+import inspect
 import os
 import queue
 import signal
@@ -26,7 +27,7 @@ from ..ids import JOB_ID_SIZE, ids
 from ..serialization import SerializationError, deserialize, label_for_filename, serialize
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
-from . import context, worker_context
+from . import context, worker_context, worker_generators
 from .actor import bound_method
 from .client import WorkerClient, type_name_of
 from .task_args import unpack_args
@@ -191,9 +192,13 @@ class Worker:
                 retry = False
                 try:
                     value = self._call(spec, blob, deps)
-                    if asyncio.iscoroutine(value):
+                    # Not asyncio.iscoroutine: before 3.12 it says yes to plain generators.
+                    if inspect.isawaitable(value) and not inspect.isgenerator(value):
                         value = await value
-                    results = self._encode_returns(spec, value)
+                    if spec.generator or inspect.isasyncgen(value):
+                        results, retry = await worker_generators.returns_async(self, spec, value)
+                    else:
+                        results, retry = self._returns(spec, value)
                 except _DependencyError as dep:
                     results = self._error_results(spec, self._dependency_error(spec, dep.error))
                 except SystemExit as e:
@@ -224,7 +229,7 @@ class Worker:
                 if spec.task_id in self.cancelled:
                     raise KeyboardInterrupt  # cancelled while it waited in this worker
                 value = self._call(spec, blob, deps)
-                results = self._encode_returns(spec, value)
+                results, retry = self._returns(spec, value)
             except KeyboardInterrupt:
                 # Cancelled, or the task raised KeyboardInterrupt itself: either way the
                 # caller gets TaskCancelledError (as in Ray), never a KeyboardInterrupt of
@@ -322,6 +327,12 @@ class Worker:
     def _cancelled_error(self, spec: TaskSpec) -> exc.RayTaskError:
         return self._task_error(spec, exc.TaskCancelledError(spec.task_id.hex()))
 
+    def _returns(self, spec: TaskSpec, value: Any) -> Tuple[List[Tuple], bool]:
+        """The results of a call's value, and whether to retry; generators go item by item."""
+        if spec.generator or inspect.isgenerator(value) or inspect.isasyncgen(value):
+            return worker_generators.returns(self, spec, value)
+        return self._encode_returns(spec, value), False
+
     def _encode_returns(self, spec: TaskSpec, value: Any) -> List[Tuple]:
         n = len(spec.return_ids)
         if n == 1:
@@ -337,26 +348,33 @@ class Worker:
             if len(values) != n:
                 raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
                                  f"{len(values)} values")
-        results = []
+        results: List[Tuple] = []
         for oid, v in zip(spec.return_ids, values):
             try:
-                ser = serialize(v, context=f"the return value of {spec.name}()")
-            except SerializationError:
-                for r in results:
-                    if r[1] == "s":
-                        self.client.send(("free-block", *r[2]))
+                results.append(self._encode_value(spec, oid, v))
+            except BaseException:
+                self._free_results(results)
                 raise
-            if ser.nbytes <= self.client.inline_threshold:
-                payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-                results.append((oid, "i", payload, ser.nbytes, ser.contained_refs, False,
-                                type_name_of(v)))
-            else:
-                kind, where = self.client.write_block(oid, ser)
-                results.append((oid, kind, where, ser.nbytes, ser.contained_refs, False,
-                                type_name_of(v)))
         return results
 
+    def _encode_value(self, spec: TaskSpec, oid: bytes, v: Any) -> Tuple:
+        """One result tuple: inline bytes, or a block written into the arena."""
+        ser = serialize(v, context=f"the return value of {spec.name}()")
+        if ser.nbytes <= self.client.inline_threshold:
+            payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
+            return (oid, "i", payload, ser.nbytes, ser.contained_refs, False, type_name_of(v))
+        kind, where = self.client.write_block(oid, ser)
+        return (oid, kind, where, ser.nbytes, ser.contained_refs, False, type_name_of(v))
+
+    def _free_results(self, results: List[Tuple]) -> None:
+        for r in results:
+            if r[1] == "s":
+                self.client.send(("free-block", *r[2]))
+
     def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
+        return [self._error_result(spec, oid, error) for oid in spec.return_ids]
+
+    def _error_result(self, spec: TaskSpec, oid: bytes, error: BaseException) -> Tuple:
         try:
             blob = serialize(error, context="exception", out_of_band=False).meta
         except SerializationError:
@@ -366,8 +384,7 @@ class Worker:
         # UnserializableException naming the task and its traceback, not a bare TypeError.
         text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
         meta = serialize(exc._ErrorEnvelope(blob, text), context="exception").meta
-        name = type(error).__name__
-        return [(oid, "i", (meta, ()), len(meta), [], True, name) for oid in spec.return_ids]
+        return (oid, "i", (meta, ()), len(meta), [], True, type(error).__name__)
 
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
