@@ -20,6 +20,7 @@ import collections
 import threading
 from typing import Any, Deque, Iterable, Iterator, Optional
 
+from ..ids import task_id_of
 from .object_ref import ObjectRef
 
 _END = object()   # what a blocking wait hands to asyncio instead of StopIteration
@@ -35,7 +36,7 @@ class ObjectRefGenerator:
 
     def __init__(self, generator_ref: ObjectRef, client: Any) -> None:
         self._generator_ref = generator_ref
-        self._task_id = generator_ref.task_id()
+        self._task_id = task_id_of(generator_ref.binary())   # bytes, as on the wire
         self._client = client
         self._error_returned = False   # the return object's error was handed out already
         self._lock = threading.Lock()  # next() from two threads must not take one item twice
