@@ -11,6 +11,7 @@ from .api import (available_resources, cancel, cluster_resources, get, get_actor
                   nodes, put, reference_counts, remote, shutdown, wait)
 from .runtime.actor import ActorClass, ActorHandle
 from .runtime.object_ref import ObjectRef
+from . import actor, util  # noqa: E402 - after the API they use: `ray.actor`, `ray.util`
 
 __version__ = "0.1.0"
 
@@ -42,8 +43,8 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25):
     return _inspect(refresh_s=refresh_s, page_size=page_size)
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "ActorClass", "ActorHandle", "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
-    "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
+    "shutdown", "util", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",
 ]

@@ -159,6 +159,7 @@ class Node:
             "free-block": self.requests.on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
             "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
+            "actor-exit": self._on_actor_exit,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
@@ -985,6 +986,10 @@ class Node:
             self._reply(worker, ("reply", req, False, e))
             return
         self._reply(worker, ("reply", req, True, result))
+
+    def _on_actor_exit(self, worker: WorkerHandle, task_id: bytes, reason: str) -> None:
+        self.actors.on_exit_requested(worker, reason)
+        self._dispatch()
 
     def _on_kill_actor(self, worker: WorkerHandle, actor_id: bytes, no_restart: bool) -> None:
         self.actors.kill(actor_id, no_restart)
