@@ -562,7 +562,7 @@ class Pool:
                 return
             for ref in (r for r in refs if r._id in ready_ids):
                 try:
-                    outcome: Any = api.get(ref)
+                    outcome: Any = client.get([ref._id], None)[0]
                 except Exception as e:  # noqa: BLE001 - the chunk as a whole failed
                     outcome = e
                 with self._lock:
@@ -572,6 +572,11 @@ class Pool:
                 job, index, slot = entry
                 job.completed += 1
                 job.on_chunk(index, outcome)   # callbacks run here, outside the lock
+                if context.current_client() is not client:
+                    # Shut down meanwhile: starting more work would start a new cluster.
+                    self._abort(exc.RaySystemError("the cluster was shut down while the "
+                                                   "pool was running"))
+                    return
                 with self._lock:
                     self._return_slot_locked(slot, dead=isinstance(outcome, exc.RayActorError))
                     self._pump_locked()
