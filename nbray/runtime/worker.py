@@ -232,10 +232,12 @@ class Worker:
             except _DependencyError as dep:
                 results = self._error_results(spec, dep.error)
             except ActorExit as e:
-                if spec.kind != "actor-call":
-                    raise  # exit_actor() outside a method is refused before it raises this
-                self._request_exit(spec, e)
-                return
+                if spec.kind == "actor-call":
+                    self._request_exit(spec, e)
+                    return
+                # exit_actor() refuses to raise this elsewhere; if user code does, it is
+                # an ordinary error of the task.
+                results = self._error_results(spec, self._task_error(spec))
             except BaseException as e:  # the task's own error, re-raised on get
                 retry = _should_retry(spec.retry_exceptions, e)
                 results = self._error_results(spec, self._task_error(spec))
