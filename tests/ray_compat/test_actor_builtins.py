@@ -256,3 +256,4 @@ def test_a_failing_shutdown_hook_does_not_stop_the_exit(ray, tmp_path):
         ray.get(a.__ray_terminate__.remote(), timeout=60)
     poll_for(lambda: _gone(pid), timeout=30, msg="the actor's process to exit")
     assert _markers(path) == [".atexit"]
+

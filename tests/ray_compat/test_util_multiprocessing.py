@@ -99,7 +99,11 @@ def test_callbacks_run_before_get_returns(ray):
     # (Ray hands map_async's callback the values in the order chunks finished, nbray in
     # input order as multiprocessing does; both hold the same values.)
     assert sorted(seen[0]) == [0, 1, 4] and seen[1] == 25
-    assert isinstance(seen[2], KeyError)
+    assert len(seen) == 3
+    if ray.__name__ == "nbray":
+        # multiprocessing hands error_callback the exception itself, and so does nbray;
+        # Ray 2.60 hands it its internal PoolTaskError wrapper instead.
+        assert isinstance(seen[2], KeyError)
 
 
 def test_errors_re_raise_as_the_original_exception(ray):

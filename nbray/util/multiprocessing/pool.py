@@ -612,6 +612,8 @@ class Pool:
             self._running.clear()
             self._jobs.clear()
             self._thread = None
+            if self._state == "closed":
+                self._state = "done"  # nothing more will finish: join() must not wait
             self._all_done.notify_all()
         for job in jobs.values():
             job.on_abort(error)
