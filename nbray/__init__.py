@@ -14,6 +14,7 @@ from .ids import ActorID, JobID, NodeID, TaskID
 from .runtime.actor import ActorClass, ActorHandle
 from .runtime.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from .runtime.object_ref import ObjectRef
+from . import actor, util  # noqa: E402 - after the API they use: `ray.actor`, `ray.util`
 
 ObjectID = ObjectRef  # Ray's older name, still exported by Ray
 
@@ -48,9 +49,9 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25):
 
 __all__ = [
     "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator",
-    "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "actor", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
-    "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
+    "shutdown", "util", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",
     "ActorID", "JobID", "NodeID", "ObjectID", "TaskID", "get_gpu_ids", "timeline",
 ]

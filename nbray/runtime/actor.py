@@ -13,6 +13,21 @@ from ..ids import actor_creation_task_id, ids
 from ..serialization import dumps_function
 from .object_ref import ObjectRef
 
+# Methods every actor has, as in Ray; the worker runs them, not the user's class.
+#   __ray_ready__      returns True once the constructor has run
+#   __ray_terminate__  ends the actor gracefully after the calls queued before it
+#   __ray_call__       runs fn(instance, *args, **kwargs) inside the actor
+BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__", "__ray_call__")
+
+
+class ActorExit(SystemExit):
+    """Raised by `exit_actor()` (and `__ray_terminate__`) inside an actor method.
+
+    A SystemExit, so `except Exception` in user code does not swallow it; the worker
+    catches it, reports the intended exit to its node and ends the actor gracefully
+    (`__ray_shutdown__`, then atexit handlers).
+    """
+
 
 def _method_table(cls: type) -> Dict[str, Dict[str, Any]]:
     """name -> {num_returns, is_async, params, ...} for every public or dunder-free method
@@ -164,6 +179,8 @@ class ActorHandle:
         methods = self.__dict__.get("_info", {}).get("methods", {})
         if name in methods:
             return ActorMethod(self, name, methods[name])
+        if name in BUILTIN_METHODS and "_info" in self.__dict__:
+            return ActorMethod(self, name, {"is_async": False})
         if name.startswith("__"):
             raise AttributeError(name)
         raise AttributeError(f"actor class '{self._info.get('class_name', '?')}' has no method "
@@ -196,6 +213,8 @@ class ActorHandle:
 
 
 class ActorMethod:
+    """One method of an actor, reached through its handle: `handle.method.remote(...)`."""
+
     def __init__(self, handle: ActorHandle, name: str, options: Dict[str, Any]) -> None:
         self._handle = handle
         self._name = name

@@ -265,6 +265,18 @@ class ActorManager:
         if record.worker is not None:
             self.node._reply(record.worker, ("exit",))
 
+    def on_exit_requested(self, worker: "WorkerHandle", reason: str) -> None:
+        """The actor called exit_actor() (or ran __ray_terminate__): it is dead for good.
+
+        As in Ray, the call that asked, and every call queued after it, fail with
+        ActorDiedError; the worker runs __ray_shutdown__ and atexit handlers, then exits.
+        """
+        record = self.actors.get(worker.actor_id)  # type: ignore[arg-type]
+        if record is None or record.state == DEAD:
+            return
+        record.no_restart = True
+        self._mark_dead(record, f"it exited on purpose ({reason})")
+
     def kill(self, actor_id: bytes, no_restart: bool) -> None:
         record = self.actors.get(actor_id)
         if record is None or record.state == DEAD:

@@ -175,6 +175,7 @@ class Node:
             "yield": self.streams.on_yield, "stream-next": self.streams.on_next,
             "stream-wait": self.streams.on_wait, "stream-release": self.streams.on_release,
             "stream-room": self.streams.on_room,
+            "actor-exit": self._on_actor_exit,
         }
         self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
@@ -1093,6 +1094,10 @@ class Node:
             self._reply(worker, ("reply", req, False, e))
             return
         self._reply(worker, ("reply", req, True, result))
+
+    def _on_actor_exit(self, worker: WorkerHandle, task_id: bytes, reason: str) -> None:
+        self.actors.on_exit_requested(worker, reason)
+        self._dispatch()
 
     def _on_kill_actor(self, worker: WorkerHandle, actor_id: bytes, no_restart: bool) -> None:
         self.actors.kill(actor_id, no_restart)

@@ -9,6 +9,7 @@ dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
 import queue
@@ -28,7 +29,7 @@ from ..serialization import SerializationError, deserialize, label_for_filename,
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
 from . import context, worker_context, worker_generators
-from .actor import bound_method
+from .actor import BUILTIN_METHODS, ActorExit, bound_method
 from .client import WorkerClient, type_name_of
 from .task_args import unpack_args
 
@@ -127,7 +128,11 @@ class Worker:
                     if msg[1] == self.running_task_id and (len(msg) < 3 or msg[2]):
                         os.kill(os.getpid(), signal.SIGINT)  # a real signal also ends a sleep
                 elif op == "exit":
-                    break
+                    if self.actor is None:
+                        break
+                    # An actor ends gracefully on its main thread; this thread keeps
+                    # serving replies, since __ray_shutdown__ may still use the cluster.
+                    self.tasks.put(_EXIT)
         except ConnectionClosed:
             pass
         except BaseException:
@@ -155,6 +160,8 @@ class Worker:
                 continue
             except KeyboardInterrupt:
                 continue
+            if item is _EXIT:
+                self._exit_gracefully()
             spec = item[0]
             if spec.kind == "actor-call" and self._loop is not None:
                 self._run_async(*item)
@@ -201,6 +208,9 @@ class Worker:
                         results, retry = self._returns(spec, value)
                 except _DependencyError as dep:
                     results = self._error_results(spec, self._dependency_error(spec, dep.error))
+                except ActorExit as e:
+                    self._request_exit(spec, e)
+                    return
                 except SystemExit as e:
                     _exit_worker(e)
                 except KeyboardInterrupt:
@@ -237,6 +247,13 @@ class Worker:
                 results = self._error_results(spec, self._cancelled_error(spec))
             except _DependencyError as dep:
                 results = self._error_results(spec, self._dependency_error(spec, dep.error))
+            except ActorExit as e:
+                if spec.kind == "actor-call":
+                    self._request_exit(spec, e)
+                    return
+                # exit_actor() refuses to raise this elsewhere; if user code does, it is
+                # an ordinary error of the task.
+                results = self._error_results(spec, self._task_error(spec))
             except SystemExit as e:
                 _exit_worker(e)
             except BaseException as e:  # the task's own error, re-raised on get
@@ -273,6 +290,8 @@ class Worker:
         if spec.kind == "actor-call":
             if self.actor is None:
                 raise exc.NbrayInternalError("actor call before the actor was created")
+            if spec.method in BUILTIN_METHODS:
+                return self._call_builtin(spec.method, args, kwargs)
             return bound_method(self.actor, spec.method)(*args, **kwargs)
         if spec.kind == "actor-create":
             # How often this actor was restarted: was_current_actor_reconstructed reads it.
@@ -280,6 +299,60 @@ class Worker:
             self._become_actor(spec, fn(*args, **kwargs))
             return None
         return fn(*args, **kwargs)
+
+    def _call_builtin(self, method: str, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        if method == "__ray_ready__":
+            return True
+        if method == "__ray_terminate__":
+            raise ActorExit("__ray_terminate__() was called")
+        if not args or not callable(args[0]):
+            raise TypeError("__ray_call__.remote(fn, *args, **kwargs) needs a callable first "
+                            "argument; it runs fn(actor_instance, *args, **kwargs) in the actor")
+        return args[0](self.actor, *args[1:], **kwargs)
+
+    # -- ending an actor gracefully -------------------------------------------------
+    def _request_exit(self, spec: TaskSpec, request: ActorExit) -> None:
+        """exit_actor() or __ray_terminate__ ran in `spec`: the node marks the actor dead (the
+        call and every queued one fail with ActorDiedError, as in Ray), then it ends here."""
+        self.client.current_task = None
+        self.client.send(("actor-exit", spec.task_id, str(request) or "exit_actor() was called"))
+        if threading.current_thread() is threading.main_thread():
+            self._exit_gracefully()
+        self.tasks.put(_EXIT)  # from a pool thread or the event loop: the main thread ends it
+
+    def _exit_gracefully(self) -> None:
+        """Run `__ray_shutdown__`, then the atexit handlers, then leave (never returns).
+
+        Not reached by nbray.kill(), which kills the process: as in Ray, a forced kill runs
+        no cleanup.  A hook that hangs is cut short after GRACEFUL_EXIT_TIMEOUT_S.
+        """
+        watchdog = threading.Timer(GRACEFUL_EXIT_TIMEOUT_S, os._exit, (1,))
+        watchdog.daemon = True
+        watchdog.start()
+        if self._executor is not None:  # let running calls finish; queued ones were failed
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        hook = getattr(self.actor, "__ray_shutdown__", None)
+        if callable(hook):
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    import asyncio
+
+                    if self._loop is not None:
+                        asyncio.run_coroutine_threadsafe(result, self._loop).result()
+                    else:
+                        asyncio.run(result)
+            except BaseException:  # noqa: BLE001 - reported, the exit goes on
+                sys.stderr.write("nbray: the actor's __ray_shutdown__() raised:\n"
+                                 + traceback.format_exc())
+        try:
+            atexit._run_exitfuncs()  # as a normal interpreter exit would
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.client.flush()
+        except BaseException:  # noqa: BLE001 - the node may be gone already
+            pass
+        os._exit(0)
 
     def _task_error(self, spec: TaskSpec,
                     replacement: Optional[BaseException] = None) -> exc.RayTaskError:
@@ -405,6 +478,8 @@ def _exit_worker(error: SystemExit) -> None:
         sys.stderr.flush()
     finally:
         os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+_EXIT = ("exit",)  # on the task queue: end this actor gracefully on the main thread
+GRACEFUL_EXIT_TIMEOUT_S = 30.0  # __ray_shutdown__ and atexit handlers get this long
 
 
 def format_remote_traceback(etype: Any, evalue: BaseException, tb: Any) -> str:
