@@ -190,7 +190,10 @@ class ActorHandle:
         return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
 
     def _nbray_call_signature(self, method: str) -> Optional[CallSignature]:
-        params = self._info["methods"][method].get("params")
+        options = self._info["methods"].get(method)
+        if options is None:   # a built-in (__ray_ready__ ...): checked where it runs
+            return None
+        params = options.get("params")
         return rebuild(params) if params is not None else None
 
     def __repr__(self) -> str:

@@ -212,6 +212,9 @@ class Worker:
                     self._request_exit(spec, e)
                     return
                 except SystemExit as e:
+                    if e.code == 0:   # as in Ray: an intended exit, no restart
+                        self._request_exit(spec, ActorExit("sys.exit() was called"))
+                        return
                     _exit_worker(e)
                 except KeyboardInterrupt:
                     results = self._error_results(spec, self._cancelled_error(spec))
@@ -255,6 +258,11 @@ class Worker:
                 # an ordinary error of the task.
                 results = self._error_results(spec, self._task_error(spec))
             except SystemExit as e:
+                if spec.kind == "actor-call" and e.code == 0:
+                    # As in Ray: sys.exit(0) in an actor method is an intended exit (no
+                    # restart); another code is a crash, and max_restarts applies.
+                    self._request_exit(spec, ActorExit("sys.exit() was called"))
+                    return
                 _exit_worker(e)
             except BaseException as e:  # the task's own error, re-raised on get
                 retry = _should_retry(spec.retry_exceptions, e)

@@ -59,6 +59,8 @@ def _start(module: ModuleType, options: Dict[str, Any], tmp: str) -> None:
     os.environ["RAY_TMPDIR"] = tmp              # this run's own session directory
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ray gives its raylet 10 s to register; a loaded 2-core machine can take longer.
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
     module.init(include_dashboard=False, _temp_dir=tmp, **options)
 
 
