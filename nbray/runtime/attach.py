@@ -47,8 +47,9 @@ class AttachedClient(WorkerClient):
                 "the connection to the head is closed") from None
 
     def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
-                abandon_ids: Optional[List[bytes]] = None) -> Tuple[bool, Any]:
-        ok, value = super().request(build, timeout, abandon_ids)
+                abandon_ids: Optional[List[bytes]] = None,
+                on_late: Optional[Callable[[bool, Any], None]] = None) -> Tuple[bool, Any]:
+        ok, value = super().request(build, timeout, abandon_ids, on_late)
         if not ok and isinstance(value, exc.HeadLostError):
             raise value
         if self.lost is not None and not ok and value is None:
