@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import cloudpickle  # `ray.cloudpickle`: the pickler that also handles closures and notebook classes
+
 from . import exceptions
 from .api import (available_resources, cancel, cluster_resources, get, get_actor,
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
@@ -42,7 +44,7 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25):
     return _inspect(refresh_s=refresh_s, page_size=page_size)
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "cancel", "cloudpickle", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
     "shutdown", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",

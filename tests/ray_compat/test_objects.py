@@ -79,6 +79,12 @@ def test_get_of_a_list_with_a_non_ref_raises_type_error(ray):
         ray.get([ray.put(1), 2])
 
 
+@pytest.mark.parametrize("value", [1, "ref", None, {"a": 1}])
+def test_get_of_something_that_is_not_a_ref_or_a_list_raises_value_error(ray, value):
+    with pytest.raises(ValueError):
+        ray.get(value)
+
+
 def test_get_of_a_failed_task_in_a_list_raises_its_error(ray):
     @ray.remote
     def fails():

@@ -236,3 +236,15 @@ def test_exception_instances_are_values(ray):
 
     value = ray.get(give.remote())
     assert isinstance(value, KeyError) and value.args == ("as a value",)
+
+
+def test_ray_cloudpickle_round_trips_closures_and_refs(ray):
+    factor = 3
+    ref = ray.put("inside")
+
+    def scale(x):
+        return x * factor
+
+    restored = ray.cloudpickle.loads(ray.cloudpickle.dumps(scale))
+    assert restored(2) == 6
+    assert ray.get(ray.cloudpickle.loads(ray.cloudpickle.dumps([ref]))[0]) == "inside"
