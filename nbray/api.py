@@ -345,7 +345,9 @@ def _wait_all_with_progress(client: DriverClient, ids: List[bytes], timeout: Opt
     total = len(unique)
 
     def count_ready(t: float) -> int:
-        return len(client.node.wait_ids(unique, total, t))
+        if client.node.wait_all_or_first_error(unique, t) is not None:
+            return total   # one failed: stop waiting, and the get() that follows raises its error
+        return len(client.node.ready_ids(unique))
 
     # The caller already waited the usual delay: the bar shows at once.
     if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects", delay=0.0):

@@ -95,6 +95,21 @@ def test_get_of_a_failed_task_in_a_list_raises_its_error(ray):
     assert isinstance(info.value, KeyError)
 
 
+def test_get_of_a_list_raises_a_failure_without_waiting_for_the_rest(ray):
+    @ray.remote
+    def fails():
+        raise KeyError("early failure")
+
+    gate = make_gate(ray)
+    pending = gate.wait.remote()
+    failing = fails.remote()
+    for refs in ([pending, failing], [failing, pending]):
+        # Bounded, so a get that waited for the gate would fail with GetTimeoutError instead.
+        with pytest.raises(ray.exceptions.RayTaskError, match="early failure"):
+            ray.get(refs, timeout=60)
+    ray.get(gate.open.remote())
+
+
 def test_put_of_an_object_ref_raises_type_error(ray):
     with pytest.raises(TypeError):
         ray.put(ray.put(1))
