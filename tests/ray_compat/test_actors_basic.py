@@ -82,6 +82,19 @@ def test_get_if_exists_returns_the_existing_actor(ray):
     ray.kill(a)
 
 
+def test_bad_name_namespace_or_get_if_exists_without_a_name_are_rejected(ray):
+    @ray.remote
+    class A:
+        pass
+
+    with pytest.raises(TypeError):
+        A.options(name=object(), get_if_exists=True).remote()
+    with pytest.raises(TypeError):
+        A.options(name="basic-typed", namespace=object(), get_if_exists=True).remote()
+    with pytest.raises(ValueError):
+        A.options(get_if_exists=True).remote()
+
+
 def test_actor_names_are_scoped_by_namespace(ray):
     @ray.remote
     class Tag:
