@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import cloudpickle  # `ray.cloudpickle`: the pickler that also handles closures and notebook classes
+
 from . import _raylet, exceptions  # _raylet: Ray code imports ObjectRef etc. from there
 from .api import (available_resources, cancel, cluster_resources, get, get_actor,
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
@@ -49,7 +51,7 @@ def inspect(refresh_s: float = 1.0, page_size: int = 25):
 
 __all__ = [
     "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator",
-    "actor", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "actor", "available_resources", "cancel", "cloudpickle", "cluster_resources", "exceptions", "get",
     "get_actor", "get_runtime_context", "init", "is_initialized", "kill", "list_actors", "memory", "method", "nodes", "put", "reference_counts", "remote",
     "shutdown", "util", "wait", "__version__", "inspect", "load_ipython_extension",
     "unload_ipython_extension",

@@ -330,6 +330,14 @@ def _check_timeout(timeout: Any, where: str) -> Optional[float]:
     return float(timeout)
 
 
+class NotObjectRefsError(TypeError, ValueError):
+    """get() of something that is neither an ObjectRef nor a list of them.
+
+    Ray raises ValueError here, and programs written for Ray catch that; it is a TypeError
+    too, as every other bad argument of get() and wait() is.
+    """
+
+
 def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
         timeout: Optional[float] = None) -> Any:
     """The value of a ref, or a list of values for a list of refs, waiting as needed.
@@ -348,8 +356,8 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
             _on_interrupt([object_refs._id])
             raise
     if not isinstance(object_refs, (list, tuple)):
-        raise TypeError(f"get() takes an ObjectRef or a list of ObjectRefs, got "
-                        f"{type(object_refs).__name__}" + _hint_for(object_refs))
+        raise NotObjectRefsError(f"get() takes an ObjectRef or a list of ObjectRefs, got "
+                                 f"{type(object_refs).__name__}" + _hint_for(object_refs))
     for i, r in enumerate(object_refs):
         if not isinstance(r, ObjectRef):
             raise TypeError(f"get(): item {i} of the list is a {type(r).__name__}, not an "
@@ -388,7 +396,9 @@ def _wait_all_with_progress(client: DriverClient, ids: List[bytes], timeout: Opt
     total = len(unique)
 
     def count_ready(t: float) -> int:
-        return len(client.node.wait_ids(unique, total, t))
+        if client.node.wait_all_or_first_error(unique, t) is not None:
+            return total   # one failed: stop waiting, and the get() that follows raises its error
+        return len(client.node.ready_ids(unique))
 
     # The caller already waited the usual delay: the bar shows at once.
     if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects", delay=0.0):

@@ -96,6 +96,8 @@ def validate_actor_options(opts: Dict[str, Any], where: str) -> Dict[str, Any]:
         raise ValueError(f"lifetime must be None, 'detached' or 'non_detached', got {opts['lifetime']!r}")
     if "name" in opts and opts["name"] is not None and not isinstance(opts["name"], str):
         raise TypeError(f"actor name must be a string, got {type(opts['name']).__name__}")
+    if "namespace" in opts and opts["namespace"] is not None and not isinstance(opts["namespace"], str):
+        raise TypeError(f"namespace must be a string, got {type(opts['namespace']).__name__}")
     return opts
 
 

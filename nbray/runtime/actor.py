@@ -129,6 +129,9 @@ class ActorClass:
             self._signature.check(args, kwargs, f"{self.__name__}.remote()")
         client = api._client_or_auto_init()
         opts = self._options
+        if opts.get("get_if_exists") and not opts.get("name"):
+            raise ValueError(f"{self.__name__}.remote(): get_if_exists=True needs a name=..., "
+                             f"the name the existing actor is looked up by")
         is_async = any(m["is_async"] for m in self._methods.values())
         concurrency = opts.get("max_concurrency") or (1000 if is_async else 1)
         cid = self._ensure_registered(client)

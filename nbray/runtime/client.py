@@ -11,6 +11,7 @@ import contextvars
 import itertools
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import exceptions as exc
@@ -184,6 +185,14 @@ class DriverClient(BaseClient):
         self.node.put_serialized(oid, ser, holder=self.holder, call_site=site, type_name=type_name)
 
     def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
+        if len(object_ids) > 1:
+            # As in Ray, a failed object raises its error at once: no waiting for the rest.
+            start = time.monotonic()
+            failed = self.node.wait_all_or_first_error(object_ids, timeout)
+            if failed is not None:
+                self.values_of([failed], self.node.get_descriptors([failed], None))  # raises
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - start))
         descs = self.node.get_descriptors(object_ids, timeout)
         return self.values_of(object_ids, descs)
 

@@ -423,6 +423,41 @@ class Node:
                 raise errors[0]  # no copy could be brought here (store full, lost for good)
             # Loop: an object made on another node may still have to be pulled here.
 
+    def wait_all_or_first_error(self, object_ids: List[bytes],
+                                timeout: Optional[float]) -> Optional[bytes]:
+        """Wait until every object is ready, one of them is an error, or `timeout` passes;
+        returns the first error's id in input order, or None.  Ray's get() of a list raises
+        as soon as any object failed, without waiting for the others: this is its wait."""
+        with self.lock:
+            self._drain_deferred()
+            pending = self._missing(object_ids)
+            failed = self._first_error(object_ids)
+            if failed is not None or not pending:
+                return failed
+            countdown = Latch(len(pending))
+
+            def arrived(entry: ObjectEntry) -> None:
+                if entry.is_error and countdown.remaining > 0:
+                    countdown.remaining = 1   # a failure ends the wait at once
+                countdown.count_down()
+
+            for entry in pending:
+                entry.waiters.append(arrived)
+        try:
+            countdown.wait(timeout)
+        finally:
+            self._remove_waiter(pending, arrived)
+        with self.lock:
+            return self._first_error(object_ids)
+
+    def _first_error(self, object_ids: Iterable[bytes]) -> Optional[bytes]:
+        entries = self.table.entries
+        for oid in object_ids:
+            entry = entries.get(oid)
+            if entry is not None and entry.state != PENDING and entry.is_error:
+                return oid
+        return None
+
     def _not_here(self, object_ids: Iterable[bytes], node_id: str) -> List[ObjectEntry]:
         """Entries still pending, or ready but with no copy on `node_id`."""
         if len(self.cluster_nodes) == 1:
