@@ -14,21 +14,7 @@ import textwrap
 import pytest
 
 from tests._support import DEFAULT_TIMEOUT, driver_env, poll_for
-
-
-class Gate:
-    """An async actor class: `wait` returns once `open` was called (from anyone)."""
-
-    def __init__(self):
-        import asyncio
-
-        self.event = asyncio.Event()
-
-    async def open(self):
-        self.event.set()
-
-    async def wait(self):
-        await self.event.wait()
+from tests.ray_compat._helpers import Gate
 
 
 class Log:

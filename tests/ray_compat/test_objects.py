@@ -3,29 +3,11 @@ refs kept inside containers, and the argument checks of wait()."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 
 import numpy as np
 import pytest
-
-
-def make_gate(ray):
-    """An actor whose `wait()` stays pending until `open()`: a task that is not ready on demand."""
-
-    @ray.remote(num_cpus=0)
-    class Gate:
-        def __init__(self):
-            self.event = asyncio.Event()
-
-        async def wait(self):
-            await self.event.wait()
-            return "opened"
-
-        def open(self):
-            self.event.set()
-
-    return Gate.remote()
+from tests.ray_compat._helpers import make_gate
 
 
 Point = collections.namedtuple("Point", ["x", "y"])

@@ -4,7 +4,6 @@ drops its own refs; an actor ends when its last handle goes; dropped objects mak
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import numpy as np
@@ -12,21 +11,7 @@ import psutil
 import pytest
 
 from tests._support import poll_for
-
-
-def make_gate(ray):
-    @ray.remote(num_cpus=0)
-    class Gate:
-        def __init__(self):
-            self.event = asyncio.Event()
-
-        async def wait(self):
-            await self.event.wait()
-
-        def open(self):
-            self.event.set()
-
-    return Gate.remote()
+from tests.ray_compat._helpers import make_gate
 
 
 def test_pending_task_keeps_its_argument_alive(ray):

@@ -9,26 +9,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
-
-class Gate:
-    """Calls to wait() block until open() is called."""
-
-    def __init__(self):
-        self.event = None
-
-    def _event(self):
-        import asyncio
-
-        if self.event is None:
-            self.event = asyncio.Event()
-        return self.event
-
-    async def wait(self):
-        await self._event().wait()
-
-    async def open(self):
-        self._event().set()
+from tests.ray_compat._helpers import Gate
 
 
 class Doubler:

@@ -12,6 +12,7 @@ import os
 import threading
 
 import pytest
+from tests.ray_compat._helpers import Gate
 
 _INITIALIZED = None
 
@@ -37,24 +38,6 @@ def _fail_on_three(x):
 
 def _pid(_):
     return os.getpid()
-
-
-class Gate:
-    def __init__(self):
-        self.event = None
-
-    def _event(self):
-        import asyncio
-
-        if self.event is None:
-            self.event = asyncio.Event()
-        return self.event
-
-    async def wait(self):
-        await self._event().wait()
-
-    async def open(self):
-        self._event().set()
 
 
 def _pool_module(ray):
