@@ -21,6 +21,12 @@ class RemoteFunction:
     def __init__(self, function: Any, options: Dict[str, Any]) -> None:
         if not callable(function):
             raise TypeError(f"@remote needs a function or a class, got {type(function).__name__}")
+        if inspect.iscoroutinefunction(function):
+            # As in Ray: a task is a plain call; an async actor runs coroutines instead.
+            raise ValueError(f"@remote on 'async def {_name(function)}': a remote task cannot be a "
+                             f"coroutine function. Call asyncio.run() on it inside a plain "
+                             f"function, or make it a method of an actor (async actors run "
+                             f"coroutines).")
         self._function = function
         self._options = validate_task_options(options, f"@remote on {_name(function)}")
         if self._options.get("num_gpus") and self._options.get("max_calls") is None:
@@ -85,7 +91,7 @@ class RemoteFunction:
             name=self._name, function_id=fid, args=args, kwargs=kwargs,
             num_returns=1 if isinstance(num_returns, str) else num_returns,
             resources=resource_demand(opts), max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
-            retry_exceptions=opts.get("retry_exceptions", False))
+            retry_exceptions=packed_retry_exceptions(opts.get("retry_exceptions", False)))
         if isinstance(num_returns, str):
             spec.generator = num_returns
             spec.extra["backpressure"] = opts.get("_generator_backpressure_num_objects") or 0
@@ -123,3 +129,17 @@ def _name(function: Any) -> str:
 
 
 __all__ = ["RemoteFunction"]
+
+
+@functools.lru_cache(maxsize=128)
+def _pack_classes(classes: tuple) -> bytes:
+    return dumps_function(classes).meta
+
+
+def packed_retry_exceptions(retry: Any) -> Any:
+    """retry_exceptions as it travels: True/False as is, a list of exception classes pickled
+    by value (a class defined in a function or a notebook cannot be pickled by reference on
+    the node's wire); the worker unpacks it (worker._should_retry)."""
+    if isinstance(retry, (list, tuple)):
+        return _pack_classes(tuple(retry))
+    return retry

@@ -10,6 +10,7 @@ dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
 from __future__ import annotations
 
 import atexit
+import functools
 import inspect
 import os
 import queue
@@ -520,7 +521,14 @@ class _DependencyError(Exception):
         self.error = error
 
 
+@functools.lru_cache(maxsize=128)
+def _retry_classes(packed: bytes) -> tuple:
+    return tuple(deserialize(packed))
+
+
 def _should_retry(retry_exceptions: Any, error: BaseException) -> bool:
+    if isinstance(retry_exceptions, bytes):   # packed by remote_function.packed_retry_exceptions
+        retry_exceptions = _retry_classes(retry_exceptions)
     if retry_exceptions is True:
         return isinstance(error, Exception)
     if isinstance(retry_exceptions, (list, tuple)):

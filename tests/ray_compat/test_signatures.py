@@ -155,3 +155,11 @@ def test_remote_functions_used_inside_tasks_check_there_too(ray):
         return "submitted"
 
     assert ray.get(outer.remote()) == "refused at once"
+
+
+def test_a_coroutine_function_cannot_be_a_remote_task(ray):
+    async def fetch():
+        return 1
+
+    with pytest.raises(ValueError):
+        ray.remote(fetch)
