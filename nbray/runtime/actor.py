@@ -178,6 +178,11 @@ class ActorHandle:
     def _class_name(self) -> str:
         return self._info["class_name"]
 
+    def __dir__(self) -> List[str]:
+        # The actor's methods too (as Ray's handles list them): tab completion in a notebook.
+        methods = self.__dict__.get("_info", {}).get("methods", {})
+        return sorted(set(super().__dir__()) | set(methods))
+
     def __getattr__(self, name: str) -> "ActorMethod":
         methods = self.__dict__.get("_info", {}).get("methods", {})
         if name in methods:

@@ -354,3 +354,18 @@ def test_init_namespace_is_the_default_for_named_actors(ray_fresh):
     assert ray.get(ray.get_actor("basic-in-default", namespace="basic-default-ns")
                    .ping.remote()) == "pong"
     ray.kill(a)
+
+
+def test_dir_of_a_handle_lists_the_actor_methods(ray):
+    @ray.remote
+    class Calculator:
+        def add(self, a, b):
+            return a + b
+
+        async def slow_add(self, a, b):
+            return a + b
+
+    handle = Calculator.remote()
+    names = dir(handle)
+    assert "add" in names and "slow_add" in names
+    assert ray.get(getattr(handle, "add").remote(1, 2)) == 3
