@@ -442,7 +442,11 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
         raise TypeError("wait() takes a list of ObjectRefs; wrap a single ref in a list: wait([ref])")
     if not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"wait() takes a list of ObjectRefs, got {type(object_refs).__name__}")
+    has_generators = False
     for i, r in enumerate(object_refs):
+        if type(r) is ObjectRef:   # the common case, without isinstance's subclass walk
+            continue
+        has_generators = has_generators or isinstance(r, ObjectRefGenerator)
         if not isinstance(r, (ObjectRef, ObjectRefGenerator)):
             raise TypeError(f"wait(): item {i} of the list is a {type(r).__name__}, not an "
                             f"ObjectRef" + _hint_for(r))
@@ -455,12 +459,16 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
     if num_returns > len(object_refs):
         raise ValueError(f"wait(): num_returns={num_returns} is larger than the number of refs "
                          f"given ({len(object_refs)})")
-    if len(set(object_refs)) != len(object_refs):
+    # Duplicates are found on the ids (bytes hash in C; ObjectRef.__hash__ is Python code,
+    # and a drain loop calls wait() once per finished ref).
+    keys = [r.binary() if type(r) is ObjectRef else r for r in object_refs] \
+        if has_generators else [r._id for r in object_refs]
+    if len(set(keys)) != len(keys):
         raise ValueError("wait() requires a list of unique ObjectRefs; the list has duplicates")
     timeout = _check_timeout(timeout, "wait()")
-    if any(isinstance(r, ObjectRefGenerator) for r in object_refs):
+    if has_generators:
         return _wait_with_generators(object_refs, num_returns, timeout)
-    ids = [r._id for r in object_refs]
+    ids = keys
     try:
         ready_ids = _client_or_auto_init().wait(ids, num_returns, timeout, fetch_local)
     except KeyboardInterrupt:

@@ -101,7 +101,13 @@ def method_params(cls: type, name: str, member: Any) -> Optional[ParamsDescripti
 
 @functools.lru_cache(maxsize=1024)
 def rebuild(params: ParamsDescription) -> CallSignature:
-    """A signature that accepts exactly the calls the described one accepts."""
+    """A signature that accepts exactly the calls the described one accepts (built once per
+    description: an actor handle looks its method's signature up on every call)."""
+    return _rebuild(tuple(tuple(p) for p in params))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rebuild(params: ParamsDescription) -> CallSignature:
     return CallSignature(inspect.Signature([
         inspect.Parameter(name, _KINDS[kind],
                           default=_DEFAULT if has_default else inspect.Parameter.empty)
