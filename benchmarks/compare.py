@@ -3,7 +3,11 @@
 
 Usage:
     python benchmarks/compare.py [--quick] [--only GLOBS] [--json OUT] [--modules nbray,ray]
-                                 [--list] [--case-timeout S]
+                                 [--baseline DIR] [--list] [--case-timeout S]
+
+`--baseline DIR` compares this checkout's nbray with the nbray of another checkout
+(a `git worktree` of an older commit, say) in the same run: its column is
+`nbray@baseline`, and the ratio column reads "this checkout / baseline".
 
 Every cluster is used through the public Ray core API only (`import nbray as ray`
 runs the same code): init(num_cpus=2), put, get, wait, @remote functions and
@@ -644,9 +648,19 @@ def run_cases(mod: Any, keys: List[str], p: Params, case_timeout: int, out_path:
     return results
 
 
+BASELINE_SUFFIX = "@baseline"
+
+
+def import_name(module_name: str) -> str:
+    """The module a column imports: `nbray@baseline` imports `nbray` (from the baseline
+    checkout, which its child process finds first on its path)."""
+    return module_name.split("@", 1)[0]
+
+
 def cluster_child(module_name: str, cluster: str, keys: List[str], p: Params,
                   case_timeout: int, out_path: str, tag: str) -> None:
-    mod = importlib.import_module(module_name)
+    mod = importlib.import_module(import_name(module_name))
+    module_name = import_name(module_name)
     before = set(cluster_processes(None))
     t0 = time.perf_counter()
     try:
@@ -673,7 +687,8 @@ def reference_child(keys: List[str], p: Params, case_timeout: int, out_path: str
 def fresh_child(module_name: str, settle_s: float, out_path: str) -> None:
     """One cold start: import, init(), first task; idle memory; shutdown."""
     t0 = time.perf_counter()
-    mod = importlib.import_module(module_name)
+    mod = importlib.import_module(import_name(module_name))
+    module_name = import_name(module_name)
     t1 = time.perf_counter()
     try:
         ctx = start_cluster(mod, module_name)
@@ -703,18 +718,26 @@ def write_json(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def spawn_child(args: List[str], timeout: float) -> tuple:
+def spawn_child(args: List[str], timeout: float, baseline: Optional[str] = None) -> tuple:
     """Run this script as a child; its stdout goes to our stderr (progress, the
-    cluster's own output), so our stdout carries only the final table.
+    cluster's own output), so our stdout carries only the final table.  With
+    `baseline` (a checkout's root), the child and its workers import nbray from there.
     Returns (result dict or None, error text or None, other-load share)."""
     fd, out_path = tempfile.mkstemp(prefix="nbray-compare-", suffix=".json")
     os.close(fd)
     os.unlink(out_path)
     load = OtherLoad()
     cmd = [sys.executable, os.path.abspath(__file__), *args, "--_out", out_path]
+    env, cwd = None, None
+    if baseline is not None:
+        # First on the path, and the working directory too: workers start with
+        # `python -m`, which puts the working directory ahead of PYTHONPATH.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [baseline, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        cwd = baseline
     error = None
     try:
-        proc = subprocess.run(cmd, stdout=sys.stderr, timeout=timeout)
+        proc = subprocess.run(cmd, stdout=sys.stderr, timeout=timeout, env=env, cwd=cwd)
         if proc.returncode != 0:
             error = f"child exited with status {proc.returncode}"
     except subprocess.TimeoutExpired:
@@ -871,6 +894,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                     help="comma-separated glob patterns of case keys, e.g. 'put_*,tasks_*'")
     ap.add_argument("--json", metavar="OUT", help="also write every raw figure here")
     ap.add_argument("--modules", default="nbray,ray", help="modules to compare (default nbray,ray)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run the nbray of another checkout (its root directory), as the "
+                         "column nbray@baseline: before/after in one run")
     ap.add_argument("--list", action="store_true", help="list the case keys and exit")
     ap.add_argument("--case-timeout", type=int, default=600, metavar="S",
                     help="interrupt a case after S seconds (default 600)")
@@ -914,9 +940,20 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"NOTE: {m} is not installed in this interpreter ({sys.executable}); its column "
                   f"is left out.  Install it to compare: pip install 'ray==2.60.0'" if m == "ray"
                   else f"NOTE: {m} is not importable here; its column is left out.")
+    baseline = None
+    if args.baseline:
+        baseline = os.path.abspath(args.baseline)
+        if not os.path.isfile(os.path.join(baseline, "nbray", "__init__.py")):
+            print(f"--baseline {args.baseline!r}: no nbray package there (expected "
+                  f"{os.path.join(baseline, 'nbray', '__init__.py')})", file=sys.stderr)
+            return 2
+        modules.append("nbray" + BASELINE_SUFFIX)
     if not modules:
         print("no module to benchmark", file=sys.stderr)
         return 2
+
+    def where(m: str) -> Optional[str]:
+        return baseline if m.endswith(BASELINE_SUFFIX) else None
 
     meta = {"mode": "quick" if args.quick else "full", "modules": modules, "argv": sys.argv[1:],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **machine_info()}
@@ -967,7 +1004,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       flush=True)
                 result, error, share = spawn_child(
                     ["--_child", "fresh", "--_module", m, *(["--quick"] if args.quick else [])],
-                    timeout)
+                    timeout, where(m))
                 if error or result is None:  # a failed warm-up counts as a failure too
                     mark_failed(m, fresh_keys, {}, error or "no result")
                     continue
@@ -999,7 +1036,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     ["--_child", "cluster", "--_module", m, "--_cluster", cluster,
                      "--_keys", ",".join(group), "--_tag", tag,
                      "--case-timeout", str(args.case_timeout),
-                     *(["--quick"] if args.quick else [])], timeout)
+                     *(["--quick"] if args.quick else [])], timeout, where(m))
                 other_load.setdefault(m, []).append(share)
                 done = (result or {}).get("cases", {})
                 for key, res in done.items():
