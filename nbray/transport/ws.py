@@ -18,7 +18,7 @@ import pickle
 import secrets
 import ssl
 import threading
-from typing import Any, Callable, Coroutine, Dict, Optional, TypeVar, cast
+from typing import Any, Callable, Coroutine, Dict, Optional, TypeVar, Union, cast
 
 import tornado.httpclient
 import tornado.web
@@ -26,6 +26,8 @@ import tornado.websocket
 
 log = logging.getLogger("nbray.transport")
 _T = TypeVar("_T")
+# The Tornado end of a connection: the server's handler or the client's connection.
+_Socket = Union["AuthenticatedSocket", tornado.websocket.WebSocketClientConnection]
 
 MAX_MESSAGE_SIZE = 256 * 2**20
 # A loaded machine can take seconds to answer a ping; a killed node is noticed at
@@ -103,12 +105,12 @@ class WsConnection:
         self.loop = loop
         self.peer = peer
         self.closed = False
-        self._ws: Any = None
+        self._ws: Optional[_Socket] = None
         self.on_message: Callable[["WsConnection", Any], None] = lambda c, m: None
         self.on_close: Callable[["WsConnection"], None] = lambda c: None
         self.info: Dict[str, Any] = {}
 
-    def attach(self, ws: Any) -> None:
+    def attach(self, ws: _Socket) -> None:
         """Bind the Tornado socket (server handler or client connection) this wraps."""
         self._ws = ws
 
@@ -139,7 +141,7 @@ class WsConnection:
         protocol = getattr(self._ws, "protocol", None) or getattr(self._ws, "ws_connection", None)
         return bool(getattr(protocol, "server_terminated", False))
 
-    def deliver(self, data: Any) -> None:
+    def deliver(self, data: Union[str, bytes]) -> None:
         if isinstance(data, str):
             log.warning("nbray: text frame from %s refused (binary frames only); closing", self.peer)
             self.close()
@@ -195,7 +197,7 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
         self.accept = accept
         self.conn: Optional[WsConnection] = None
 
-    def get_websocket_protocol(self) -> Any:
+    def get_websocket_protocol(self) -> Optional[tornado.websocket.WebSocketProtocol]:
         protocol = super().get_websocket_protocol()
         if isinstance(protocol, tornado.websocket.WebSocketProtocol13):
             protocol.__class__ = _SizeLimitLogging  # same object, one method added
@@ -232,7 +234,7 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
                 "name": self.request.headers.get("X-Nbray-Name", "")}
         self.accept(self.conn, info)
 
-    def on_message(self, message: Any) -> None:
+    def on_message(self, message: Union[str, bytes]) -> None:
         if self.conn is not None:
             self.conn.deliver(message)
 
@@ -242,7 +244,8 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
 
 
 async def connect(url: str, token: str, loop: LoopThread, role: str = "node", name: str = "",
-                  connect_timeout: float = 10.0, ssl_options: Any = None,
+                  connect_timeout: float = 10.0,
+                  ssl_options: Optional[ssl.SSLContext] = None,
                   ping_interval: float = PING_INTERVAL,
                   ping_timeout: float = PING_TIMEOUT) -> WsConnection:
     """Open an authenticated websocket to `url` (ws:// or wss://). Runs on `loop`."""
@@ -252,7 +255,7 @@ async def connect(url: str, token: str, loop: LoopThread, role: str = "node", na
                                              ssl_options=ssl_options)
     conn = WsConnection(loop, url)
 
-    def on_message(data: Any) -> None:
+    def on_message(data: Union[str, bytes, None]) -> None:
         if data is None:
             conn.mark_closed()
         else:
