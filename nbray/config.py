@@ -59,7 +59,8 @@ class Config:
         for f in fields(cls):
             env = os.environ.get("NBRAY_" + f.name.upper())
             if env is not None and f.name not in ("resources", "spill_options", "spill_url"):
-                values[f.name] = type(f.default)(env) if not isinstance(f.default, bool) \
+                default: Any = f.default  # these fields' defaults: an int, float, str or bool
+                values[f.name] = type(default)(env) if not isinstance(default, bool) \
                     else env.lower() in ("1", "true", "yes")
         if os.environ.get("NBRAY_SPILL_URL"):
             values["spill_url"] = os.environ["NBRAY_SPILL_URL"]

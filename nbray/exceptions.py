@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 
 class NbrayError(Exception):
@@ -109,8 +109,11 @@ class RayTaskError(NbrayError):
         return err
 
 
-_DUAL_CLASSES: dict = {}
-_GROUP_TYPES: tuple = (BaseExceptionGroup,) if sys.version_info >= (3, 11) else ()  # noqa: F821
+_DUAL_CLASSES: Dict[type, type] = {}
+if sys.version_info >= (3, 11):
+    _GROUP_TYPES: Tuple[type, ...] = (BaseExceptionGroup,)
+else:
+    _GROUP_TYPES = ()
 
 
 def _dual_class(cause_cls: type) -> type:
@@ -144,7 +147,9 @@ def _dual_group_new(cls: type, *args: Any, **kwargs: Any) -> Any:
     cause = args[2] if len(args) > 2 else kwargs["cause"]
     # Raises TypeError for a BaseExceptionGroup holding BaseExceptions (a RayTaskError is an
     # Exception); as_instanceof_cause then keeps the plain RayTaskError, as Ray does.
-    return BaseExceptionGroup.__new__(cls, cause.message, cause.exceptions)  # noqa: F821
+    if sys.version_info >= (3, 11):  # only exception groups (Python 3.11+) get this __new__
+        return BaseExceptionGroup.__new__(cls, cause.message, cause.exceptions)
+    raise TypeError("exception groups need Python 3.11")
 
 
 def _dual_repr(self: RayTaskError) -> str:

@@ -157,7 +157,7 @@ class BaseID:
         return hash(self._bytes)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._bytes == self._bytes  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._bytes == self._bytes
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)

@@ -99,6 +99,9 @@ class NodeStore:
 
     def restore(self, entry: ObjectEntry) -> bool:
         """Bring a spilled object back into the arena; False if it cannot fit."""
+        url = entry.spill_url
+        if url is None:  # only a spilled object (it has a copy on the target) comes back
+            raise exc.ObjectSpillError(f"object {entry.object_id.hex()} has no spilled copy")
         try:
             offset = self.allocate(entry.block, entry.object_id)
         except (exc.ObjectStoreFullError, exc.ObjectSpillError):
@@ -106,11 +109,11 @@ class NodeStore:
         t0 = time.perf_counter()
         view = self.arena.view[offset:offset + entry.block]
         try:
-            self.spill.read_into(entry.spill_url, view)
+            self.spill.read_into(url, view)
         except Exception as e:
             self.allocator.free(offset, entry.block)
             raise exc.ObjectSpillError(f"restoring object {entry.object_id.hex()} from "
-                                       f"{entry.spill_url} failed: {type(e).__name__}: {e}") from e
+                                       f"{url} failed: {type(e).__name__}: {e}") from e
         finally:
             view.release()
         entry.offset, entry.state = offset, SHM

@@ -266,7 +266,9 @@ class PullClient:
                             raise ConnectionError(f"the transfer from {url} was cancelled")
                         target = view[pos:pos + n]
                     try:
-                        await asyncio.wait_for(stream.read_into(target), STALL_TIMEOUT)
+                        # Tornado reads into any writable buffer; its annotation says bytearray
+                        await asyncio.wait_for(stream.read_into(target),  # type: ignore[arg-type]
+                                               STALL_TIMEOUT)
                     except asyncio.TimeoutError:
                         raise ConnectionError(f"the node at {url} sent nothing for "
                                               f"{STALL_TIMEOUT:.0f} s") from None

@@ -43,7 +43,8 @@ def _reference_counts(node: Any, counts: Optional[Dict[bytes, int]], holder: str
 
 
 def _summary(node: Any, counts: Any, holder: str) -> Dict[str, Any]:
-    total, avail = {}, {}
+    total: Dict[str, float] = {}
+    avail: Dict[str, float] = {}
     for info in node.cluster_nodes.values():
         if info.alive:
             for k, v in info.total.items():

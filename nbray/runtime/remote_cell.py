@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 
 def run_cell(__nbray_code: str, __nbray_pull: Tuple[str, ...], **names: Any) -> Any:
@@ -19,9 +19,11 @@ def run_cell(__nbray_code: str, __nbray_pull: Tuple[str, ...], **names: Any) -> 
     linecache.cache["<remote cell>"] = (len(__nbray_code), None,
                                        __nbray_code.splitlines(keepends=True), "<remote cell>")
     tree = _ast.parse(__nbray_code)
-    last = None
-    if tree.body and isinstance(tree.body[-1], _ast.Expr):
-        last = _ast.Expression(tree.body.pop().value)
+    last: Optional[_ast.Expression] = None
+    tail = tree.body[-1] if tree.body else None
+    if isinstance(tail, _ast.Expr):
+        tree.body.pop()
+        last = _ast.Expression(tail.value)
     exec(compile(tree, "<remote cell>", "exec"), ns)
     value = eval(compile(last, "<remote cell>", "eval"), ns) if last is not None else None
     pulled = {k: ns[k] for k in __nbray_pull if k in ns}

@@ -17,7 +17,7 @@ import threading
 import types
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cloudpickle
 
@@ -90,7 +90,9 @@ def _reduce_code(code: types.CodeType) -> Any:
     filename = code.co_filename
     args = tuple(filename if isinstance(a, str) and a == "<dynamic-code>" else a for a in args)
     entry = linecache.cache.get(filename)
-    lines = entry[2] if entry is not None and entry[1] is None else None  # no file behind it
+    # A full entry with no mtime has no file behind it; a 1-tuple is a lazy entry
+    # (linecache.lazycache, left by traceback formatting) for a file that exists.
+    lines = entry[2] if entry is not None and len(entry) == 4 and entry[1] is None else None
     labeler = _filename_labeler
     label = None
     if labeler is not None:
@@ -111,7 +113,13 @@ def _rebuild_code(ctor: Any, args: Tuple[Any, ...], filename: str, lines: Option
     return code
 
 
-class _Pickler(cloudpickle.Pickler):
+if TYPE_CHECKING:  # cloudpickle ships no types; its Pickler is a pickle.Pickler
+    _BasePickler = pickle.Pickler
+else:
+    _BasePickler = cloudpickle.Pickler
+
+
+class _Pickler(_BasePickler):
     dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
 
 

@@ -97,7 +97,8 @@ def read_object(view: memoryview, offset: int,
     if on_release is not None:
         weakref.finalize(base, on_release)
         pinned = True
-    whole = memoryview(base)
+    # numpy's stubs declare the buffer protocol only for Python >= 3.12 targets
+    whole = memoryview(base)  # type: ignore[arg-type]
     return meta, [whole[pos:pos + n] for pos, n in entries], pinned
 
 

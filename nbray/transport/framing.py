@@ -11,7 +11,7 @@ import pickle
 import socket
 import struct
 import threading
-from typing import Any, List
+from typing import Any, List, Optional
 
 _LEN = struct.Struct("<Q")
 _CHUNK = 1 << 16
@@ -74,9 +74,10 @@ class MessageConnection:
     def _missing(self) -> int:
         if len(self._buf) < _LEN.size:
             return 0
-        return _LEN.unpack_from(self._buf)[0] + _LEN.size - len(self._buf)
+        n: int = _LEN.unpack_from(self._buf)[0]
+        return n + _LEN.size - len(self._buf)
 
-    def _take(self, limit) -> List[Any]:
+    def _take(self, limit: Optional[int]) -> List[Any]:
         out: List[Any] = []
         buf = self._buf
         pos = 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, Optional
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class TlsConfig:
     def serves_tls(self) -> bool:
         return bool(self.certfile)
 
-    def env(self) -> dict:
+    def env(self) -> Dict[str, str]:
         """The variables that hand these settings to a child process (paths, not secrets)."""
         return {k: v for k, v in (("NBRAY_TLS_CERTFILE", self.certfile),
                                   ("NBRAY_TLS_KEYFILE", self.keyfile),

@@ -18,13 +18,16 @@ import pickle
 import secrets
 import ssl
 import threading
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Coroutine, Dict, Optional, TypeVar, Union, cast
 
 import tornado.httpclient
 import tornado.web
 import tornado.websocket
 
 log = logging.getLogger("nbray.transport")
+_T = TypeVar("_T")
+# The Tornado end of a connection: the server's handler or the client's connection.
+_Socket = Union["AuthenticatedSocket", tornado.websocket.WebSocketClientConnection]
 
 MAX_MESSAGE_SIZE = 256 * 2**20
 # A loaded machine can take seconds to answer a ping; a killed node is noticed at
@@ -81,9 +84,9 @@ class LoopThread:
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
-    def run(self, coro: Awaitable[Any], timeout: Optional[float] = None) -> Any:
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: Optional[float] = None) -> _T:
         """Run a coroutine on the loop from another thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
         if self.loop.is_running():
@@ -102,12 +105,13 @@ class WsConnection:
         self.loop = loop
         self.peer = peer
         self.closed = False
-        self._ws: Any = None
+        self._ws: Optional[_Socket] = None
         self.on_message: Callable[["WsConnection", Any], None] = lambda c, m: None
         self.on_close: Callable[["WsConnection"], None] = lambda c: None
-        self.info: dict = {}
+        self.info: Dict[str, Any] = {}
 
-    def _attach(self, ws: Any) -> None:
+    def attach(self, ws: _Socket) -> None:
+        """Bind the Tornado socket (server handler or client connection) this wraps."""
         self._ws = ws
 
     def send(self, msg: Any) -> None:
@@ -128,7 +132,7 @@ class WsConnection:
         try:
             ws.write_message(data, binary=True)
         except tornado.websocket.WebSocketClosedError:
-            self._closed()
+            self.mark_closed()
 
     def closing(self) -> bool:
         """True once this side started closing (a ping timed out, say): Tornado then waits
@@ -137,7 +141,7 @@ class WsConnection:
         protocol = getattr(self._ws, "protocol", None) or getattr(self._ws, "ws_connection", None)
         return bool(getattr(protocol, "server_terminated", False))
 
-    def deliver(self, data: Any) -> None:
+    def deliver(self, data: Union[str, bytes]) -> None:
         if isinstance(data, str):
             log.warning("nbray: text frame from %s refused (binary frames only); closing", self.peer)
             self.close()
@@ -153,7 +157,8 @@ class WsConnection:
         except Exception:
             log.exception("nbray: error handling a message from %s", self.peer)
 
-    def _closed(self) -> None:
+    def mark_closed(self) -> None:
+        """The socket is gone: flag it and run `on_close` (once)."""
         if not self.closed:
             self.closed = True
             try:
@@ -165,7 +170,7 @@ class WsConnection:
         ws = self._ws
         if ws is not None:
             self.loop.call(ws.close)
-        self._closed()
+        self.mark_closed()
 
 
 class _SizeLimitLogging(tornado.websocket.WebSocketProtocol13):
@@ -173,11 +178,12 @@ class _SizeLimitLogging(tornado.websocket.WebSocketProtocol13):
     (it checks the length in the frame header, before reading the payload)."""
 
     max_message_size = MAX_MESSAGE_SIZE
+    peer: Optional[str] = None   # the handler's remote address, for the log line
 
     def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
         if code == 1009 and not self.server_terminated:
             log.warning("nbray: a frame from %s exceeds the %d byte limit; closing that "
-                        "connection", self.handler.request.remote_ip, self.max_message_size)
+                        "connection", self.peer, self.max_message_size)
         super().close(code, reason)
 
 
@@ -185,17 +191,19 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
     """Server side of a peer connection; `accept` decides what to do with a new peer."""
 
     def initialize(self, token: str, loop: LoopThread,
-                   accept: Callable[[WsConnection, dict], None]) -> None:
+                   accept: Callable[[WsConnection, Dict[str, Any]], None]) -> None:
         self.token = token
         self.netloop = loop
         self.accept = accept
         self.conn: Optional[WsConnection] = None
 
-    def get_websocket_protocol(self) -> Any:
+    def get_websocket_protocol(self) -> Optional[tornado.websocket.WebSocketProtocol]:
         protocol = super().get_websocket_protocol()
         if isinstance(protocol, tornado.websocket.WebSocketProtocol13):
             protocol.__class__ = _SizeLimitLogging  # same object, one method added
-            protocol.max_message_size = self.max_message_size  # the application's setting
+            limited = cast(_SizeLimitLogging, protocol)
+            limited.max_message_size = self.max_message_size  # the application's setting
+            limited.peer = self.request.remote_ip
         return protocol
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -220,23 +228,24 @@ class AuthenticatedSocket(tornado.websocket.WebSocketHandler):
     def open(self, *args: Any) -> None:
         peer = f"{self.request.remote_ip}"
         self.conn = WsConnection(self.netloop, peer)
-        self.conn._attach(self)
+        self.conn.attach(self)
         self.set_nodelay(True)
         info = {"role": self.request.headers.get("X-Nbray-Role", "node"),
                 "name": self.request.headers.get("X-Nbray-Name", "")}
         self.accept(self.conn, info)
 
-    def on_message(self, message: Any) -> None:
+    def on_message(self, message: Union[str, bytes]) -> None:
         if self.conn is not None:
             self.conn.deliver(message)
 
     def on_close(self) -> None:
         if self.conn is not None:
-            self.conn._closed()
+            self.conn.mark_closed()
 
 
 async def connect(url: str, token: str, loop: LoopThread, role: str = "node", name: str = "",
-                  connect_timeout: float = 10.0, ssl_options: Any = None,
+                  connect_timeout: float = 10.0,
+                  ssl_options: Optional[ssl.SSLContext] = None,
                   ping_interval: float = PING_INTERVAL,
                   ping_timeout: float = PING_TIMEOUT) -> WsConnection:
     """Open an authenticated websocket to `url` (ws:// or wss://). Runs on `loop`."""
@@ -246,9 +255,9 @@ async def connect(url: str, token: str, loop: LoopThread, role: str = "node", na
                                              ssl_options=ssl_options)
     conn = WsConnection(loop, url)
 
-    def on_message(data: Any) -> None:
+    def on_message(data: Union[str, bytes, None]) -> None:
         if data is None:
-            conn._closed()
+            conn.mark_closed()
         else:
             conn.deliver(data)
 
@@ -267,7 +276,7 @@ async def connect(url: str, token: str, loop: LoopThread, role: str = "node", na
         raise ConnectionError(describe_tls_error(url, e)) from None
     except OSError as e:
         raise ConnectionError(f"cannot connect to {url}: {e}") from None
-    conn._attach(ws)
+    conn.attach(ws)
     return conn
 
 

@@ -246,6 +246,25 @@ def test_traceback_of_notebook_cell_code_shows_its_label_and_source(cluster):
     assert "return y / 0  # cell line 3" in text
 
 
+def test_code_whose_file_has_a_lazy_linecache_entry_pickles():
+    # Formatting a traceback leaves linecache a lazy 1-tuple entry for a module's file; the
+    # pickler, looking for a cell's source, must not take it for a full 4-tuple entry.
+    import linecache
+
+    from nbray.serialization import deserialize, serialize
+
+    filename = "/nonexistent/lazy_module.py"
+    source = "def lazy_task(x):\n    return x + 1\n"
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, filename, "exec"), namespace)
+    linecache.cache[filename] = (lambda: source,)
+    try:
+        fn = deserialize(serialize(namespace["lazy_task"]).meta)
+    finally:
+        linecache.cache.pop(filename, None)
+    assert fn(1) == 2
+
+
 # -- nbray-only behaviours (Ray hangs or differs here; see tests/ray_compat for the rest) ------
 def test_ray_task_error_pickles_with_its_header_fields(cluster):
     @nbray.remote
