@@ -5,6 +5,10 @@ NODE_ID WORKER_ID PARENT_PID`.  A reader thread receives messages; the main thre
 runs tasks one at a time.  The worker exits as soon as its node's socket closes
 (the driver exited or was killed), and the kernel also kills it if the parent
 dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
+
+This module is the task loop; around it, `worker_results` turns values and errors into
+result records, `worker_generators` streams a generator's items, `worker_context` keeps
+what the runtime context reads, and `worker_output` carries what tasks print.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from . import context, worker_context, worker_generators
 from .actor import BUILTIN_METHODS, ActorExit, bound_method
 from .client import WorkerClient
 from .task_args import unpack_args
+from .worker_output import TaskOutput
 from .worker_results import TaskResults, should_retry
 
 
@@ -46,49 +51,6 @@ def _die_with_parent(parent_pid: int) -> None:
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
-
-
-class TaskOutput:
-    """sys.stdout / sys.stderr of a worker: whole lines go to the node, tagged with the task."""
-
-    def __init__(self, worker: "Worker", stream: str) -> None:
-        self._worker = worker
-        self._stream = stream
-        self._buf: List[str] = []
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        with self._lock:
-            self._buf.append(text)
-            if "\n" not in text:
-                return len(text)
-            data = "".join(self._buf)
-            cut = data.rfind("\n") + 1
-            self._buf = [data[cut:]] if cut < len(data) else []
-        self._worker.send_output(self._stream, data[:cut])
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            data = "".join(self._buf)
-            self._buf = []
-        if data:
-            self._worker.send_output(self._stream, data)
-
-    def isatty(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    def fileno(self) -> int:
-        return 1 if self._stream == "stdout" else 2
 
 
 class Worker:
@@ -418,8 +380,8 @@ def main(argv: List[str]) -> None:
     if len(os.environ.get("NBRAY_JOB_ID", "")) == 2 * JOB_ID_SIZE:
         ids.set_job_id(os.environ["NBRAY_JOB_ID"])  # ids made here name the driver's job
     context.set_client(worker.client)
-    sys.stdout = TaskOutput(worker, "stdout")  # type: ignore[assignment]
-    sys.stderr = TaskOutput(worker, "stderr")  # type: ignore[assignment]
+    sys.stdout = TaskOutput(worker.send_output, "stdout")  # type: ignore[assignment]
+    sys.stderr = TaskOutput(worker.send_output, "stderr")  # type: ignore[assignment]
     threading.Thread(target=worker.reader, name="nbray-worker-reader", daemon=True).start()
     worker.run()
 
