@@ -59,7 +59,7 @@ class BaseClient:
     arena_view: memoryview
 
     # -- values -----------------------------------------------------------------
-    def _decode(self, object_id: bytes, desc: Tuple[Any, ...]) -> Any:
+    def decode(self, object_id: bytes, desc: Tuple[Any, ...]) -> Any:
         kind = desc[0]
         if kind == "i":
             meta, buffers = desc[1]
@@ -93,7 +93,7 @@ class BaseClient:
         out = []
         for i, (oid, desc) in enumerate(zip(object_ids, descs)):
             try:
-                out.append(self._decode(oid, desc))
+                out.append(self.decode(oid, desc))
             except BaseException:
                 # Readers registered for the values not decoded must be released.
                 for later_oid, later in zip(object_ids[i + 1:], descs[i + 1:]):

@@ -5,12 +5,15 @@ NODE_ID WORKER_ID PARENT_PID`.  A reader thread receives messages; the main thre
 runs tasks one at a time.  The worker exits as soon as its node's socket closes
 (the driver exited or was killed), and the kernel also kills it if the parent
 dies (PR_SET_PDEATHSIG), so no worker outlives its cluster.
+
+This module is the task loop; around it, `worker_results` turns values and errors into
+result records, `worker_generators` streams a generator's items, `worker_context` keeps
+what the runtime context reads, and `worker_output` carries what tasks print.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
 import inspect
 import os
 import queue
@@ -20,19 +23,21 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Coroutine, Dict, List, Optional, Tuple, cast
 
 from .. import exceptions as exc
 from ..config import INLINE_THRESHOLD
 from ..core.specs import TaskSpec
 from ..ids import JOB_ID_SIZE, ids
-from ..serialization import SerializationError, deserialize, label_for_filename, serialize
+from ..serialization import deserialize
 from ..store.shm import Arena
 from ..transport.framing import ConnectionClosed, MessageConnection
 from . import context, worker_context, worker_generators
 from .actor import BUILTIN_METHODS, ActorExit, bound_method
-from .client import WorkerClient, type_name_of
+from .client import WorkerClient
 from .task_args import unpack_args
+from .worker_output import TaskOutput
+from .worker_results import TaskResults, should_retry
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -48,50 +53,9 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-class TaskOutput:
-    """sys.stdout / sys.stderr of a worker: whole lines go to the node, tagged with the task."""
-
-    def __init__(self, worker: "Worker", stream: str) -> None:
-        self._worker = worker
-        self._stream = stream
-        self._buf: List[str] = []
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        with self._lock:
-            self._buf.append(text)
-            if "\n" not in text:
-                return len(text)
-            data = "".join(self._buf)
-            cut = data.rfind("\n") + 1
-            self._buf = [data[cut:]] if cut < len(data) else []
-        self._worker.send_output(self._stream, data[:cut])
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            data = "".join(self._buf)
-            self._buf = []
-        if data:
-            self._worker.send_output(self._stream, data)
-
-    def isatty(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    def fileno(self) -> int:
-        return 1 if self._stream == "stdout" else 2
-
-
 class Worker:
+    """The task loop of a worker process: receives work from its node, runs it, reports it."""
+
     def __init__(self, conn: MessageConnection, arena: Arena, node_id: str, worker_id: str) -> None:
         self.conn = conn
         self.arena = arena
@@ -99,7 +63,9 @@ class Worker:
         self.node_id = node_id
         self.client = WorkerClient(conn, arena.view, worker_id, node_id,
                                    int(os.environ.get("NBRAY_INLINE_THRESHOLD", INLINE_THRESHOLD)))
-        self.tasks: "queue.SimpleQueue[Tuple[TaskSpec, Optional[bytes], list]]" = queue.SimpleQueue()
+        # (spec, function blob, dependencies) of a task, or _EXIT
+        self.tasks: "queue.SimpleQueue[Tuple[Any, ...]]" = queue.SimpleQueue()
+        self.results = TaskResults(self.client)
         self.functions: Dict[bytes, Any] = {}
         self.cancelled: set = set()
         self.client.cancelled = self.cancelled  # the runtime context's is_canceled() reads it
@@ -173,7 +139,7 @@ class Worker:
 
     # -- actors -------------------------------------------------------------------
     def _become_actor(self, spec: TaskSpec, instance: Any) -> None:
-        self.actor = instance
+        self.actor = self.results.actor = instance
         concurrency = spec.extra.get("max_concurrency", 1)
         if spec.extra.get("is_async"):
             import asyncio
@@ -204,11 +170,11 @@ class Worker:
                     if inspect.isawaitable(value) and not inspect.isgenerator(value):
                         value = await value
                     if spec.generator or inspect.isasyncgen(value):
-                        results, retry = await worker_generators.returns_async(self, spec, value)
+                        results, retry = await worker_generators.returns_async(self.results, spec, value)
                     else:
                         results, retry = self._returns(spec, value)
                 except _DependencyError as dep:
-                    results = self._error_results(spec, self._dependency_error(spec, dep.error))
+                    results = self.results.error_results(spec, self.results.dependency_error(spec, dep.error))
                 except ActorExit as e:
                     self._request_exit(spec, e)
                     return
@@ -218,10 +184,10 @@ class Worker:
                         return
                     _exit_worker(e)
                 except KeyboardInterrupt:
-                    results = self._error_results(spec, self._cancelled_error(spec))
+                    results = self.results.error_results(spec, self.results.cancelled_error(spec))
                 except BaseException as e:  # noqa: BLE001 - re-raised on get
-                    retry = _should_retry(spec.retry_exceptions, e)
-                    results = self._error_results(spec, self._task_error(spec))
+                    retry = should_retry(spec.retry_exceptions, e)
+                    results = self.results.error_results(spec, self.results.task_error(spec))
                 self.client.send(("done", spec.task_id, results, retry, (start, time.time())))
 
         asyncio.run_coroutine_threadsafe(run(), self._loop)
@@ -248,16 +214,16 @@ class Worker:
                 # Cancelled, or the task raised KeyboardInterrupt itself: either way the
                 # caller gets TaskCancelledError (as in Ray), never a KeyboardInterrupt of
                 # its own.
-                results = self._error_results(spec, self._cancelled_error(spec))
+                results = self.results.error_results(spec, self.results.cancelled_error(spec))
             except _DependencyError as dep:
-                results = self._error_results(spec, self._dependency_error(spec, dep.error))
+                results = self.results.error_results(spec, self.results.dependency_error(spec, dep.error))
             except ActorExit as e:
                 if spec.kind == "actor-call":
                     self._request_exit(spec, e)
                     return
                 # exit_actor() refuses to raise this elsewhere; if user code does, it is
                 # an ordinary error of the task.
-                results = self._error_results(spec, self._task_error(spec))
+                results = self.results.error_results(spec, self.results.task_error(spec))
             except SystemExit as e:
                 if spec.kind == "actor-call" and e.code == 0:
                     # As in Ray: sys.exit(0) in an actor method is an intended exit (no
@@ -266,8 +232,8 @@ class Worker:
                     return
                 _exit_worker(e)
             except BaseException as e:  # the task's own error, re-raised on get
-                retry = _should_retry(spec.retry_exceptions, e)
-                results = self._error_results(spec, self._task_error(spec))
+                retry = should_retry(spec.retry_exceptions, e)
+                results = self.results.error_results(spec, self.results.task_error(spec))
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -281,7 +247,7 @@ class Worker:
                 self.running_task_id = None
 
     def _call(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> Any:
-        fn = self.functions.get(spec.function_id) if spec.function_id else None
+        fn: Any = self.functions.get(spec.function_id) if spec.function_id else None
         if fn is None and spec.function_id:
             if blob is None:
                 raise exc.NbrayInternalError(f"function of {spec.name} was never sent to this worker")
@@ -289,7 +255,7 @@ class Worker:
         values: Dict[bytes, Any] = {}
         for oid, desc in deps:
             try:
-                values[oid] = self.client._decode(oid, desc)
+                values[oid] = self.client.decode(oid, desc)
             except exc.NbrayError as e:
                 raise _DependencyError(e)
         args_ref = spec.extra.get("args_ref")
@@ -319,6 +285,12 @@ class Worker:
                             "argument; it runs fn(actor_instance, *args, **kwargs) in the actor")
         return args[0](self.actor, *args[1:], **kwargs)
 
+    def _returns(self, spec: TaskSpec, value: Any) -> Tuple[List[Tuple], bool]:
+        """The results of a call's value, and whether to retry; generators go item by item."""
+        if spec.generator or inspect.isgenerator(value) or inspect.isasyncgen(value):
+            return worker_generators.returns(self.results, spec, value)
+        return self.results.encode_returns(spec, value), False
+
     # -- ending an actor gracefully -------------------------------------------------
     def _request_exit(self, spec: TaskSpec, request: ActorExit) -> None:
         """exit_actor() or __ray_terminate__ ran in `spec`: the node marks the actor dead (the
@@ -347,134 +319,30 @@ class Worker:
                 if inspect.isawaitable(result):
                     import asyncio
 
+                    # Both check at run time that it is a coroutine (an error, reported below).
+                    coroutine = cast("Coroutine[Any, Any, Any]", result)
                     if self._loop is not None:
-                        asyncio.run_coroutine_threadsafe(result, self._loop).result()
+                        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
                     else:
-                        asyncio.run(result)
+                        asyncio.run(coroutine)
             except BaseException:  # noqa: BLE001 - reported, the exit goes on
                 sys.stderr.write("nbray: the actor's __ray_shutdown__() raised:\n"
                                  + traceback.format_exc())
         try:
-            atexit._run_exitfuncs()  # as a normal interpreter exit would
+            # The handlers a normal interpreter exit would run, then os._exit: a real exit
+            # (SystemExit out of main) would also join every non-daemon thread a task left
+            # behind and tear the interpreter down, and can hang where an actor must leave.
+            # No documented call runs the handlers without exiting, and wrapping
+            # atexit.register in the worker would miss those registered before it (logging,
+            # libraries imported at start), so this uses CPython's own function, the one
+            # Py_Finalize calls; like os._exit, a library call, not a reach-in.
+            atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()
             self.client.flush()
         except BaseException:  # noqa: BLE001 - the node may be gone already
             pass
         os._exit(0)
-
-    def _task_error(self, spec: TaskSpec,
-                    replacement: Optional[BaseException] = None) -> exc.RayTaskError:
-        """The RayTaskError for the exception being handled (or `replacement`, raised
-        at the same place), with the task's frames and where it ran."""
-        etype, evalue, tb = sys.exc_info()
-        # Drop this module's frames: the user wants their own code's traceback.
-        while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _RUNTIME_DIR:
-            tb = tb.tb_next
-        if replacement is not None:
-            etype, evalue = type(replacement), replacement
-        text = format_remote_traceback(etype, evalue, tb)
-        cause: BaseException = evalue
-        if isinstance(cause, exc.RayTaskError) and cause.cause is not None:
-            # A task this one waited on failed: keep the innermost error as the cause (so
-            # `except ZeroDivisionError` still works two tasks up); the text shows both.
-            cause = cause.cause
-        try:
-            serialize(cause, context="exception")
-        except Exception as e:
-            cause = exc.RayError(
-                f"Exception {etype.__module__}.{etype.__qualname__} isn't serializable: {e}.\n"
-                f"Original exception details:\n{text}")
-        actor_id = spec.actor_id.hex() if spec.actor_id else ""
-        actor_repr = ""
-        if actor_id and self.actor is not None:
-            try:
-                actor_repr = repr(self.actor)
-            except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the error
-                actor_repr = f"<{type(self.actor).__qualname__} object>"
-        return exc.RayTaskError(spec.name, text, cause, os.getpid(), ip=_node_ip(),
-                                actor_id=actor_id, actor_repr=actor_repr)
-
-    def _dependency_error(self, spec: TaskSpec, error: BaseException) -> BaseException:
-        """The error of a task that did not run because an argument holds `error`: as in Ray,
-        a RayTaskError naming this task, with the argument's error (and its cause) inside."""
-        if not isinstance(error, exc.RayTaskError) or error.cause is None:
-            return error   # an object lost, a worker crash...: the argument's own error
-        text = ("  At least one of the input arguments for this task could not be computed:\n"
-                f"{type(error).__module__}.{type(error).__qualname__}: {error}")
-        actor_id = spec.actor_id.hex() if spec.actor_id else ""
-        return exc.RayTaskError(spec.name, text, error.cause, os.getpid(), ip=_node_ip(),
-                                actor_id=actor_id)
-
-    def _cancelled_error(self, spec: TaskSpec) -> exc.RayTaskError:
-        return self._task_error(spec, exc.TaskCancelledError(spec.task_id.hex()))
-
-    def _returns(self, spec: TaskSpec, value: Any) -> Tuple[List[Tuple], bool]:
-        """The results of a call's value, and whether to retry; generators go item by item."""
-        if spec.generator or inspect.isgenerator(value) or inspect.isasyncgen(value):
-            return worker_generators.returns(self, spec, value)
-        return self._encode_returns(spec, value), False
-
-    def _encode_returns(self, spec: TaskSpec, value: Any) -> List[Tuple]:
-        n = len(spec.return_ids)
-        if n == 1:
-            values = [value]
-        elif n == 0:
-            return []
-        else:
-            try:
-                values = list(value)
-            except TypeError:
-                raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
-                                 f"{type(value).__name__}, which is not a sequence") from None
-            if len(values) != n:
-                raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
-                                 f"{len(values)} values")
-        results: List[Tuple] = []
-        for oid, v in zip(spec.return_ids, values):
-            try:
-                results.append(self._encode_value(spec, oid, v))
-            except BaseException:
-                self._free_results(results)
-                raise
-        return results
-
-    def _encode_value(self, spec: TaskSpec, oid: bytes, v: Any) -> Tuple:
-        """One result tuple: inline bytes, or a block written into the arena."""
-        ser = serialize(v, context=f"the return value of {spec.name}()")
-        if ser.nbytes <= self.client.inline_threshold:
-            payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-            return (oid, "i", payload, ser.nbytes, ser.contained_refs, False, type_name_of(v))
-        kind, where = self.client.write_block(oid, ser)
-        return (oid, kind, where, ser.nbytes, ser.contained_refs, False, type_name_of(v))
-
-    def _free_results(self, results: List[Tuple]) -> None:
-        for r in results:
-            if r[1] == "s":
-                self.client.send(("free-block", *r[2]))
-
-    def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
-        return [self._error_result(spec, oid, error) for oid in spec.return_ids]
-
-    def _error_result(self, spec: TaskSpec, oid: bytes, error: BaseException) -> Tuple:
-        try:
-            blob = serialize(error, context="exception", out_of_band=False).meta
-        except SerializationError:
-            error = exc.RayTaskError(spec.name, str(error), None, os.getpid(), ip=_node_ip())
-            blob = serialize(error, out_of_band=False).meta
-        # Wrapped with its text: a caller that cannot rebuild the error's class gets
-        # UnserializableException naming the task and its traceback, not a bare TypeError.
-        text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
-        meta = serialize(exc._ErrorEnvelope(blob, text), context="exception").meta
-        return (oid, "i", (meta, ()), len(meta), [], True, type(error).__name__)
-
-
-_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-_PACKAGE_DIR = os.path.dirname(_RUNTIME_DIR) + os.sep
-
-
-def _node_ip() -> str:
-    return os.environ.get("NBRAY_NODE_IP", "127.0.0.1")
 
 
 def _exit_worker(error: SystemExit) -> None:
@@ -487,31 +355,10 @@ def _exit_worker(error: SystemExit) -> None:
         sys.stderr.flush()
     finally:
         os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
 _EXIT = ("exit",)  # on the task queue: end this actor gracefully on the main thread
 GRACEFUL_EXIT_TIMEOUT_S = 30.0  # __ray_shutdown__ and atexit handlers get this long
-
-
-def format_remote_traceback(etype: Any, evalue: BaseException, tb: Any) -> str:
-    """The traceback text of a task's error; notebook cells read as "In [n]"."""
-    te = traceback.TracebackException(etype, evalue, tb)
-    seen: set = set()
-    pending = [te]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        # nbray's own frames (get() inside a task, the worker loop) are noise to the user.
-        current.stack[:] = [f for f in current.stack
-                            if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
-        for frame in current.stack:
-            label = label_for_filename(frame.filename)
-            if label is not None:
-                frame.line  # noqa: B018 - load the source line before the name changes
-                frame.filename = label
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-        pending += list(getattr(current, "exceptions", None) or ())
-    return "".join(te.format())
 
 
 class _DependencyError(Exception):
@@ -519,21 +366,6 @@ class _DependencyError(Exception):
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
-
-
-@functools.lru_cache(maxsize=128)
-def _retry_classes(packed: bytes) -> tuple:
-    return tuple(deserialize(packed))
-
-
-def _should_retry(retry_exceptions: Any, error: BaseException) -> bool:
-    if isinstance(retry_exceptions, bytes):   # packed by remote_function.packed_retry_exceptions
-        retry_exceptions = _retry_classes(retry_exceptions)
-    if retry_exceptions is True:
-        return isinstance(error, Exception)
-    if isinstance(retry_exceptions, (list, tuple)):
-        return isinstance(error, tuple(retry_exceptions))
-    return False
 
 
 def main(argv: List[str]) -> None:
@@ -548,8 +380,8 @@ def main(argv: List[str]) -> None:
     if len(os.environ.get("NBRAY_JOB_ID", "")) == 2 * JOB_ID_SIZE:
         ids.set_job_id(os.environ["NBRAY_JOB_ID"])  # ids made here name the driver's job
     context.set_client(worker.client)
-    sys.stdout = TaskOutput(worker, "stdout")  # type: ignore[assignment]
-    sys.stderr = TaskOutput(worker, "stderr")  # type: ignore[assignment]
+    sys.stdout = TaskOutput(worker.send_output, "stdout")  # type: ignore[assignment]
+    sys.stderr = TaskOutput(worker.send_output, "stderr")  # type: ignore[assignment]
     threading.Thread(target=worker.reader, name="nbray-worker-reader", daemon=True).start()
     worker.run()
 

@@ -22,19 +22,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 from .. import exceptions as exc
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .worker import Worker
+from .worker_results import TaskResults, should_retry
 
 Results = Tuple[List[Tuple], bool]   # (results for the task's return ids, retry?)
 
 
-def returns(worker: "Worker", spec: TaskSpec, value: Any) -> Results:
+def returns(results: TaskResults, spec: TaskSpec, value: Any) -> Results:
     """Run a generator's body in this thread (not an event loop's)."""
     if inspect.isasyncgen(value):
         value = _iterate_async(value)
@@ -47,17 +45,17 @@ def returns(worker: "Worker", spec: TaskSpec, value: Any) -> Results:
         try:
             for item in value:
                 count += 1
-                _send_item(worker, spec, count, item)
-                _wait_for_room(worker, spec, count)
+                _send_item(results, spec, count, item)
+                _wait_for_room(results, spec, count)
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # noqa: BLE001 - becomes the stream's last item
-            count = _failed(worker, spec, count, e)
-        return _end(worker, spec, count), False
-    return _fixed(worker, spec, value)
+            count = _failed(results, spec, count, e)
+        return _end(results, spec, count), False
+    return _fixed(results, spec, value)
 
 
-async def returns_async(worker: "Worker", spec: TaskSpec, value: Any) -> Results:
+async def returns_async(results: TaskResults, spec: TaskSpec, value: Any) -> Results:
     """The same on an async actor's event loop."""
     if not spec.generator:
         # num_returns=N with an async generator: take its values here, then hand them
@@ -71,34 +69,34 @@ async def returns_async(worker: "Worker", spec: TaskSpec, value: Any) -> Results
             raise
         except BaseException as e:  # noqa: BLE001 - re-raised where it happened
             error = e
-        return _fixed(worker, spec, _replay(values, error))
+        return _fixed(results, spec, _replay(values, error))
     if not (inspect.isasyncgen(value) or inspect.isgenerator(value)):
-        return returns(worker, spec, value)   # raises the "not a generator" error
+        return returns(results, spec, value)   # raises the "not a generator" error
     count = 0
     try:
         loop = asyncio.get_running_loop()
         if inspect.isasyncgen(value):
             async for item in value:
                 count += 1
-                _send_item(worker, spec, count, item)
+                _send_item(results, spec, count, item)
                 if _must_wait_for_room(spec, count):  # off the loop: other calls go on
-                    await loop.run_in_executor(None, _wait_for_room, worker, spec, count)
+                    await loop.run_in_executor(None, _wait_for_room, results, spec, count)
         else:
             for item in value:
                 count += 1
-                _send_item(worker, spec, count, item)
+                _send_item(results, spec, count, item)
                 if _must_wait_for_room(spec, count):
-                    await loop.run_in_executor(None, _wait_for_room, worker, spec, count)
+                    await loop.run_in_executor(None, _wait_for_room, results, spec, count)
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise
     except BaseException as e:  # noqa: BLE001 - becomes the stream's last item
-        count = _failed(worker, spec, count, e)
-    return _end(worker, spec, count), False
+        count = _failed(results, spec, count, e)
+    return _end(results, spec, count), False
 
 
-def _send_item(worker: "Worker", spec: TaskSpec, index: int, value: Any) -> None:
+def _send_item(results: TaskResults, spec: TaskSpec, index: int, value: Any) -> None:
     oid = object_id_for_return(spec.task_id, index)
-    worker.client.send(("yield", spec.task_id, index, worker._encode_value(spec, oid, value)))
+    results.client.send(("yield", spec.task_id, index, results.encode_value(spec, oid, value)))
 
 
 def _must_wait_for_room(spec: TaskSpec, index: int) -> bool:
@@ -106,72 +104,68 @@ def _must_wait_for_room(spec: TaskSpec, index: int) -> bool:
     return spec.generator == "streaming" and 0 < limit <= index
 
 
-def _wait_for_room(worker: "Worker", spec: TaskSpec, index: int) -> None:
+def _wait_for_room(results: TaskResults, spec: TaskSpec, index: int) -> None:
     """_generator_backpressure_num_objects=N: after item `index`, go on only once the caller
     has taken all but N-1 of the items so far (N=1: one item per next(), like a generator)."""
     if _must_wait_for_room(spec, index):
         need = index - spec.extra["backpressure"] + 1
-        worker.client.request(lambda req: ("stream-room", req, spec.task_id, need))
+        results.client.request(lambda req: ("stream-room", req, spec.task_id, need))
 
 
-def _failed(worker: "Worker", spec: TaskSpec, count: int, error: BaseException) -> int:
+def _failed(results: TaskResults, spec: TaskSpec, count: int, error: BaseException) -> int:
     """Called in the except block: the error becomes item count+1; returns the new count.
     An error the task is to be retried for is raised on, so the task fails and re-runs."""
-    from .worker import _should_retry
-
-    if _should_retry(spec.retry_exceptions, error):
+    if should_retry(spec.retry_exceptions, error):
         raise error
     count += 1
     oid = object_id_for_return(spec.task_id, count)
-    worker.client.send(("yield", spec.task_id, count,
-                        worker._error_result(spec, oid, worker._task_error(spec))))
+    results.client.send(("yield", spec.task_id, count,
+                         results.error_result(spec, oid, results.task_error(spec))))
     return count
 
 
-def _end(worker: "Worker", spec: TaskSpec, count: int) -> List[Tuple]:
+def _end(results: TaskResults, spec: TaskSpec, count: int) -> List[Tuple]:
     """The task's own return: None, or for "dynamic" the refs of all its items."""
     if spec.generator == "dynamic":
         from .generators import DynamicObjectRefGenerator
         from .object_ref import ObjectRef
 
         refs = [ObjectRef(object_id_for_return(spec.task_id, i)) for i in range(1, count + 1)]
-        return worker._encode_returns(spec, DynamicObjectRefGenerator(refs))
-    return worker._encode_returns(spec, None)
+        return results.encode_returns(spec, DynamicObjectRefGenerator(refs))
+    return results.encode_returns(spec, None)
 
 
-def _fixed(worker: "Worker", spec: TaskSpec, gen: Iterator[Any]) -> Results:
+def _fixed(results: TaskResults, spec: TaskSpec, gen: Iterator[Any]) -> Results:
     """num_returns=N: the first N values fill the returns, in order."""
-    from .worker import _should_retry
-
     n = len(spec.return_ids)
-    results: List[Tuple] = []
+    records: List[Tuple] = []
     if n == 0:
-        return results, False
+        return records, False
     retry = False
     try:
         for item in gen:
-            if len(results) == n:
+            if len(records) == n:
                 sys.stderr.write(f"{spec.name}() yielded more than num_returns={n} values; "
                                  f"the values after the first {n} are dropped\n")
                 break
-            results.append(worker._encode_value(spec, spec.return_ids[len(results)], item))
-        if len(results) < n:
-            raise ValueError(f"{spec.name}() yielded {len(results)} value(s), but "
+            records.append(results.encode_value(spec, spec.return_ids[len(records)], item))
+        if len(records) < n:
+            raise ValueError(f"{spec.name}() yielded {len(records)} value(s), but "
                              f"num_returns={n}")
     except BaseException as e:  # noqa: BLE001 - the returns not filled hold the error
-        if isinstance(e, KeyboardInterrupt) and spec.task_id in worker.cancelled:
+        if isinstance(e, KeyboardInterrupt) and spec.task_id in results.client.cancelled:
             error: BaseException = exc.TaskCancelledError(spec.task_id.hex())
         else:
-            error = worker._task_error(spec)
-            retry = not isinstance(e, KeyboardInterrupt) and _should_retry(
+            error = results.task_error(spec)
+            retry = not isinstance(e, KeyboardInterrupt) and should_retry(
                 spec.retry_exceptions, e)
-        results += [worker._error_result(spec, oid, error)
-                    for oid in spec.return_ids[len(results):]]
+        records += [results.error_result(spec, oid, error)
+                    for oid in spec.return_ids[len(records):]]
     finally:
         close = getattr(gen, "close", None)
         if close is not None:
             close()
-    return results, retry
+    return records, retry
 
 
 def _replay(values: List[Any], error: Optional[BaseException]) -> Iterator[Any]:
