@@ -12,8 +12,8 @@ import inspect
 from typing import Any, Callable, Dict, Generic, Mapping, NoReturn, Optional, Tuple, TypeVar
 
 from ..exceptions import NbrayInternalError
-from .messages import (Channel, MessageInfo, Reply, WireMessage, channel_ops, info_of, is_record,
-                       is_record_type, op_of, signature_of, wire)
+from .messages import (Channel, MessageInfo, Reply, WireMessage, channel_ops, info_of,
+                       is_record_type, op_of, wire)
 
 
 class ProtocolError(NbrayInternalError):
@@ -66,7 +66,7 @@ def dispatch(handlers: Handlers[S], sender: S, msg: Any) -> None:
             if fewest <= len(msg) <= most:
                 handler(sender, *msg[1:])
                 return
-    elif is_record(msg):  # a record sent as it is (works, but pickles slowly)
+    elif is_record_type(type(msg)):  # a record sent as it is (works, but pickles slowly)
         by_type = handlers.get(type(msg))
         if by_type is not None:
             by_type(sender, *msg)
@@ -119,6 +119,13 @@ def _short(msg: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def signature_of(record: type) -> str:
+    """`(req, oid, size)`: a record's fields, defaults shown."""
+    defaults: Dict[str, Any] = getattr(record, "_field_defaults", {})
+    fields: Tuple[str, ...] = getattr(record, "_fields", ())
+    return "(" + ", ".join(f"{f}={defaults[f]!r}" if f in defaults else f for f in fields) + ")"
+
+
 def check_handlers(handlers: Mapping[type, Handler]) -> None:
     """Raise ValueError listing every handler whose parameters after the sender are not
     exactly its record's fields (same names, same order); for receivers' tests."""
@@ -144,4 +151,4 @@ def check_handlers(handlers: Mapping[type, Handler]) -> None:
         raise ValueError("handlers do not match their messages:\n  " + "\n  ".join(problems))
 
 
-__all__ = ["ProtocolError", "Handlers", "dispatch", "check_handlers"]
+__all__ = ["ProtocolError", "Handlers", "dispatch", "check_handlers", "signature_of"]

@@ -1,37 +1,24 @@
-"""The wire protocol, defined once: one typed record per message, and the one `dispatch`.
+"""The wire protocol, defined once: one typed record per message, registered with its op.
 
 Every message between a node and its workers (over the socketpairs the node
-creates), between the head and its node agents (over an authenticated
-websocket) and between an attached driver and its node (which speaks the worker
-protocol) is defined here as a record: a `typing.NamedTuple` whose fields are
-the message's, registered with its op name (kebab-case) and its channel.
+creates), between the head and its node agents (over an authenticated websocket)
+and between an attached driver and its node (it speaks the worker protocol) is a
+record here: a `typing.NamedTuple` of the message's fields, registered with its
+kebab-case op name and its channel.  An op is unique within its channel ("cancel"
+from a worker asks the node to cancel a task; "cancel" to a worker says its task was).
 
-On the wire a message is the plain tuple `(op, *fields)`: senders build the
-record and send `wire(record)`.  A pickled NamedTuple would carry its class,
-and looking a class up costs microseconds on each side of every message
-(measured in docs/protocol.md), several times the cost of the tuple itself;
-the same goes for the values inside messages, so a task's results and a value's
-descriptor travel as plain tuples too, with the fields of `Result` and
-`Descriptor`.  Receivers keep a `Handlers` table (record type -> handler) and
-call `dispatch(handlers, sender, msg)`, which calls `handler(sender, *fields)`.
-
-Messages travel on four channels.  An op is unique within its channel; the same
-op string may mean different things on two channels ("cancel" from a worker asks
-the node to cancel a task; "cancel" to a worker tells it that its task was).
-
-A request carries a request id (`req`, its first field) and is answered by one
-`Reply(req, ok, value)`; `dispatch` answers a request it cannot deliver with
-`ok=False` and a `ProtocolError` naming the op, so the caller fails instead of
-waiting forever.
-
-`docs/protocol.md` holds the table `render_table()` makes from these records; a
-test keeps the two equal.
+A message travels as the plain tuple `wire(record)` = `(op, *fields)`, and so do
+the values inside messages (`Result`, `Descriptor`): a pickled NamedTuple would
+carry its class, which costs a lookup on each side of every message, several times
+the cost of the tuple (docs/protocol.md has the numbers).  A request has a request
+id `req` as its first field and is answered by one `Reply`.  Receiving is
+`dispatch.py`'s job; `protocol_doc.py` renders the table of docs/protocol.md.
 """
 
 from __future__ import annotations
 
-from typing import (Any, Callable, Dict, Generic, List, Literal, Mapping, NamedTuple,
-                    NoReturn, Optional, Tuple, Type, TypeVar, Union)
+from typing import (Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Type, TypeVar,
+                    Union)
 
 from ..core.specs import TaskSpec
 
@@ -77,8 +64,7 @@ class Descriptor(NamedTuple):
     is_error: bool
 
 
-# The shapes that travel: a Result or Descriptor is one of these, and so is the plain
-# tuple a sender builds on a hot path.
+# What travels: a Result or Descriptor fits these, and so does a plain tuple of its fields.
 ResultTuple = Tuple[bytes, str, Any, int, List[bytes], bool, str]
 DescriptorTuple = Tuple[str, Any, bool]
 
@@ -87,7 +73,7 @@ DescriptorTuple = Tuple[str, Any, bool]
 # the registry
 # =============================================================================
 class MessageInfo(NamedTuple):
-    """What the protocol says about one record."""
+    """What the protocol says about one message."""
 
     op: str
     record: type
@@ -126,6 +112,7 @@ def op_of(record: type) -> str:
 
 
 def info_of(record: type) -> MessageInfo:
+    """What the protocol says about a record type (KeyError for a type that is not one)."""
     return _BY_RECORD[record]
 
 
@@ -133,14 +120,14 @@ def is_record_type(record: type) -> bool:
     return record in _BY_RECORD
 
 
-def is_record(msg: object) -> bool:
-    """Whether `msg` is a message record (not its wire tuple)."""
-    return type(msg) in _BY_RECORD
-
-
 def channel_ops(channel: Channel) -> Dict[str, MessageInfo]:
     """op -> message, for one channel (read only)."""
     return _BY_CHANNEL[channel]
+
+
+def wire(msg: NamedTuple) -> WireMessage:
+    """The tuple that travels for a record: (op, *fields)."""
+    return (_BY_RECORD[type(msg)].op,) + msg
 
 
 def messages(channel: Optional[Channel] = None) -> List[MessageInfo]:
@@ -425,8 +412,7 @@ NODE_TO_WORKER: Channel = "node->worker"
 
 @message("secrets", NODE_TO_WORKER)
 class Secrets(NamedTuple):
-    """Always the first message to a new worker: spill credentials, which never go through
-    its environment."""
+    """Always the first message to a new worker: spill credentials (kept out of its env)."""
 
     secrets: Dict[str, Any]
 
@@ -601,63 +587,14 @@ class Shutdown(NamedTuple):
     """The head is shutting down: stop the workers and leave for good."""
 
 
-# =============================================================================
-# sending and docs
-# =============================================================================
-def wire(msg: NamedTuple) -> WireMessage:
-    """The tuple that travels for a record: (op, *fields)."""
-    return (_BY_RECORD[type(msg)].op,) + msg
-
-
-def signature_of(record: type) -> str:
-    """`(req, oid, size)`: a record's fields, defaults shown."""
-    defaults: Dict[str, Any] = getattr(record, "_field_defaults", {})
-    fields: Tuple[str, ...] = getattr(record, "_fields", ())
-    return "(" + ", ".join(f"{f}={defaults[f]!r}" if f in defaults else f for f in fields) + ")"
-
-
-def _type_text(record: type, field: str) -> str:
-    hint = getattr(record, "__annotations__", {}).get(field, "Any")
-    # Kept as written (`from __future__ import annotations`): a string or a ForwardRef.
-    text = getattr(hint, "__forward_arg__", hint)
-    return str(text).replace("typing.", "")
-
-
-def render_table() -> str:
-    """The message table of docs/protocol.md (Markdown), made from the records."""
-    titles = {"worker->node": "Worker (or attached driver) to node",
-              "node->worker": "Node to worker (or attached driver)",
-              "agent->head": "Node agent to head", "head->agent": "Head to node agent"}
-    out: List[str] = []
-    for channel in CHANNELS:
-        out += [f"### {titles[channel]} (`{channel}`)", "",
-                "| op | record | fields | meaning |", "|---|---|---|---|"]
-        for info in messages(channel):
-            record = info.record
-            defaults: Dict[str, Any] = getattr(record, "_field_defaults", {})
-            fields = ", ".join(
-                f"`{f}: {_type_text(record, f)}" + (f" = {defaults[f]!r}`" if f in defaults
-                                                     else "`")
-                for f in getattr(record, "_fields"))
-            meaning = " ".join((record.__doc__ or "").split())
-            if info.request:
-                meaning += f" **Reply:** {info.reply}."
-            out.append(f"| `{info.op}` | `{record.__name__}` | {fields or '(none)'} | "
-                       f"{meaning.replace('|', '/')} |")
-        out.append("")
-    return "\n".join(out)
-
-
 __all__ = [
     "CHANNELS", "Channel", "MessageInfo", "message", "op_of", "info_of", "messages", "wire",
-    "is_record", "is_record_type", "channel_ops",
-    "render_table", "signature_of", "WireMessage", "Result", "Descriptor", "ResultTuple",
-    "DescriptorTuple", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
+    "is_record_type", "channel_ops", "WireMessage", "Result", "Descriptor",
+    "ResultTuple", "DescriptorTuple", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
     "Ready", "ReadyDriver", "Refs", "Unpin", "StreamRelease", "Put", "Alloc", "FreeBlock",
     "Seal", "SealSpilled", "Get", "GetCancel", "Wait", "Submit", "RegisterFunction", "Cancel",
     "CreateActor", "KillActor", "GetActor", "Query", "Log", "Done", "Yield", "StreamNext",
-    "StreamWait", "StreamRoom", "ExitActor",
-    "Secrets", "Exec", "Reply", "CancelRunning", "Exit", "Output",
-    "Register", "Heartbeat", "FromWorker", "WorkerExit", "Fetched", "MakeRoom",
-    "Registered", "ToWorker", "Signal", "Free", "Fetch", "Room", "Shutdown",
+    "StreamWait", "StreamRoom", "ExitActor", "Secrets", "Exec", "Reply", "CancelRunning",
+    "Exit", "Output", "Register", "Heartbeat", "FromWorker", "WorkerExit", "Fetched",
+    "MakeRoom", "Registered", "ToWorker", "Signal", "Free", "Fetch", "Room", "Shutdown",
 ]

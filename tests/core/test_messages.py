@@ -13,7 +13,8 @@ import pytest
 from nbray.core.specs import TaskSpec
 from nbray.exceptions import NbrayInternalError
 from nbray.transport import messages as m
-from nbray.transport.dispatch import Handlers, ProtocolError, check_handlers, dispatch
+from nbray.transport.dispatch import Handlers, ProtocolError, check_handlers, dispatch, signature_of
+from nbray.transport.protocol_doc import render_table, type_text
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "protocol.md")
 BEGIN, END = "<!-- BEGIN message table", "<!-- END message table -->"
@@ -49,8 +50,9 @@ SAMPLES: Dict[str, Any] = {
 }
 
 
-def sample(record: type) -> Any:
-    return record(*(SAMPLES[m._type_text(record, f)] for f in record._fields))  # type: ignore[attr-defined]
+def sample(record: Any) -> Any:
+    """An instance of `record` with a sample value in each field."""
+    return record(*(SAMPLES[type_text(record, f)] for f in record._fields))
 
 
 def all_records() -> List[type]:
@@ -128,7 +130,7 @@ def test_wire_messages_carry_no_class_reference(record: type) -> None:
     msg = sample(record)
     globals_ = [arg for op, arg, _ in pickletools.genops(pickle.dumps(m.wire(msg), protocol=5))
                 if op.name in ("GLOBAL", "STACK_GLOBAL", "INST")]
-    carries = {m._type_text(record, f) for f in record._fields}  # type: ignore[attr-defined]
+    carries = {type_text(record, f) for f in record._fields}  # type: ignore[attr-defined]
     if not carries & {"TaskSpec", "Any"}:
         assert globals_ == []
 
@@ -141,7 +143,7 @@ def test_wire_is_the_op_then_the_fields() -> None:
 
 
 def test_result_and_descriptor_unpack_like_the_tuples_that_travel() -> None:
-    oid, kind, payload, size, contains, is_error, type_name = m.Result(*RESULT)
+    oid, kind, payload, size, contains, is_error, type_name = m.Result._make(RESULT)
     assert (oid, kind, size, type_name) == (RESULT[0], "i", 11, "int")
     assert m.Result._make(RESULT) == RESULT
     assert len(m.Descriptor._fields) == 3 and m.Descriptor("s", 64, False)[1] == 64
@@ -329,8 +331,8 @@ def test_check_handlers_names_each_mismatch() -> None:
 
 
 def test_signature_of_shows_defaults() -> None:
-    assert m.signature_of(m.Done) == "(task_id, results, retry, timing=None)"
-    assert m.signature_of(m.Shutdown) == "()"
+    assert signature_of(m.Done) == "(task_id, results, retry, timing=None)"
+    assert signature_of(m.Shutdown) == "()"
     assert inspect.isfunction(m.wire)
 
 
@@ -341,14 +343,14 @@ def test_the_docs_list_exactly_the_records_ops_and_fields() -> None:
     start = text.index(BEGIN)
     start = text.index("\n", start) + 1
     block = text[start:text.index(END)]
-    assert block.strip() == m.render_table().strip(), (
+    assert block.strip() == render_table().strip(), (
         "docs/protocol.md is out of date: paste the output of "
-        "`python -c 'from nbray.transport.messages import render_table; "
+        "`python -c 'from nbray.transport.protocol_doc import render_table; "
         "print(render_table())'` between its markers")
 
 
 def test_the_rendered_table_has_a_row_per_message() -> None:
-    table = m.render_table()
+    table = render_table()
     for info in m.messages():
         row = next(line for line in table.splitlines()
                    if line.startswith(f"| `{info.op}` | `{info.record.__name__}` |"))
