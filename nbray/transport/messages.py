@@ -439,8 +439,8 @@ class Reply(NamedTuple):
 
 @message("cancel", NODE_TO_WORKER)
 class CancelRunning(NamedTuple):
-    """Task `task_id` was cancelled: it fails with TaskCancelledError; `interrupt`: also
-    interrupt it if it runs (false for an actor call, as in Ray)."""
+    """Task `task_id` was cancelled: not started yet, it fails with TaskCancelledError;
+    running, it is interrupted if `interrupt` (false for an actor call, as in Ray)."""
 
     task_id: bytes
     interrupt: bool = True
