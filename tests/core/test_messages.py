@@ -6,6 +6,7 @@ import inspect
 import os
 import pickle
 import pickletools
+import re
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
@@ -13,8 +14,8 @@ import pytest
 from nbray.core.specs import TaskSpec
 from nbray.exceptions import NbrayInternalError
 from nbray.transport import messages as m
-from nbray.transport.framing import MessageConnection
 from nbray.transport.dispatch import Handlers, ProtocolError, check_handlers, dispatch, signature_of
+from nbray.transport.framing import MessageConnection
 from nbray.transport.protocol_doc import render_table, type_text
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "protocol.md")
@@ -129,8 +130,6 @@ def test_an_op_cannot_be_defined_twice_on_one_channel() -> None:
 
 
 def test_ops_are_kebab_case_and_records_are_distinct() -> None:
-    import re
-
     assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", info.op) for info in m.messages())
     assert len({info.record for info in m.messages()}) == len(m.messages())
     with pytest.raises(KeyError):
