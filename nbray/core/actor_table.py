@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Generic, List, Literal, NamedTuple, Optional, Set, Tuple, TypeVar, Union
+from typing import Any, Callable, Deque, Dict, Generic, List, Literal, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 
 from .. import exceptions as exc
 from .specs import TaskSpec
@@ -174,7 +174,10 @@ class ActorTable(Generic[W]):
     ``start_queue`` (records waiting for a worker, oldest first).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, describe_error: Callable[[Result], str]) -> None:
+        # The text of the error in a failed constructor's result (reading it means
+        # deserializing, which the shell knows how to do).
+        self.describe_error = describe_error
         self.actors: Dict[bytes, ActorRecord[W]] = {}
         self.by_creation_object: Dict[bytes, bytes] = {}
         self.names: Dict[Tuple[str, str], bytes] = {}
@@ -258,12 +261,12 @@ class ActorTable(Generic[W]):
         extra["handle_info"] = record.handle_info()
         return [Forward(worker, record.create_spec)]
 
-    def on_created(self, actor_id: bytes, results: List[Result],
-                   error: Optional[str]) -> List[Instruction]:
-        """The constructor finished; `error` is the text of what it raised, if it did."""
+    def on_created(self, actor_id: bytes, results: List[Result]) -> List[Instruction]:
+        """The constructor finished (its results say whether it raised)."""
         record = self.actors.get(actor_id)
         if record is None:
             return []
+        error = self.describe_error(results[0]) if results and results[0][5] else None
         out: List[Instruction] = [StoreCreation(record.create_spec, results)]
         if error is not None:
             record.no_restart = True
@@ -273,7 +276,7 @@ class ActorTable(Generic[W]):
                 out.append(KillWorker(worker))
         elif not record.dying:  # (a killed one stays RESTARTING until it is back)
             record.state = ALIVE
-            out += self._pump(record, None)
+            out += self._pump(record)
         return out
 
     # -- calls ------------------------------------------------------------------------
@@ -303,10 +306,13 @@ class ActorTable(Generic[W]):
     def on_call_args_ready(self, spec: TaskSpec) -> List[Instruction]:
         """The call's arguments exist: forward its caller's calls as far as possible."""
         self.waiting_args.discard(spec.task_id)
+        out: List[Instruction] = []
         record = self.actors.get(spec.actor_id)  # type: ignore[arg-type]
-        if record is None:
-            return []
-        return self._pump(record, spec.owner)
+        if record is not None:
+            worker = record.worker
+            if record.state == ALIVE and worker is not None and not record.dying:
+                self._pump_caller(record, worker, spec.owner, out)
+        return out
 
     def on_call_dropped(self, spec: TaskSpec) -> None:
         """An argument of the queued call was freed; the shell failed the call."""
@@ -315,35 +321,41 @@ class ActorTable(Generic[W]):
         if record is not None:
             record.unqueue(spec)
 
-    def _pump(self, record: ActorRecord[W], caller: Optional[str]) -> List[Instruction]:
-        """Forward each caller's queued calls in order, as far as their arguments exist
-        (only `caller`'s when given)."""
+    def _pump(self, record: ActorRecord[W]) -> List[Instruction]:
+        """Forward each caller's queued calls in order, as far as their arguments exist."""
         out: List[Instruction] = []
         worker = record.worker
         if record.state != ALIVE or worker is None or record.dying:
             return out
-        waiting = self.waiting_args
-        callers = [caller] if caller is not None else list(record.queues)
-        for who in callers:
-            queue = record.queues.get(who)
-            if queue is None:
-                continue
-            while queue and queue[0].task_id not in waiting:
-                spec = queue.popleft()
-                record.in_flight[spec.task_id] = spec
-                out.append(Forward(worker, spec))
-            if not queue:
-                del record.queues[who]
+        for who in list(record.queues):
+            self._pump_caller(record, worker, who, out)
         return out
 
-    def on_call_done(self, actor_id: bytes, task_id: bytes,
-                     results: List[Result]) -> List[Instruction]:
-        """A forwarded call finished on the actor's worker."""
-        record = self.actors.get(actor_id)
+    def _pump_caller(self, record: ActorRecord[W], worker: W, caller: str,
+                     out: List[Instruction]) -> None:
+        """Forward `caller`'s queued calls in order, up to the first whose arguments do
+        not exist yet (the actor is ALIVE on `worker`)."""
+        queue = record.queues.get(caller)
+        if queue is None:
+            return
+        waiting = self.waiting_args
+        while queue and queue[0].task_id not in waiting:
+            spec = queue.popleft()
+            record.in_flight[spec.task_id] = spec
+            out.append(Forward(worker, spec))
+        if not queue:
+            del record.queues[caller]
+
+    def on_done(self, actor_id: Optional[bytes], task_id: bytes,
+                results: List[Result]) -> List[Instruction]:
+        """The actor's worker finished `task_id`: its constructor, or a forwarded call."""
+        record = self.actors.get(actor_id) if actor_id is not None else None
         if record is None:
             return []
         spec = record.in_flight.pop(task_id, None)
         if spec is None:
+            if task_id == record.create_spec.task_id:
+                return self.on_created(record.actor_id, results)
             return []
         out: List[Instruction] = [CompleteCall(spec, results)]
         if record.out_of_scope:

@@ -34,7 +34,7 @@ class ActorManager:
 
     def __init__(self, node: "Node") -> None:
         self.node = node
-        self.table: ActorTable["WorkerHandle"] = ActorTable()
+        self.table: ActorTable["WorkerHandle"] = ActorTable(_error_text)
         # The table's own containers (same objects), read on hot paths and by
         # introspection without an extra hop.
         self.actors = self.table.actors
@@ -50,9 +50,15 @@ class ActorManager:
 
     def perform(self, instructions: List[Instruction]) -> None:
         """Carry out the table's instructions, in order."""
-        perform = self._perform
         for ins in instructions:
-            perform[type(ins)](ins)
+            # The two instructions of every call first, without the table lookup.
+            if type(ins) is Forward:
+                self.node._send_exec(ins.worker, ins.spec)
+            elif type(ins) is CompleteCall:
+                self.node._store_results(ins.spec, ins.results)
+                self.node._finish_task(ins.spec)
+            else:
+                self._perform[type(ins)](ins)
 
     # -- instructions ---------------------------------------------------------------
     def _forward(self, ins: Forward) -> None:
@@ -160,15 +166,7 @@ class ActorManager:
 
     def on_done(self, worker: "WorkerHandle", task_id: bytes, results: List[Tuple[Any, ...]]) -> None:
         """The actor's worker finished `task_id` (its constructor, or a call)."""
-        actor_id = worker.actor_id
-        record = self.actors.get(actor_id) if actor_id is not None else None
-        if record is None:
-            return
-        if task_id == record.create_spec.task_id:
-            error = _error_text(results[0]) if results and results[0][5] else None
-            self.perform(self.table.on_created(record.actor_id, results, error))
-            return
-        self.perform(self.table.on_call_done(record.actor_id, task_id, results))
+        self.perform(self.table.on_done(worker.actor_id, task_id, results))
 
     def cancel(self, spec: TaskSpec) -> None:
         """Cancel an actor call: one not started yet fails with TaskCancelledError; a running

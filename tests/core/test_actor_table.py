@@ -18,7 +18,13 @@ from nbray.core.actor_table import (
 from nbray.core.specs import TaskSpec
 
 _ids = itertools.count(1)
-OK = [(b"r", "i", b"", 0, [], False, "int")]
+OK: List[Any] = [(b"r", "i", b"", 0, [], False, "int")]
+RAISED: List[Any] = [(b"r", "i", b"ZeroDivisionError: boom", 0, [], True, "ZeroDivisionError")]
+
+
+def describe(result: Any) -> str:
+    """Stands in for deserializing the error (the shell's job)."""
+    return str(result[2].decode())
 
 
 def _id(prefix: bytes) -> bytes:
@@ -61,7 +67,7 @@ def started(table: ActorTable[str], worker: str = "w1", **info: Any) -> bytes:
     actor_id = new_actor(table, **info)
     table.on_creation_args_ready(actor_id)
     table.on_worker_assigned(actor_id, worker, 100, "node-1")
-    table.on_created(actor_id, OK, None)
+    table.on_created(actor_id, OK)
     return actor_id
 
 
@@ -74,7 +80,7 @@ def submit(table: ActorTable[str], spec: TaskSpec, ready: bool = True) -> List[I
 
 # -- creation and start ----------------------------------------------------------------
 def test_a_new_actor_is_pending_creation_and_registered_under_its_creation_object():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, now=12.5)
     record = t.actors[aid]
     assert record.state == PENDING_CREATION
@@ -84,7 +90,7 @@ def test_a_new_actor_is_pending_creation_and_registered_under_its_creation_objec
 
 
 def test_constructor_args_ready_puts_the_actor_in_the_start_line():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t)
     out = t.on_creation_args_ready(aid)
     assert of(StartActors, out)
@@ -92,7 +98,7 @@ def test_constructor_args_ready_puts_the_actor_in_the_start_line():
 
 
 def test_worker_assigned_sends_the_constructor_with_options_for_the_worker():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, max_concurrency=4, max_task_retries=2, methods={"f": 1})
     t.on_creation_args_ready(aid)
     out = t.on_worker_assigned(aid, "w7", 321, "node-x")
@@ -107,17 +113,17 @@ def test_worker_assigned_sends_the_constructor_with_options_for_the_worker():
 
 
 def test_constructor_done_makes_the_actor_alive_and_stores_the_creation_object():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t)
     t.on_creation_args_ready(aid)
     t.on_worker_assigned(aid, "w1", 1, "n")
-    out = t.on_created(aid, OK, None)
+    out = t.on_created(aid, OK)
     assert of(StoreCreation, out) == [StoreCreation(t.actors[aid].create_spec, OK)]
     assert t.actors[aid].state == ALIVE
 
 
 def test_dead_actors_leave_the_start_line():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     a, b = new_actor(t), new_actor(t)
     t.on_creation_args_ready(a)
     t.on_creation_args_ready(b)
@@ -126,7 +132,7 @@ def test_dead_actors_leave_the_start_line():
 
 
 def test_constructor_args_ready_after_death_does_not_start_it():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t)
     t.kill(aid, no_restart=True, closed=False)
     assert t.on_creation_args_ready(aid) == []
@@ -134,7 +140,7 @@ def test_constructor_args_ready_after_death_does_not_start_it():
 
 
 def test_constructor_that_cannot_run_kills_the_actor_and_ends_its_creation():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t)
     out = t.on_creation_failed(aid, "an argument of its constructor was freed before it ran")
     assert t.actors[aid].state == DEAD
@@ -144,13 +150,13 @@ def test_constructor_that_cannot_run_kills_the_actor_and_ends_its_creation():
 
 
 def test_constructor_that_raised_kills_the_actor_for_good_and_its_worker():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, max_restarts=5)
     t.on_creation_args_ready(aid)
     t.on_worker_assigned(aid, "w1", 1, "n")
     queued = call(aid)
     submit(t, queued)  # not forwarded: the actor is not alive yet
-    out = t.on_created(aid, OK, "ZeroDivisionError: boom")
+    out = t.on_created(aid, RAISED)
     record = t.actors[aid]
     assert record.state == DEAD and record.no_restart
     assert "its constructor raised:\nZeroDivisionError: boom" in record.death_cause
@@ -162,38 +168,38 @@ def test_constructor_that_raised_kills_the_actor_for_good_and_its_worker():
 
 # -- names and namespaces -----------------------------------------------------------------
 def test_a_name_is_taken_in_its_namespace():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     new_actor(t, name="svc", namespace="ns")
     with pytest.raises(ValueError, match="already taken in namespace 'ns'"):
         t.claim_name({"name": "svc", "namespace": "ns"})
 
 
 def test_the_same_name_is_free_in_another_namespace():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     new_actor(t, name="svc", namespace="a")
     assert t.claim_name({"name": "svc", "namespace": "b"}) is None
     assert t.lookup("svc", "b") is None
 
 
 def test_no_namespace_means_default():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, name="svc")
     assert t.lookup("svc", "default") is t.actors[aid]
 
 
 def test_get_if_exists_returns_the_live_actor():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, name="svc")
     assert t.claim_name({"name": "svc", "get_if_exists": True}) is t.actors[aid]
 
 
 def test_an_unnamed_actor_claims_nothing():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     assert t.claim_name({"class_name": "A"}) is None
 
 
 def test_a_dead_actors_name_is_free_again():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, name="svc")
     t.kill(aid, no_restart=True, closed=False)
     t.on_worker_exited(aid, "w1", 100, "was killed", closed=False)
@@ -204,7 +210,7 @@ def test_a_dead_actors_name_is_free_again():
 
 
 def test_lookup_hides_a_dead_actor_even_before_its_name_is_reused():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, name="svc")
     t.on_exit_requested(aid, "exit_actor()")
     assert t.lookup("svc", "default") is None
@@ -213,7 +219,7 @@ def test_lookup_hides_a_dead_actor_even_before_its_name_is_reused():
 
 # -- calls: order and pending arguments ----------------------------------------------------
 def test_calls_of_an_alive_actor_go_to_its_worker_in_order():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, "w9")
     specs = [call(aid) for _ in range(3)]
     out: List[Instruction] = []
@@ -224,14 +230,14 @@ def test_calls_of_an_alive_actor_go_to_its_worker_in_order():
 
 
 def test_calls_wait_while_the_actor_is_being_created_and_go_when_alive():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t)
     specs = [call(aid), call(aid, owner="w2"), call(aid)]
     for s in specs:
         assert submit(t, s) == []
     t.on_creation_args_ready(aid)
     t.on_worker_assigned(aid, "w1", 1, "n")
-    out = t.on_created(aid, OK, None)
+    out = t.on_created(aid, OK)
     sent = forwarded(out)
     assert sorted(s.task_id for s in sent) == sorted(s.task_id for s in specs)
     by_driver = [s for s in sent if s.owner == "driver"]
@@ -239,7 +245,7 @@ def test_calls_wait_while_the_actor_is_being_created_and_go_when_alive():
 
 
 def test_a_call_with_a_pending_argument_holds_back_later_calls_of_its_caller():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     first, second = call(aid), call(aid)
     assert submit(t, first, ready=False) == []
@@ -249,7 +255,7 @@ def test_a_call_with_a_pending_argument_holds_back_later_calls_of_its_caller():
 
 
 def test_a_pending_argument_does_not_hold_back_another_callers_calls():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     slow = call(aid, owner="driver")
     fast = call(aid, owner="worker-2")
@@ -259,14 +265,14 @@ def test_a_pending_argument_does_not_hold_back_another_callers_calls():
 
 
 def test_a_caller_with_nothing_queued_has_no_queue():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     submit(t, call(aid))
     assert t.actors[aid].queues == {}
 
 
 def test_a_dropped_call_leaves_the_queue_and_releases_later_ones():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     blocked = call(aid)
     submit(t, blocked, ready=False)
@@ -278,7 +284,7 @@ def test_a_dropped_call_leaves_the_queue_and_releases_later_ones():
 
 def test_every_call_is_forwarded_and_the_worker_applies_max_concurrency():
     # The node forwards all ready calls; the worker runs up to max_concurrency at once.
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_concurrency=2)
     specs = [call(aid) for _ in range(5)]
     out: List[Instruction] = []
@@ -289,24 +295,24 @@ def test_every_call_is_forwarded_and_the_worker_applies_max_concurrency():
 
 
 def test_a_finished_call_is_completed_with_its_results():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     s = call(aid)
     submit(t, s)
-    out = t.on_call_done(aid, s.task_id, OK)
+    out = t.on_done(aid, s.task_id, OK)
     assert out == [CompleteCall(s, OK)]
     assert t.actors[aid].in_flight == {}
 
 
 def test_an_unknown_finished_call_is_ignored():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
-    assert t.on_call_done(aid, b"no-such-task", OK) == []
-    assert t.on_call_done(b"no-such-actor", b"x", OK) == []
+    assert t.on_done(aid, b"no-such-task", OK) == []
+    assert t.on_done(b"no-such-actor", b"x", OK) == []
 
 
 def test_a_call_to_an_unknown_actor_fails_with_actor_died_error():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     s = call(b"a" * 16)
     (error,) = failed(t.on_call_submitted(s)).values()
     assert isinstance(error, exc.ActorDiedError)
@@ -314,7 +320,7 @@ def test_a_call_to_an_unknown_actor_fails_with_actor_died_error():
 
 
 def test_a_call_to_a_dead_actor_fails_with_its_cause():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, name="svc")
     t.on_exit_requested(aid, "exit_actor()")
     s = call(aid)
@@ -326,7 +332,7 @@ def test_a_call_to_a_dead_actor_fails_with_its_cause():
 
 # -- cancel ---------------------------------------------------------------------------------
 def test_cancel_of_a_queued_call_fails_it_with_task_cancelled_error():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     s = call(aid)
     submit(t, s, ready=False)
@@ -336,7 +342,7 @@ def test_cancel_of_a_queued_call_fails_it_with_task_cancelled_error():
 
 
 def test_cancel_of_a_forwarded_call_asks_the_worker_to_skip_it():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, "w3")
     s = call(aid)
     submit(t, s)
@@ -346,7 +352,7 @@ def test_cancel_of_a_forwarded_call_asks_the_worker_to_skip_it():
 
 # -- restarts -------------------------------------------------------------------------------
 def test_a_crash_with_restarts_left_restarts_the_actor():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=1)
     out = t.on_worker_exited(aid, "w1", 100, "was killed by SIGKILL", closed=False)
     record = t.actors[aid]
@@ -357,23 +363,23 @@ def test_a_crash_with_restarts_left_restarts_the_actor():
 
 
 def test_a_restarted_actor_tells_its_constructor_how_often_it_restarted():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=2)
     t.on_worker_exited(aid, "w1", 100, "crashed", closed=False)
     t.on_worker_assigned(aid, "w2", 101, "n")
     assert t.actors[aid].create_spec.extra["restarts"] == 1
-    t.on_created(aid, OK, None)
+    t.on_created(aid, OK)
     assert t.actors[aid].state == ALIVE and t.actors[aid].worker == "w2"
 
 
 def test_restarts_are_counted_until_exhausted_then_the_actor_dies():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=2)
     for n, worker in enumerate(["w2", "w3"], start=1):
         t.on_worker_exited(aid, "w", 1, "crashed", closed=False)
         assert t.actors[aid].restarts == n
         t.on_worker_assigned(aid, worker, 2, "n")
-        t.on_created(aid, OK, None)
+        t.on_created(aid, OK)
     out = t.on_worker_exited(aid, "w3", 77, "crashed with exit code 1", closed=False)
     record = t.actors[aid]
     assert record.state == DEAD and record.restarts == 2
@@ -382,25 +388,25 @@ def test_restarts_are_counted_until_exhausted_then_the_actor_dies():
 
 
 def test_max_restarts_minus_one_restarts_forever():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=-1)
     for _ in range(20):
         t.on_worker_exited(aid, "w", 1, "crashed", closed=False)
         assert t.actors[aid].state == RESTARTING
         t.on_worker_assigned(aid, "w", 1, "n")
-        t.on_created(aid, OK, None)
+        t.on_created(aid, OK)
     assert t.actors[aid].restarts == 20
 
 
 def test_no_restart_while_the_node_is_closing():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=3)
     t.on_worker_exited(aid, "w1", 1, "crashed", closed=True)
     assert t.actors[aid].state == DEAD
 
 
 def test_running_calls_are_retried_before_later_calls_when_max_task_retries_allows():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=1, max_task_retries=1)
     running = call(aid)
     submit(t, running)
@@ -412,11 +418,11 @@ def test_running_calls_are_retried_before_later_calls_when_max_task_retries_allo
     assert list(t.actors[aid].queues["driver"]) == [running, later]
     t.on_call_args_ready(later)
     t.on_worker_assigned(aid, "w2", 2, "n")
-    assert forwarded(t.on_created(aid, OK, None)) == [running, later]
+    assert forwarded(t.on_created(aid, OK)) == [running, later]
 
 
 def test_running_calls_fail_when_max_task_retries_is_zero():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=1)
     running = call(aid, name="work")
     submit(t, running)
@@ -428,7 +434,7 @@ def test_running_calls_fail_when_max_task_retries_is_zero():
 
 
 def test_a_call_is_retried_at_most_max_task_retries_times():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=-1, max_task_retries=2)
     s = call(aid)
     submit(t, s)
@@ -436,12 +442,12 @@ def test_a_call_is_retried_at_most_max_task_retries_times():
         assert failed(t.on_worker_exited(aid, "w", 1, "crashed", closed=False)) == {}
         assert s.attempt == attempt
         t.on_worker_assigned(aid, "w", 1, "n")
-        t.on_created(aid, OK, None)
+        t.on_created(aid, OK)
     assert s.task_id in failed(t.on_worker_exited(aid, "w", 1, "crashed", closed=False))
 
 
 def test_queued_calls_survive_a_restart():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, max_restarts=1)
     t.on_creation_args_ready(aid)
     t.on_worker_assigned(aid, "w1", 1, "n")
@@ -449,12 +455,12 @@ def test_queued_calls_survive_a_restart():
     submit(t, waiting)  # not alive yet: queued
     assert failed(t.on_worker_exited(aid, "w1", 1, "crashed", closed=False)) == {}
     t.on_worker_assigned(aid, "w2", 2, "n")
-    assert forwarded(t.on_created(aid, OK, None)) == [waiting]
+    assert forwarded(t.on_created(aid, OK)) == [waiting]
 
 
 # -- death: intended exit, kill, crash -----------------------------------------------------
 def test_death_fails_every_queued_and_running_call_with_actor_died_error():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     running, queued = call(aid), call(aid, owner="w5")
     submit(t, running)
@@ -471,7 +477,7 @@ def test_death_fails_every_queued_and_running_call_with_actor_died_error():
 
 
 def test_intended_exit_is_final_even_with_restarts_left():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=5)
     queued = call(aid)
     submit(t, queued, ready=False)
@@ -484,13 +490,13 @@ def test_intended_exit_is_final_even_with_restarts_left():
 
 
 def test_exit_requested_by_an_unknown_worker_is_ignored():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     assert t.on_exit_requested(None, "x") == []
     assert t.on_exit_requested(b"nope", "x") == []
 
 
 def test_kill_without_no_restart_restarts_when_allowed():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=1)
     out = t.kill(aid, no_restart=False, closed=False)
     record = t.actors[aid]
@@ -501,11 +507,11 @@ def test_kill_without_no_restart_restarts_when_allowed():
     t.on_worker_exited(aid, "w1", 1, "was killed by SIGKILL", closed=False)
     assert record.restarts == 1 and record.death_cause == "" and not record.dying
     t.on_worker_assigned(aid, "w2", 2, "n")
-    assert forwarded(t.on_created(aid, OK, None)) == [later]
+    assert forwarded(t.on_created(aid, OK)) == [later]
 
 
 def test_kill_with_no_restart_ends_the_actor_when_its_process_is_gone():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=3)
     assert t.kill(aid, no_restart=True, closed=False) == [KillWorker("w1")]
     assert t.actors[aid].state == ALIVE and t.actors[aid].dying
@@ -516,7 +522,7 @@ def test_kill_with_no_restart_ends_the_actor_when_its_process_is_gone():
 
 
 def test_kill_of_an_actor_without_a_worker_kills_it_at_once():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t)
     out = t.kill(aid, no_restart=False, closed=False)
     assert t.actors[aid].state == DEAD
@@ -524,7 +530,7 @@ def test_kill_of_an_actor_without_a_worker_kills_it_at_once():
 
 
 def test_kill_without_no_restart_while_restarting_keeps_it_restarting():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, max_restarts=2)
     t.on_worker_exited(aid, "w1", 1, "crashed", closed=False)
     assert t.kill(aid, no_restart=False, closed=False) == []
@@ -534,7 +540,7 @@ def test_kill_without_no_restart_while_restarting_keeps_it_restarting():
 
 
 def test_kill_of_a_dead_actor_does_nothing():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     t.on_exit_requested(aid, "done")
     assert t.kill(aid, no_restart=True, closed=False) == []
@@ -542,19 +548,19 @@ def test_kill_of_a_dead_actor_does_nothing():
 
 
 def test_a_killed_actor_whose_constructor_finishes_stays_restarting():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, max_restarts=1)
     t.on_creation_args_ready(aid)
     t.on_worker_assigned(aid, "w1", 1, "n")
     t.kill(aid, no_restart=False, closed=False)
-    out = t.on_created(aid, OK, None)
+    out = t.on_created(aid, OK)
     assert t.actors[aid].state == RESTARTING
     assert forwarded(out) == []
 
 
 # -- out of scope and detached -------------------------------------------------------------
 def test_out_of_scope_with_nothing_queued_ends_the_actor_and_stops_its_worker():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, "w4", name="svc")
     record = t.actors[aid]
     out = t.on_creation_object_freed(record.creation_object)
@@ -566,7 +572,7 @@ def test_out_of_scope_with_nothing_queued_ends_the_actor_and_stops_its_worker():
 
 
 def test_out_of_scope_actor_runs_its_queued_calls_first():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     a, b = call(aid), call(aid)
     submit(t, a)
@@ -574,14 +580,14 @@ def test_out_of_scope_actor_runs_its_queued_calls_first():
     out = t.on_creation_object_freed(t.actors[aid].creation_object)
     assert out == [] and t.actors[aid].state == ALIVE
     assert forwarded(t.on_call_args_ready(b)) == [b]
-    assert t.on_call_done(aid, a.task_id, OK) == [CompleteCall(a, OK)]
-    out = t.on_call_done(aid, b.task_id, OK)
+    assert t.on_done(aid, a.task_id, OK) == [CompleteCall(a, OK)]
+    out = t.on_done(aid, b.task_id, OK)
     assert out[0] == CompleteCall(b, OK)
     assert t.actors[aid].state == DEAD and of(StopWorker, out)
 
 
 def test_a_detached_actor_outlives_its_handles():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, lifetime="detached")
     record = t.actors[aid]
     assert record.detached
@@ -590,14 +596,14 @@ def test_a_detached_actor_outlives_its_handles():
 
 
 def test_freeing_an_object_that_is_no_creation_object_does_nothing():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     started(t)
     assert t.on_creation_object_freed(b"some other object") == []
 
 
 # -- introspection --------------------------------------------------------------------------
 def test_rows_describe_each_actor_as_list_actors_shows_it():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t, "w1", name="svc", namespace="ns")
     submit(t, call(aid))
     submit(t, call(aid), ready=False)
@@ -608,7 +614,7 @@ def test_rows_describe_each_actor_as_list_actors_shows_it():
 
 
 def test_rows_of_a_dead_actor_show_its_cause_and_no_node():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = started(t)
     t.on_worker_exited(aid, "w1", 5, "crashed", closed=False)
     (row,) = t.rows()
@@ -617,7 +623,7 @@ def test_rows_of_a_dead_actor_show_its_cause_and_no_node():
 
 
 def test_handle_info_names_what_a_handle_needs():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, methods={"f": {"num_returns": 1}}, max_task_retries=3)
     record = t.actors[aid]
     assert record.handle_info() == {"class_name": "A", "methods": {"f": {"num_returns": 1}},
@@ -626,8 +632,18 @@ def test_handle_info_names_what_a_handle_needs():
 
 
 def test_label_names_class_name_and_id():
-    t: ActorTable[str] = ActorTable()
+    t: ActorTable[str] = ActorTable(describe)
     aid = new_actor(t, name="svc")
     assert t.actors[aid].label() == f"A 'svc' (actor {aid.hex()})"
     other: Optional[bytes] = new_actor(t)
     assert other is not None and t.actors[other].label() == f"A (actor {other.hex()})"
+
+
+def test_done_of_the_constructor_is_told_apart_from_a_call():
+    t: ActorTable[str] = ActorTable(describe)
+    aid = new_actor(t)
+    t.on_creation_args_ready(aid)
+    t.on_worker_assigned(aid, "w1", 1, "n")
+    out = t.on_done(aid, t.actors[aid].create_spec.task_id, OK)
+    assert of(StoreCreation, out) and t.actors[aid].state == ALIVE
+    assert t.on_done(None, b"x", OK) == []
