@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Ty
 
 from .. import exceptions as exc
 from ..core.actor_table import (
-    DEAD, ActorRecord, ActorTable, CancelForwarded, CompleteCall, CountRestart, EndCreation,
+    ActorRecord, ActorTable, CancelForwarded, CompleteCall, CountRestart, EndCreation,
     FailCall, Forward, Instruction, KillWorker, ReleaseWorker, StartActors, StopWorker,
     StoreCreation)
 from ..core.object_table import PENDING, ObjectEntry
@@ -24,8 +24,6 @@ from ..core.specs import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, WorkerHandle
-
-__all__ = ["ActorManager", "ActorRecord", "DEAD"]
 
 
 class ActorManager:
