@@ -38,6 +38,21 @@ ALIVE: ActorState = "ALIVE"
 RESTARTING: ActorState = "RESTARTING"
 DEAD: ActorState = "DEAD"
 
+# Every state change the table makes, and the events that make it (docs/architecture.md
+# shows the same table).  A change not listed is a bug in the table: `move_state` refuses it.
+TRANSITIONS: Dict[Tuple[ActorState, ActorState], str] = {
+    (PENDING_CREATION, ALIVE): "constructor done",
+    (RESTARTING, ALIVE): "constructor done on the new worker",
+    (PENDING_CREATION, RESTARTING): "kill() or worker exited, restarts left",
+    (ALIVE, RESTARTING): "kill() or worker exited, restarts left",
+    (RESTARTING, RESTARTING): "kill() or worker exited again before the constructor finished",
+    (PENDING_CREATION, DEAD): "constructor raised or cannot run; kill(); worker exited, no "
+                              "restarts left; out of scope; exit_actor()",
+    (ALIVE, DEAD): "kill(no_restart=True); worker exited, no restarts left; out of scope "
+                   "after its calls; exit_actor()",
+    (RESTARTING, DEAD): "constructor raised; kill(no_restart=True); out of scope",
+}
+
 W = TypeVar("W")
 
 # A task result row as workers report it: (object id, kind, payload, size, contains,
@@ -268,6 +283,10 @@ class ActorTable(Generic[W]):
             return []
         error = self.describe_error(results[0]) if results and results[0][5] else None
         out: List[Instruction] = [StoreCreation(record.create_spec, results)]
+        if record.state == DEAD:  # it ended while the constructor ran: DEAD is final
+            if error is not None and record.worker is not None:
+                out.append(KillWorker(record.worker))
+            return out
         if error is not None:
             record.no_restart = True
             worker = record.worker
@@ -275,7 +294,7 @@ class ActorTable(Generic[W]):
             if worker is not None:
                 out.append(KillWorker(worker))
         elif not record.dying:  # (a killed one stays RESTARTING until it is back)
-            record.state = ALIVE
+            move_state(record, ALIVE)
             out += self._pump(record)
         return out
 
@@ -427,7 +446,7 @@ class ActorTable(Generic[W]):
         # one) instead of going to the process about to die.
         record.dying = True
         if self._can_restart(record, closed):
-            record.state = RESTARTING
+            move_state(record, RESTARTING)
         return [KillWorker(record.worker)]
 
     def _can_restart(self, record: ActorRecord[W], closed: bool) -> bool:
@@ -453,7 +472,7 @@ class ActorTable(Generic[W]):
             out += self._mark_dead(record, cause)
             return out
         record.restarts += 1
-        record.state = RESTARTING
+        move_state(record, RESTARTING)
         record.death_cause = ""
         out.append(CountRestart())
         retry: List[TaskSpec] = []
@@ -477,7 +496,7 @@ class ActorTable(Generic[W]):
         return out
 
     def _mark_dead(self, record: ActorRecord[W], cause: str) -> List[Instruction]:
-        record.state = DEAD
+        move_state(record, DEAD)
         record.death_cause = cause
         error = self._died_error(record)
         out: List[Instruction] = []
@@ -512,3 +531,10 @@ class ActorTable(Generic[W]):
                  "detached": r.detached, "pending_calls": sum(map(len, r.queues.values())) + len(r.in_flight),
                  "death_cause": r.death_cause or None}
                 for r in self.actors.values()]
+
+
+def move_state(record: ActorRecord[W], state: ActorState) -> None:
+    if (record.state, state) not in TRANSITIONS:
+        raise AssertionError(f"actor table bug: {record.label()} cannot go from "
+                             f"{record.state} to {state}")
+    record.state = state

@@ -14,7 +14,7 @@ from nbray import exceptions as exc
 from nbray.core.actor_table import (
     ALIVE, DEAD, PENDING_CREATION, RESTARTING, ActorTable, CancelForwarded, CompleteCall,
     CountRestart, EndCreation, FailCall, Forward, Instruction, KillWorker, ReleaseWorker,
-    StartActors, StopWorker, StoreCreation)
+    StartActors, StopWorker, StoreCreation, TRANSITIONS, move_state)
 from nbray.core.specs import TaskSpec
 
 _ids = itertools.count(1)
@@ -647,3 +647,50 @@ def test_done_of_the_constructor_is_told_apart_from_a_call():
     out = t.on_done(aid, t.actors[aid].create_spec.task_id, OK)
     assert of(StoreCreation, out) and t.actors[aid].state == ALIVE
     assert t.on_done(None, b"x", OK) == []
+
+
+def test_an_actor_that_ended_while_its_constructor_ran_stays_dead():
+    t: ActorTable[str] = ActorTable(describe)
+    aid = new_actor(t)
+    t.on_creation_args_ready(aid)
+    t.on_worker_assigned(aid, "w1", 1, "n")
+    out = t.on_creation_object_freed(t.actors[aid].creation_object)
+    assert t.actors[aid].state == DEAD and StopWorker("w1") in out
+    out = t.on_created(aid, OK)
+    assert out == [StoreCreation(t.actors[aid].create_spec, OK)]  # the value is dropped
+    assert t.actors[aid].state == DEAD
+    assert t.on_created(aid, RAISED)[-1] == KillWorker("w1")
+
+
+def test_every_state_change_is_in_the_transition_table():
+    seen = set()
+    t: ActorTable[str] = ActorTable(describe)
+    aid = new_actor(t, max_restarts=2)
+    record = t.actors[aid]
+
+    def step(event: Any) -> None:
+        before = record.state
+        event()
+        if record.state != before:
+            seen.add((before, record.state))
+
+    step(lambda: t.on_creation_args_ready(aid))
+    step(lambda: t.on_worker_assigned(aid, "w1", 1, "n"))
+    step(lambda: t.kill(aid, no_restart=False, closed=False))                  # PENDING -> RESTARTING
+    step(lambda: t.on_worker_exited(aid, "w1", 1, "killed", closed=False))
+    step(lambda: t.on_worker_assigned(aid, "w2", 2, "n"))
+    step(lambda: t.on_created(aid, OK))                                        # RESTARTING -> ALIVE
+    step(lambda: t.on_worker_exited(aid, "w2", 2, "crashed", closed=False))    # ALIVE -> RESTARTING
+    step(lambda: t.kill(aid, no_restart=True, closed=False))                   # RESTARTING -> DEAD
+    assert seen <= set(TRANSITIONS)
+    assert (PENDING_CREATION, RESTARTING) in seen and (RESTARTING, DEAD) in seen
+    assert {a for a, _ in TRANSITIONS} == {PENDING_CREATION, ALIVE, RESTARTING}  # DEAD is final
+
+
+def test_an_unlisted_state_change_is_refused_as_a_bug():
+    t: ActorTable[str] = ActorTable(describe)
+    aid = started(t)
+    t.on_exit_requested(aid, "done")
+    with pytest.raises(AssertionError, match="cannot go from DEAD to ALIVE"):
+        move_state(t.actors[aid], ALIVE)
+    assert t.actors[aid].state == DEAD
