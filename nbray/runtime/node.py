@@ -163,21 +163,21 @@ class Node:
         self._worker_env = self._make_worker_env()
         self.requests = WorkerObjectRequests(self)
         self.streams = NodeStreams(self)
+        self.actors = ActorManager(self)
         self._handlers = {
             "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
             "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
             "submit": self._on_submit, "get": self.requests.on_get, "get-cancel": self.requests.on_get_cancel,
             "wait": self.requests.on_wait, "unpin": self.requests.on_unpin, "log": self._on_log,
             "cancel": self._on_cancel, "register-function": self._on_register_function,
-            "free-block": self.requests.on_free_block, "create-actor": self._on_create_actor,
-            "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
+            "free-block": self.requests.on_free_block, "create-actor": self.actors.on_create_actor,
+            "kill-actor": self.actors.on_kill_actor, "get-actor": self.actors.on_get_actor,
             "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
             "yield": self.streams.on_yield, "stream-next": self.streams.on_next,
             "stream-wait": self.streams.on_wait, "stream-release": self.streams.on_release,
             "stream-room": self.streams.on_room,
-            "actor-exit": self._on_actor_exit,
+            "actor-exit": self.actors.on_actor_exit,
         }
-        self.actors = ActorManager(self)
         self.remote = RemoteNodes(self)
         self.gpu_slots = GpuSlots()
         self.timeline = Timeline()
@@ -1104,43 +1104,16 @@ class Node:
                 self._reply(w, ("exit",))
                 extra -= 1
 
-    # -- actors -----------------------------------------------------------------------
+    # -- actors (runtime/actor_manager.py) ---------------------------------------------
+    # Thin public delegates that stay: client.py calls these on the in-process node.
     def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
-        with self.lock:
-            self._drain_deferred()
-            return self.actors.create(spec, info)
+        return self.actors.create_actor(spec, info)
 
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
-        with self.lock:
-            self.actors.kill(actor_id, no_restart)
+        self.actors.kill_actor(actor_id, no_restart)
 
     def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
-        with self.lock:
-            record = self.actors.lookup(name, namespace)
-            if record is None:
-                return None
-            return record.actor_id, self.actors.handle_info(record)
-
-    def _on_create_actor(self, worker: WorkerHandle, req: int, spec: TaskSpec,
-                         info: Dict[str, Any]) -> None:
-        try:
-            result = self.actors.create(spec, info)
-        except Exception as e:  # name taken, unschedulable: raised in the caller
-            self._reply(worker, ("reply", req, False, e))
-            return
-        self._reply(worker, ("reply", req, True, result))
-
-    def _on_actor_exit(self, worker: WorkerHandle, task_id: bytes, reason: str) -> None:
-        self.actors.on_exit_requested(worker, reason)
-        self._dispatch()
-
-    def _on_kill_actor(self, worker: WorkerHandle, actor_id: bytes, no_restart: bool) -> None:
-        self.actors.kill(actor_id, no_restart)
-
-    def _on_get_actor(self, worker: WorkerHandle, req: int, name: str, namespace: str) -> None:
-        record = self.actors.lookup(name, namespace)
-        self._reply(worker, ("reply", req, True,
-                             None if record is None else (record.actor_id, self.actors.handle_info(record))))
+        return self.actors.get_actor(name, namespace)
 
     # =========================================================================
     # introspection and shutdown
