@@ -6,7 +6,7 @@ import hashlib
 import inspect
 from typing import Any, Dict, List, Optional
 
-from ..core.signatures import CallSignature, method_params, rebuild, signature_of
+from ..core.signatures import method_params, rebuild, signature_of
 from ..core.specs import (resolve_num_returns, resource_demand, validate_actor_options,
                           validate_method_options)
 from ..ids import actor_creation_task_id, ids
@@ -199,13 +199,6 @@ class ActorHandle:
     def __reduce__(self):
         return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
 
-    def _nbray_call_signature(self, method: str) -> Optional[CallSignature]:
-        options = self._info["methods"].get(method)
-        if options is None:   # a built-in (__ray_ready__ ...): checked where it runs
-            return None
-        params = options.get("params")
-        return rebuild(params) if params is not None else None
-
     def __repr__(self) -> str:
         return f"Actor({self._class_name}, {self._actor_id.hex()})"
 
@@ -249,9 +242,10 @@ class ActorMethod:
         from .remote_function import returned_refs
 
         handle = self._handle
-        sig = handle._nbray_call_signature(self._name)
-        if sig is not None:
-            sig.check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
+        # A built-in method (__ray_ready__ ...) has no params here: it is checked where it runs.
+        params = self._options.get("params")
+        if params is not None:
+            rebuild(params).check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
         client = client_or_init()
         num_returns = resolve_num_returns(self._options, bool(self._options.get("is_generator")),
                                           self._name)
