@@ -142,7 +142,7 @@ def _memory_command(rest: List[str]) -> Any:
     p.add_argument("--offset", type=int, default=0)
     a = p.parse_args(rest)
     summary = api.memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
-                           offset=a.offset)
+                         offset=a.offset)
     print(summary.table())
     return None
 
