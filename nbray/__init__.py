@@ -8,6 +8,7 @@ from __future__ import annotations
 import cloudpickle  # `ray.cloudpickle`: the pickler that also handles closures and notebook classes
 
 from . import _raylet, exceptions  # _raylet: Ray code imports ObjectRef etc. from there
+from ._version import __version__
 from .api import (available_resources, cancel, cluster_resources, get, get_actor,
                   get_runtime_context, init, is_initialized, kill, list_actors, memory, method,
                   nodes, put, reference_counts, remote, shutdown, wait)
@@ -19,8 +20,6 @@ from .runtime.object_ref import ObjectRef
 from . import actor, util  # noqa: E402 - after the API they use: `ray.actor`, `ray.util`
 
 ObjectID = ObjectRef  # Ray's older name, still exported by Ray
-
-__version__ = "0.1.0"
 
 
 def load_ipython_extension(shell):  # %load_ext nbray

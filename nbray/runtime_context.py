@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from .ids import ActorID, JobID, NodeID, TaskID, ids
+from .runtime import context
 
 
 class RuntimeContext:
@@ -34,19 +35,16 @@ class RuntimeContext:
     # -- ids ------------------------------------------------------------------------
     def get_job_id(self) -> str:
         """The job's id: 8 hex digits."""
-        from . import api
-
-        if api._state is not None:
-            return api._state.job_id
+        driver = context.current_driver()
+        if driver is not None:
+            return driver.job_id
         return ids.job_id.hex()  # the worker set it from its environment or its first task
 
     def get_node_id(self) -> str:
         """The id of the node this process runs on: 56 hex digits."""
-        from . import api
-
-        state = api._state
-        if state is not None and state.node is not None:
-            return state.node.node_id
+        driver = context.current_driver()
+        if driver is not None and driver.node is not None:
+            return driver.node.node_id
         return getattr(self._client, "node_id", "")
 
     def get_worker_id(self) -> str:
@@ -74,9 +72,7 @@ class RuntimeContext:
 
     @property
     def namespace(self) -> str:
-        from . import api
-
-        return api._current_namespace()
+        return context.namespace()
 
     def get_namespace(self) -> str:
         return self.namespace
@@ -84,9 +80,7 @@ class RuntimeContext:
     @property
     def gcs_address(self) -> Optional[str]:
         """The address other processes join this cluster at, or None when it serves none."""
-        from . import api
-
-        return api._cluster_address()
+        return context.cluster_address()
 
     # -- the current actor ------------------------------------------------------------
     @property
@@ -167,9 +161,7 @@ class RuntimeContext:
 
 def get_runtime_context() -> RuntimeContext:
     """The runtime context of this process and the task running in this thread."""
-    from . import api
-
-    return RuntimeContext(api._client_or_auto_init())
+    return RuntimeContext(context.client_or_init())
 
 
 __all__ = ["RuntimeContext", "get_runtime_context"]

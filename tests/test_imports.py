@@ -99,3 +99,56 @@ def test_exceptions_module_exports_only_exception_classes():
     for name in nbray.exceptions.__all__:
         obj = getattr(nbray.exceptions, name)
         assert isinstance(obj, type) and issubclass(obj, BaseException), name
+
+
+def _nbray_imports(path: Path):
+    """The nbray modules (dotted, relative imports resolved) a source file imports."""
+    package = path.relative_to(Path(nbray.__file__).parent.parent).with_suffix("").parts[:-1]
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "nbray":
+                    yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[:len(package) - node.level + 1])
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != "nbray":
+                continue
+            if node.module is None or module == "nbray":  # from . import x / from nbray import x
+                for alias in node.names:
+                    yield f"{module}.{alias.name}"
+            else:
+                yield module
+
+
+def test_notebook_layer_reaches_the_runtime_only_through_its_interface():
+    # The facade (Ray's API), the notebook port (events, cancel) and HTML formatting; the
+    # Jupyter *server* extension runs in the server process and reads kernels' state
+    # sockets and the dashboard's JSON routes.
+    allowed = {"nbray.api", "nbray.runtime.notebook_port", "nbray._repr"}
+    server_side = {"nbray.runtime.state_server", "nbray.dashboard.routes"}
+    jupyter = Path(nbray.__file__).parent / "jupyter"
+    bad = []
+    for path in sorted(jupyter.glob("*.py")):
+        for module in _nbray_imports(path):
+            if module.startswith("nbray.jupyter.") or module in allowed:
+                continue
+            if path.name == "server_ext.py" and module in server_side:
+                continue
+            bad.append(f"{path.name}: {module}")
+    assert bad == []
+
+
+def test_the_runtime_never_imports_the_facade():
+    root = Path(nbray.__file__).parent
+    facade = {"nbray", "nbray.api", "nbray.lifecycle", "nbray.object_api", "nbray.cluster_info",
+              "nbray.jupyter"}
+    runtime = [p for p in sorted((root / "runtime").glob("*.py")) if p.name != "head_main.py"]
+    runtime += [root / "runtime_context.py", root / "_raylet.py", root / "actor.py"]
+    bad = [f"{p.name}: {m}" for p in runtime for m in _nbray_imports(p)
+           if m in facade or m.startswith("nbray.jupyter.")]
+    assert bad == []

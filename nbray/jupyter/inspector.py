@@ -26,7 +26,7 @@ def _size(n: float) -> str:
 
 def namespace_holders(user_ns: Dict[str, Any], limit: int = 10000) -> Dict[str, List[str]]:
     """hex id -> names that hold a ref: variables, Out[n], and one level inside containers."""
-    from nbray.runtime.object_ref import ObjectRef
+    from ..api import ObjectRef
 
     held: Dict[str, List[str]] = {}
 
@@ -123,10 +123,10 @@ class Inspector:
         self.refresh()
 
     def _loop(self) -> None:
-        import nbray
+        from .. import api
 
         while not self._stop.wait(self.refresh_s):
-            if not nbray.is_initialized():
+            if not api.is_initialized():
                 self.table.value = "<i>the cluster was shut down</i>"
                 return
             if self.live.value:
@@ -141,12 +141,12 @@ class Inspector:
 
     # -- rendering ---------------------------------------------------------------
     def refresh(self) -> None:
-        import nbray
+        from .. import api
 
-        if not nbray.is_initialized():
+        if not api.is_initialized():
             self.table.value = "<i>nbray is not running</i>"
             return
-        summary = nbray.memory(sort_by=self.sort_by.value, descending=self.descending.value,
+        summary = api.memory(sort_by=self.sort_by.value, descending=self.descending.value,
                                filter=self.filter.value, where=self.where.value or None,
                                offset=self.page * self.page_size, limit=self.page_size)
         if summary.total and self.page * self.page_size >= summary.total:

@@ -9,6 +9,10 @@ from typing import Any, Dict, List
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from .. import api
+from ..runtime.notebook_port import CELL_TASK
+from . import session
+
 _SKIP = {"In", "Out", "get_ipython", "exit", "quit", "display"}
 
 
@@ -63,9 +67,8 @@ class NbrayMagics(Magics):
         """
         import json
 
-        import nbray
-
         args = parse_argstring(self.remote, line)
+        assert self.shell is not None  # a registered magic always has its shell
         ns = self.shell.user_ns
         push = [n.strip() for n in args.push.split(",") if n.strip()]
         pull = tuple(n.strip() for n in args.pull.split(",") if n.strip())
@@ -96,7 +99,7 @@ class NbrayMagics(Magics):
             return None
         if args.no_block and not pull:
             return value_ref
-        value, pulled = nbray.get([value_ref, pulled_ref], timeout=args.timeout)
+        value, pulled = api.get([value_ref, pulled_ref], timeout=args.timeout)
         ns.update(pulled)
         return value
 
@@ -110,32 +113,26 @@ class NbrayMagics(Magics):
         memory   the object table as text; takes --sort-by, --filter, --where, --limit
         config   show settings, or set them: cancel_on_interrupt=true|false
         """
-        from . import extension
-
         parts = shlex.split(line)
         cmd, rest = (parts[0], parts[1:]) if parts else ("status", [])
         if cmd == "status":
-            return extension.status()
+            return session.status()
         if cmd in ("objects", "inspect"):
             from .inspector import inspect
 
             return inspect()
         if cmd == "nodes":
-            import nbray
-
-            return nbray.nodes()
+            return api.nodes()
         if cmd == "memory":
             return _memory_command(rest)
         if cmd == "config":
-            return extension.configure(rest)
+            return session.configure(rest)
         raise ValueError(f"unknown %nbray command {cmd!r}: use status, objects, nodes, memory "
                          f"or config")
 
 
 def _memory_command(rest: List[str]) -> Any:
     import argparse
-
-    import nbray
 
     p = argparse.ArgumentParser(prog="%nbray memory", add_help=False)
     p.add_argument("--sort-by", default="size")
@@ -144,8 +141,8 @@ def _memory_command(rest: List[str]) -> Any:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
     a = p.parse_args(rest)
-    summary = nbray.memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
-                           offset=a.offset)
+    summary = api.memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
+                         offset=a.offset)
     print(summary.table())
     return None
 
@@ -156,11 +153,7 @@ _REMOTE_CELL = None
 def _remote_cell_function() -> Any:
     global _REMOTE_CELL
     if _REMOTE_CELL is None:
-        import nbray
-
-        from ..runtime.remote_cell import run_cell
-
-        _REMOTE_CELL = nbray.remote(run_cell)
+        _REMOTE_CELL = api.remote(CELL_TASK)
     return _REMOTE_CELL
 
 

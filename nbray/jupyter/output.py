@@ -163,15 +163,10 @@ class OutputRouter:
         it waited for, and everything this cell started."""
         if not self.cancel_on_interrupt:
             return
-        from .. import api
+        from ..runtime.notebook_port import current_port
 
-        state = api._state
-        if state is None:
-            return
-        from ..ids import task_id_of
-
-        for task_id in dict.fromkeys(task_id_of(oid) for oid in object_ids):
-            state.client.cancel(task_id, False, True)
+        port = current_port()
+        port.cancel_objects(object_ids)
         tag = self.current_tag()
-        if tag is not None and state.node is not None:
-            state.node.cancel_tagged(tag, force=False)
+        if tag is not None:
+            port.cancel_cell(tag)

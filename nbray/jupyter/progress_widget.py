@@ -36,8 +36,8 @@ def widget_progress(total: int, label: str) -> Optional[Any]:
     try:
         return WidgetProgress(total, label)
     except Exception:
-        from nbray.runtime.progress import TextProgress
-
         import sys
 
-        return TextProgress(total, label, sys.stdout)
+        from ..runtime.notebook_port import TEXT_PROGRESS
+
+        return TEXT_PROGRESS(total, label, sys.stdout)

@@ -62,7 +62,8 @@ class QueryHandler(APIHandler):
     async def get(self, name: str) -> None:
         serverapp = self.settings["nbray_serverapp"]
         params = {k: [v.decode() for v in vs] for k, vs in self.request.query_arguments.items()}
-        kernel_id = (params.pop("kernel_id", None) or [None])[-1]
+        kernel_ids = params.pop("kernel_id", None)
+        kernel_id = kernel_ids[-1] if kernel_ids else None
         path = _session_for(serverapp, kernel_id)
         if path is None:
             self.set_status(404)

@@ -6,11 +6,13 @@ import hashlib
 import inspect
 from typing import Any, Dict, List, Optional
 
-from ..core.signatures import CallSignature, method_params, rebuild, signature_of
+from ..core.signatures import method_params, rebuild, signature_of
 from ..core.specs import (resolve_num_returns, resource_demand, validate_actor_options,
                           validate_method_options)
 from ..ids import actor_creation_task_id, ids
 from ..serialization import dumps_function
+from .context import client_or_init
+from .context import namespace as current_namespace
 from .object_ref import ObjectRef
 
 # Methods every actor has, as in Ray; the worker runs them, not the user's class.
@@ -118,16 +120,16 @@ class ActorClass:
             self._blob = ser.meta
             self._captured = ser.contained_refs
             self._class_id = hashlib.blake2b(self._blob, digest_size=16).digest()
-        client.register_function(self._class_id, self._blob, self._captured)
-        self._registered = {key: self._class_id}
-        return self._class_id  # type: ignore[return-value]
+        cid = self._class_id
+        assert cid is not None  # computed with the blob, above or by an earlier call
+        client.register_function(cid, self._blob, self._captured)
+        self._registered = {key: cid}
+        return cid
 
     def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle":
-        from .. import api
-
         if self._signature is not None:
             self._signature.check(args, kwargs, f"{self.__name__}.remote()")
-        client = api._client_or_auto_init()
+        client = client_or_init()
         opts = self._options
         if opts.get("get_if_exists") and not opts.get("name"):
             raise ValueError(f"{self.__name__}.remote(): get_if_exists=True needs a name=..., "
@@ -146,7 +148,7 @@ class ActorClass:
             kind="actor-create", task_id=actor_creation_task_id(new_actor_id))
         spec.actor_id = new_actor_id
         spec.extra.update(log_name=self.__name__, is_async=is_async, actor_name=opts.get("name"))
-        namespace = opts.get("namespace") or api._current_namespace()
+        namespace = opts.get("namespace") or current_namespace()
         info = {"class_name": self.__name__, "methods": self._methods, "name": opts.get("name"),
                 "namespace": namespace, "lifetime": opts.get("lifetime"),
                 "get_if_exists": opts.get("get_if_exists", False),
@@ -197,13 +199,6 @@ class ActorHandle:
     def __reduce__(self):
         return (ActorHandle, (self._actor_id, self._info, self._creation_ref))
 
-    def _nbray_call_signature(self, method: str) -> Optional[CallSignature]:
-        options = self._info["methods"].get(method)
-        if options is None:   # a built-in (__ray_ready__ ...): checked where it runs
-            return None
-        params = options.get("params")
-        return rebuild(params) if params is not None else None
-
     def __repr__(self) -> str:
         return f"Actor({self._class_name}, {self._actor_id.hex()})"
 
@@ -244,14 +239,14 @@ class ActorMethod:
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method: a ref, a list of refs (num_returns=N), None (num_returns=0), or an
         ObjectRefGenerator for a generator method (num_returns="streaming")."""
-        from .. import api
         from .remote_function import returned_refs
 
         handle = self._handle
-        sig = handle._nbray_call_signature(self._name)
-        if sig is not None:
-            sig.check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
-        client = api._client_or_auto_init()
+        # A built-in method (__ray_ready__ ...) has no params here: it is checked where it runs.
+        params = self._options.get("params")
+        if params is not None:
+            rebuild(params).check(args, kwargs, f"{handle._class_name}.{self._name}.remote()")
+        client = client_or_init()
         num_returns = resolve_num_returns(self._options, bool(self._options.get("is_generator")),
                                           self._name)
         cls_name = handle._class_name

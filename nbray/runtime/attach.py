@@ -56,9 +56,10 @@ class AttachedClient(WorkerClient):
             raise self.lost  # timed out around the loss: the loss is the real answer
         return ok, value
 
-    def _abandon(self, req: int, oids: Optional[List[bytes]]) -> None:
+    def _abandon(self, req: int, oids: Optional[List[bytes]],
+                 on_late: Optional[Callable[[bool, Any], None]] = None) -> None:
         if self.lost is None:
-            super()._abandon(req, oids)
+            super()._abandon(req, oids, on_late)
         else:
             self._replies.pop(req, None)
 

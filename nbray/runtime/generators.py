@@ -21,6 +21,8 @@ import threading
 from typing import Any, Deque, Iterable, Iterator, Optional
 
 from ..ids import task_id_of
+from .blocking import get_one
+from .notebook_port import report_interrupt
 from .object_ref import ObjectRef
 
 _END = object()   # what a blocking wait hands to asyncio instead of StopIteration
@@ -50,9 +52,8 @@ class ObjectRefGenerator:
             try:
                 kind, oid = self._client.stream_next(self._task_id, True, None)
             except KeyboardInterrupt:
-                from .. import api
-
-                api._on_interrupt([self._generator_ref.binary()])  # a notebook cancels the task
+                # a notebook cancels the task
+                report_interrupt([self._generator_ref.binary()])
                 raise
             return self._hand_out(kind, oid)
 
@@ -98,10 +99,8 @@ class ObjectRefGenerator:
         return self._generator_ref
 
     def _ended_with_error(self) -> bool:
-        from .. import api
-
         try:
-            api.get(self._generator_ref)
+            get_one(self._generator_ref.binary(), None)
         except Exception:  # a crash or cancellation: the return object holds the error
             return True
         return False

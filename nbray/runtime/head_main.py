@@ -30,7 +30,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
 
     import nbray
-    from nbray import api
+    from nbray.lifecycle import serve_cluster
+    from nbray.runtime.context import current_driver
     from nbray.runtime.head_server import HeadServer
 
     token = os.environ.pop("NBRAY_TOKEN", None)
@@ -46,12 +47,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     server = None
     pid_file = None
     try:
-        server = HeadServer(api._state.node, host=args.host, port=args.port, token=token,
+        driver = current_driver()
+        if driver is None or driver.node is None:
+            raise RuntimeError("nbray.init() did not start a local cluster")
+        node = driver.node
+        server = HeadServer(node, host=args.host, port=args.port, token=token,
                             tls=TlsConfig.from_env(args.certfile, args.keyfile, args.cafile))
-        api._state.head_server = server
+        serve_cluster(server)
         pid_file = PidFile(f"head-{server.port}.pid", kind="head", address=server.address,
                            port=server.port, token_file=server.token_path)
-        print(f"nbray head {api._state.node.node_id} listening at {server.address}", flush=True)
+        print(f"nbray head {node.node_id} listening at {server.address}", flush=True)
         print(f"join with: {server.join_command()}", flush=True)
         while not stop.wait(0.5):
             pass

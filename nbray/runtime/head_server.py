@@ -22,15 +22,9 @@ from ..transport.ws import (MAX_MESSAGE_SIZE, PING_INTERVAL, PING_TIMEOUT, Authe
                             LoopThread, new_token, write_token_file)
 from ..transport.tls import TlsConfig
 from .object_transfer import ObjectSocket, PullClient
+from .pidfiles import cluster_dir, process_matches, process_record, write_private_json
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def cluster_dir() -> str:
-    """The private directory of this user's heads and nodes (checked on every call)."""
-    from ..userdirs import private_subdir
-
-    return private_subdir("cluster")
 
 
 def token_file(address: Optional[str] = None) -> str:
@@ -63,8 +57,6 @@ def _same_head(a: str, b: str) -> bool:
 
 def live_heads() -> List[Dict[str, Any]]:
     """Heads of this user running on this machine, oldest first; stale files are removed."""
-    from .pidfiles import process_matches
-
     heads = []
     d = cluster_dir()
     for name in sorted(os.listdir(d)):
@@ -172,8 +164,6 @@ class HeadServer:
         self.address = f"{'wss' if self.ssl else 'ws'}://{_connect_host(host)}:{self.port}"
         self._wrote_address = write_address
         if write_address:
-            from .pidfiles import process_record, write_private_json
-
             write_token_file(head_token_file(self.port), self.token)
             write_private_json(head_address_file(self.port), {
                 "address": self.address, "pid": os.getpid(), "node_id": node.node_id,

@@ -152,9 +152,9 @@ class ObjectRef:
 
     # -- futures ----------------------------------------------------------------
     def result(self, timeout: Optional[float] = None) -> Any:
-        from .. import api
+        from .blocking import check_timeout, get_one
 
-        return api.get(self, timeout=timeout)
+        return get_one(self._id, check_timeout(timeout, "get()"))
 
     def future(self):
         """A concurrent.futures.Future resolved with the value (or the error)."""

@@ -17,6 +17,13 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+def cluster_dir() -> str:
+    """The private directory of this user's heads and nodes (checked on every call)."""
+    from ..userdirs import private_subdir
+
+    return private_subdir("cluster")
+
+
 _START_TIME_SLACK = 0.05  # psutil rounds create_time; a reused pid starts much later
 
 
@@ -64,8 +71,6 @@ class PidFile:
     """This process's pid file; removed at exit (atexit covers paths that skip `remove`)."""
 
     def __init__(self, name: str, **info: Any) -> None:
-        from .head_server import cluster_dir
-
         self.path = os.path.join(cluster_dir(), name)
         write_private_json(self.path, {**info, "process": process_record()})
         atexit.register(self.remove)
@@ -86,8 +91,6 @@ class PidFile:
 def read_pid_files() -> List[Dict[str, Any]]:
     """Every pid file in the cluster directory, with its path as "path"; stale ones (whose
     process is gone or is another process now) are removed and left out."""
-    from .head_server import cluster_dir
-
     d = cluster_dir()
     out = []
     for name in sorted(os.listdir(d)):
@@ -123,5 +126,5 @@ def describe(info: Dict[str, Any]) -> str:
     return f"node pid {pid} joined to {info.get('address')}{extra}"
 
 
-__all__ = ["PidFile", "process_record", "process_matches", "read_pid_files",
+__all__ = ["PidFile", "cluster_dir", "process_record", "process_matches", "read_pid_files",
            "write_private_json", "describe"]

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 from ..core.signatures import signature_of
 from ..core.specs import resource_demand, resolve_num_returns, validate_task_options
 from ..serialization import dumps_function
+from .context import client_or_init
 from .object_ref import ObjectRef
 
 DEFAULT_MAX_RETRIES = 3
@@ -72,18 +73,18 @@ class RemoteFunction:
             self._blob = ser.meta
             self._captured = ser.contained_refs  # closure-captured refs: pinned for the job
             self._function_id = hashlib.blake2b(self._blob, digest_size=16).digest()
-        client.register_function(self._function_id, self._blob, self._captured)
-        self._registered = {key: self._function_id}
-        return self._function_id  # type: ignore[return-value]
+        fid = self._function_id
+        assert fid is not None  # computed with the blob, above or by an earlier call
+        client.register_function(fid, self._blob, self._captured)
+        self._registered = {key: fid}
+        return fid
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Submit the task: a ref, a list of refs (num_returns=N), None (num_returns=0), or
         an ObjectRefGenerator for a generator function (num_returns="streaming")."""
-        from .. import api
-
         if self._signature is not None:
             self._signature.check(args, kwargs, f"{self._name}.remote()")
-        client = api._client_or_auto_init()
+        client = client_or_init()
         fid = self._ensure_registered(client)
         opts = self._options
         num_returns = resolve_num_returns(opts, self._is_generator, self._name)

@@ -12,7 +12,9 @@ import importlib
 import socket
 from typing import Any, Dict, Iterable, Iterator, List, Sequence, Union
 
-from .. import api
+from ..cluster_info import list_actors
+from ..object_api import get, wait
+from ..runtime import context
 from .actor_pool import ActorPool
 from .check_serialize import inspect_serializability
 
@@ -51,10 +53,10 @@ def list_named_actors(all_namespaces: bool = False) -> List[Union[str, Dict[str,
 
     With `all_namespaces=True`, one `{"name": ..., "namespace": ...}` dict per actor.
     """
-    rows = [r for r in api.list_actors() if r.get("name") and r.get("state") != "DEAD"]
+    rows = [r for r in list_actors() if r.get("name") and r.get("state") != "DEAD"]
     if all_namespaces:
         return [{"name": r["name"], "namespace": r["namespace"]} for r in rows]
-    namespace = api._current_namespace()
+    namespace = context.namespace()
     return [r["name"] for r in rows if r["namespace"] == namespace]
 
 
@@ -75,9 +77,9 @@ def as_completed(refs: Sequence[Any], *, chunk_size: int = 10, yield_obj_refs: b
         raise ValueError("as_completed() takes `chunk_size`, not `num_returns`")
     pending = list(refs)
     while pending:
-        ready, pending = api.wait(pending, num_returns=min(chunk_size, len(pending)),
-                                  **wait_kwargs)
-        yield from (ready if yield_obj_refs else api.get(ready))
+        ready, pending = wait(pending, num_returns=min(chunk_size, len(pending)),
+                              **wait_kwargs)
+        yield from (ready if yield_obj_refs else get(ready))
 
 
 def map_unordered(fn: Any, items: Iterable[Any], *, backpressure_size: Union[int, None] = 100,
@@ -98,8 +100,8 @@ def map_unordered(fn: Any, items: Iterable[Any], *, backpressure_size: Union[int
     for item in items:
         pending.append(fn.remote(item))
         if len(pending) >= limit:
-            ready, pending = api.wait(pending, num_returns=min(chunk_size, len(pending)),
-                                      **wait_kwargs)
-            yield from (ready if yield_obj_refs else api.get(ready))
+            ready, pending = wait(pending, num_returns=min(chunk_size, len(pending)),
+                                  **wait_kwargs)
+            yield from (ready if yield_obj_refs else get(ready))
     yield from as_completed(pending, chunk_size=chunk_size, yield_obj_refs=yield_obj_refs,
                             **wait_kwargs)

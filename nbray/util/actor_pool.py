@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .. import api
+from ..object_api import get, wait
 from .. import exceptions as exc
 from ..runtime.object_ref import ObjectRef
 
@@ -141,8 +141,8 @@ class ActorPool:
         future = self._index_to_future[self._next_return_index]
         timed_out = False
         if timeout is not None:
-            ready, _ = api.wait(_wait_target(future), num_returns=len(_wait_target(future)),
-                                timeout=timeout)
+            ready, _ = wait(_wait_target(future), num_returns=len(_wait_target(future)),
+                            timeout=timeout)
             if len(ready) < len(_wait_target(future)):
                 if not ignore_if_timedout:
                     raise TimeoutError(_TIMED_OUT)
@@ -170,7 +170,7 @@ class ActorPool:
         for key in self._future_to_actor:
             for ref in _wait_target(key):
                 by_ref.setdefault(ref, key)
-        ready, _ = api.wait(list(by_ref), num_returns=1, timeout=timeout)
+        ready, _ = wait(list(by_ref), num_returns=1, timeout=timeout)
         if not ready:
             raise TimeoutError(_TIMED_OUT)
         key = by_ref[ready[0]]
@@ -182,7 +182,7 @@ class ActorPool:
     def _get_result(self, future: Any, actor: Any) -> Any:
         alive = True
         try:
-            return api.get(future)
+            return get(future)
         except exc.ActorDiedError:
             alive = False  # a dead actor would fail every later value: drop it
             raise

@@ -1,0 +1,141 @@
+"""What the facade can tell about the cluster: nodes, resources, objects (memory()),
+reference counts, the timeline, and the runtime context of the caller.
+
+Every answer is a read-only query to the head: in-process when this driver runs the
+cluster, over the attached connection, or from inside a task over the worker's socket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from .runtime import context
+from .runtime_context import RuntimeContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .memory_summary import MemorySummary
+
+
+def query(op: str, **args: Any) -> Any:
+    """Ask the head a read-only question (one of `nbray.runtime.queries.QUERIES`)."""
+    from .runtime import queries
+
+    driver = context.current_driver()
+    client = context.current_client()
+    if driver is None and client is not None and context.in_worker():
+        return client.query(op, args)
+    if driver is None:
+        raise RuntimeError("nbray is not initialized: call nbray.init() first")
+    if driver.node is not None:
+        return queries.run(driver.node, op, args, dict(driver.client.ref_counter.counts))
+    return driver.client.query(op, args)
+
+
+def list_actors() -> List[Dict[str, Any]]:
+    """One row per actor: id, class, name, state, restarts, node, pid."""
+    return query("actors")
+
+
+def nodes() -> List[Dict[str, Any]]:
+    """One dict per node, with Ray's keys (NodeID, Alive, Resources, ...)."""
+    return query("nodes")
+
+
+def cluster_resources() -> Dict[str, float]:
+    rows = nodes()
+    total: Dict[str, float] = {}
+    for row in rows:
+        if row["Alive"]:
+            for k, v in row["Resources"].items():
+                total[k] = total.get(k, 0.0) + v
+    return total
+
+
+def available_resources() -> Dict[str, float]:
+    avail: Dict[str, float] = {}
+    for row in nodes():
+        if row["Alive"]:
+            for k, v in row["Available"].items():
+                avail[k] = avail.get(k, 0.0) + v
+            free = row["Resources"]["object_store_memory"] - row["ObjectStoreUsed"]
+            avail["object_store_memory"] = avail.get("object_store_memory", 0.0) + free
+    return avail
+
+
+def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
+           where: Optional[str] = None, ref_type: Optional[str] = None, offset: int = 0,
+           limit: Optional[int] = 100) -> "MemorySummary":
+    """Objects in the cluster, one row each, and per-node store and spill statistics.
+
+    Args:
+        sort_by: size, created, last_access, object_id, type, where, call_site or owner.
+        descending: largest / newest first.
+        filter: keep objects whose id, type, call site, creating task or owner contains it.
+        where: keep only "inline", "shared_memory", "spilled" or "pending" objects.
+        ref_type: keep only objects with this reference type (e.g. "USED_BY_PENDING_TASK").
+        offset, limit: the page to return (limit=None: all).
+    """
+    from .memory_summary import MemorySummary
+
+    return MemorySummary.from_dict(query(
+        "memory", sort_by=sort_by, descending=descending, filter=filter, where=where,
+        ref_type=ref_type, offset=offset, limit=limit))
+
+
+def reference_counts() -> Dict[str, Dict[str, Any]]:
+    """Exact counts per live object, keyed by hex id (for tests and debugging).
+
+    local: live ObjectRefs in this driver process; borrowers: other processes holding
+    one; submitted: pending tasks using it; contained_in: stored objects containing it;
+    captured: pinned by a remote function's closure; mapped: zero-copy views alive.
+    """
+    return query("reference_counts")
+
+
+def cluster_summary() -> Dict[str, Any]:
+    return query("summary")
+
+
+def get_runtime_context() -> RuntimeContext:
+    """The runtime context (ids of the job, node, worker, task and actor) of the caller."""
+    return RuntimeContext(context.client_or_init())
+
+
+def get_gpu_ids() -> List[Any]:
+    """The GPUs given to the running task or actor ([] in the driver, or when it asked for none).
+
+    Ids are ints 0..n-1 among the node's `num_gpus`, or, when the worker was started with
+    CUDA_VISIBLE_DEVICES set, the entries of that list as strings (as in Ray).  The worker
+    also sets CUDA_VISIBLE_DEVICES to them while the task (or the actor) runs.
+    """
+    client = context.client_or_init()
+    return list(getattr(client, "gpu_ids", ()))
+
+
+def timeline(filename: Optional[str] = None) -> Optional[List[Dict[str, Any]]]:
+    """Chrome trace events of the tasks and actor calls that ran (the last 10,000).
+
+    One "complete" event (`ph` "X") per run: `ts` and `dur` in microseconds, `pid` the
+    node, `tid` "worker:<worker id>", `name` the task's name, `cat` "task::<name>",
+    `args` with the task id.  Open the file in chrome://tracing or Perfetto.
+
+    Args:
+        filename: write the events to this file as JSON and return None.
+
+    Returns:
+        The list of events, when no filename is given.
+    """
+    context.client_or_init()
+    events = query("timeline")
+    if filename is None:
+        return events
+    import json
+
+    with open(filename, "w") as f:
+        json.dump(events, f)
+    return None
+
+
+__all__ = ["available_resources", "cluster_resources", "cluster_summary", "get_gpu_ids",
+           "get_runtime_context", "list_actors", "memory", "nodes", "query",
+           "reference_counts", "timeline"]

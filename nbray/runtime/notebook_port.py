@@ -1,0 +1,131 @@
+"""The notebook layer's door into a backend: output and progress events, interrupts, cancel.
+
+`nbray.jupyter` (magics, output routing, progress widgets, the inspector) reaches the
+runtime through two doors only: the Ray-compatible facade (`nbray.api`: init, get,
+remote, memory, nodes, ...) and this module, which carries what Ray's API has no words
+for.  `NotebookPort` lists that part; `LocalPort` implements it for nbray's own runtime,
+and another backend (a real Ray cluster, later) would implement the same methods.
+
+The notebook registers its hooks here instead of setting attributes of runtime objects,
+and the runtime fires the events the notebook listens for (`report_interrupt`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, Optional, Protocol
+
+from . import context, progress
+from .progress import ProgressRenderer, TextProgress
+from .remote_cell import run_cell
+
+OutputSink = Callable[[Dict[str, Any]], None]
+TagProvider = Callable[[], Optional[str]]
+ProgressFactory = Callable[[int, str], Optional[ProgressRenderer]]
+InterruptHandler = Callable[[Iterable[bytes]], None]
+
+
+class NotebookPort(Protocol):
+    """What the notebook layer needs from a backend beyond the Ray-compatible API."""
+
+    def route_output(self, sink: OutputSink, cell_tag: TagProvider) -> None:
+        """Send task output to `sink` (a dict per chunk: stream, text, task name, tag...),
+        and tag the tasks submitted from now on with `cell_tag()` (the running cell)."""
+
+    def on_interrupt(self, handler: Optional[InterruptHandler]) -> None:
+        """Call `handler(object_ids)` when Ctrl-C / Kernel > Interrupt stops a blocking call
+        waiting for those objects (None: no handler)."""
+
+    def render_progress(self, factory: Optional[ProgressFactory]) -> None:
+        """Draw the progress of long waits with `factory(total, label)` (None: as text)."""
+
+    def label_cells(self, labeler: Optional[Callable[[str], Optional[str]]]) -> None:
+        """Name code by cell ("In [3]") in remote tracebacks: file name -> label or None."""
+
+    def cancel_objects(self, object_ids: Iterable[bytes]) -> None:
+        """Cancel the tasks that make these objects, and the tasks they started."""
+
+    def cancel_cell(self, tag: str) -> None:
+        """Cancel every task a cell started (all tasks carrying its tag)."""
+
+
+class LocalPort:
+    """`NotebookPort` for nbray's own runtime: the driver in the current slot."""
+
+    def route_output(self, sink: OutputSink, cell_tag: TagProvider) -> None:
+        driver = _driver()
+        if driver.node is not None:
+            driver.node.output_sink = sink
+            driver.client.tag_provider = cell_tag
+            return
+        # Attached to a cluster elsewhere: the head sends our tasks' output back to us,
+        # tagged with the cell that started them.
+        client = driver.client
+        client.output_sink = sink
+        attached_tag = client.tag_provider
+
+        def tag() -> str:
+            cell = cell_tag()
+            return f"{attached_tag()}#{cell}" if cell else attached_tag()
+
+        client.tag_provider = tag
+
+    def on_interrupt(self, handler: Optional[InterruptHandler]) -> None:
+        global _interrupt_handler
+        _interrupt_handler = handler
+
+    def render_progress(self, factory: Optional[ProgressFactory]) -> None:
+        progress.set_progress_renderer(factory)
+
+    def label_cells(self, labeler: Optional[Callable[[str], Optional[str]]]) -> None:
+        from ..serialization import set_filename_labeler
+
+        set_filename_labeler(labeler)
+
+    def cancel_objects(self, object_ids: Iterable[bytes]) -> None:
+        from ..ids import task_id_of
+
+        driver = context.current_driver()
+        if driver is None:
+            return
+        for task_id in dict.fromkeys(task_id_of(oid) for oid in object_ids):
+            driver.client.cancel(task_id, False, True)
+
+    def cancel_cell(self, tag: str) -> None:
+        driver = context.current_driver()
+        if driver is not None and driver.node is not None:
+            driver.node.cancel_tagged(tag, force=False)
+
+
+def _driver() -> context.Driver:
+    driver = context.current_driver()
+    if driver is None:
+        raise RuntimeError("nbray is not initialized in this kernel: call nbray.init() first")
+    return driver
+
+
+_port = LocalPort()
+_interrupt_handler: Optional[InterruptHandler] = None
+
+
+def current_port() -> NotebookPort:
+    """The backend the notebook layer talks to."""
+    return _port
+
+
+def report_interrupt(object_ids: Iterable[bytes]) -> None:
+    """Called by the runtime with the ids a blocking call was waiting for when Ctrl-C
+    arrived; the notebook's handler cancels the work its cell started."""
+    handler = _interrupt_handler
+    if handler is not None:
+        try:
+            handler(object_ids)
+        except Exception:  # never mask the KeyboardInterrupt
+            pass
+
+
+# What a %%remote cell runs on a worker, and the text progress bar a widget falls back to.
+CELL_TASK = run_cell
+TEXT_PROGRESS = TextProgress
+
+__all__ = ["CELL_TASK", "LocalPort", "NotebookPort", "TEXT_PROGRESS", "current_port",
+           "report_interrupt"]
