@@ -12,7 +12,7 @@ its memory once no reader still maps it (`readers`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 # where the bytes are
 INLINE, SHM, PENDING, SPILLED = "inline", "shm", "pending", "spilled"
@@ -63,7 +63,7 @@ class ObjectTable:
 
     # -- creation ----------------------------------------------------------------
     def create(self, object_id: bytes, owner: str, holder: Optional[str] = None,
-               **attrs) -> ObjectEntry:
+               **attrs: Any) -> ObjectEntry:
         entry = self.entries.get(object_id)
         if entry is None:
             entry = ObjectEntry(object_id, owner=owner, **attrs)
@@ -111,7 +111,7 @@ class ObjectTable:
             if entry.readers.pop(holder, None) is not None and not entry.readers:
                 freed.append(self.zombies.pop(oid))
 
-    def add_submitted(self, object_ids, delta: int, freed: List[ObjectEntry]) -> None:
+    def add_submitted(self, object_ids: Iterable[bytes], delta: int, freed: List[ObjectEntry]) -> None:
         for oid in object_ids:
             entry = self.entries.get(oid)
             if entry is not None:
@@ -119,7 +119,7 @@ class ObjectTable:
                 if delta < 0:
                     self._maybe_free(entry, freed)
 
-    def capture(self, object_ids) -> None:
+    def capture(self, object_ids: Iterable[bytes]) -> None:
         for oid in object_ids:
             entry = self.entries.get(oid)
             if entry is not None:
