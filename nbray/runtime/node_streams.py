@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import exceptions as exc
+from ..core.object_directory import SHM_KIND, TaskResult
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
@@ -65,7 +66,7 @@ class NodeStreams:
             self.streams[spec.task_id] = Stream(spec.task_id, spec.owner, spec.generator)
 
     def on_yield(self, worker: "WorkerHandle", task_id: bytes, index: int,
-                 result: Tuple) -> None:
+                 result: TaskResult) -> None:
         """A worker yielded item `index` of task `task_id` (a result tuple, as in "done")."""
         node = self.node
         oid = result[0]
@@ -93,7 +94,7 @@ class NodeStreams:
         # Lineage (remote_nodes.py): which items the task made, and whether any lives only
         # in another node's memory, so a lost node's items can be rebuilt by a re-run.
         spec.extra["yielded"] = index
-        if result[1] == "s" and worker.node_id != node.node_id:
+        if result[1] == SHM_KIND and worker.node_id != node.node_id:
             spec.extra["remote_items"] = True
         self._notify(stream)
 
