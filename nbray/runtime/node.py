@@ -24,10 +24,9 @@ from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tu
 
 from .. import exceptions as exc
 from ..config import Config
-from ..core.object_directory import Descriptor
 from ..core.object_table import ObjectEntry, ObjectTable
 from ..core.specs import TaskSpec
-from ..serialization import Serialized, serialize
+from ..serialization import serialize
 from ..store.allocator import Allocator
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions, spill_failure
@@ -147,6 +146,15 @@ class Node:
         self.stats: "collections.Counter[str]" = collections.Counter()
         self.store = NodeStore(self.arena, self.allocator, self.spill, self.table, self.stats)
         self.objects = NodeObjects(self)
+        # The driver's object calls (client.py, api.py) are node.objects' own methods, bound
+        # here so the put/get paths pay no forwarding call.
+        self.defer = self.objects.defer
+        self.add_holder = self.objects.add_holder
+        self.put_serialized = self.objects.put_serialized
+        self.get_descriptors = self.objects.get_descriptors
+        self.wait_all_or_first_error = self.objects.wait_all_or_first_error
+        self.ready_ids = self.objects.ready_ids
+        self.wait_ids = self.objects.wait_ids
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -269,34 +277,8 @@ class Node:
         sys.stderr.write(f"nbray: internal error while {what}:\n{traceback.format_exc()}")
 
     # =========================================================================
-    # objects: node_objects.py (node.objects); the driver's entry points stay here
+    # objects: node_objects.py (node.objects); the driver's entry points are bound in __init__
     # =========================================================================
-    def defer(self, op: str, object_id: bytes) -> None:
-        """Called from ObjectRef.__del__ and buffer finalizers, at any time, in any thread."""
-        self.objects.deferred.append((op, object_id))
-
-    def add_holder(self, object_id: bytes, holder: str = DRIVER) -> None:
-        self.objects.add_holder(object_id, holder)
-
-    def put_serialized(self, object_id: bytes, ser: Serialized, holder: str = DRIVER,
-                       created_by: str = "put", call_site: str = "", type_name: str = "") -> None:
-        self.objects.put_serialized(object_id, ser, holder, created_by, call_site, type_name)
-
-    def get_descriptors(self, object_ids: List[bytes], timeout: Optional[float],
-                        reader: str = DRIVER) -> List[Descriptor]:
-        return self.objects.get_descriptors(object_ids, timeout, reader)
-
-    def wait_all_or_first_error(self, object_ids: List[bytes],
-                                timeout: Optional[float]) -> Optional[bytes]:
-        return self.objects.wait_all_or_first_error(object_ids, timeout)
-
-    def ready_ids(self, object_ids: Iterable[bytes]) -> Set[bytes]:
-        return self.objects.ready_ids(object_ids)
-
-    def wait_ids(self, object_ids: List[bytes], num_returns: int,
-                 timeout: Optional[float]) -> Set[bytes]:
-        return self.objects.wait_ids(object_ids, num_returns, timeout)
-
     @property
     def deferred(self) -> Any: return self.objects.deferred  # MERGE-ALIAS
     @property

@@ -76,8 +76,10 @@ class NodeObjects:
         if not freed:
             return
         node = self.node
-        self.perform(self.directory.free(freed, node.actors.by_creation_object,
-                                         bool(node.remote.lineage)))
+        instructions = self.directory.free(freed, node.actors.by_creation_object,
+                                           bool(node.remote.lineage))
+        if instructions:
+            self.perform(instructions)
         node.stats["objects_freed"] += len(freed)
 
     # -- references (driver side: deferred from __del__ and finalizers) ---------------
@@ -133,8 +135,10 @@ class NodeObjects:
                 entry = self.table.create(object_id, owner=holder, holder=holder,
                                           created_by=created_by, call_site=call_site,
                                           type_name=type_name, node_id=node.node_id)
-                self.make_ready(entry, inline=payload, size=ser.nbytes,
-                                contains=ser.contained_refs)
+                waiters = self.directory.make_ready(entry, inline=payload, size=ser.nbytes,
+                                                    contains=ser.contained_refs, now=time.time())
+                for waiter in waiters:
+                    waiter(entry)
             return
         size = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
         if size > node.allocator.capacity:
@@ -163,9 +167,15 @@ class NodeObjects:
         with node.lock:
             self.make_ready(entry, shm=(offset, size), size=ser.nbytes, contains=ser.contained_refs)
 
-    def make_ready(self, entry: ObjectEntry, **where: Any) -> None:
+    def make_ready(self, entry: ObjectEntry, *, inline: Any = None,
+                   shm: Optional[Tuple[int, int]] = None, size: int = 0,
+                   contains: Iterable[bytes] = (), is_error: bool = False,
+                   spilled: Optional[Tuple[str, int]] = None,
+                   remote: Optional[Tuple[str, Tuple[int, int]]] = None) -> None:
         """The entry's value exists (see ObjectDirectory.make_ready); wake its waiters."""
-        waiters = self.directory.make_ready(entry, now=time.time(), **where)
+        waiters = self.directory.make_ready(entry, inline=inline, shm=shm, size=size,
+                                            contains=contains, is_error=is_error,
+                                            spilled=spilled, remote=remote, now=time.time())
         for waiter in waiters:
             waiter(entry)
 
