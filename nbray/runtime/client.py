@@ -211,7 +211,7 @@ class DriverClient(BaseClient):
 
     def flush(self) -> None:
         with self.node.lock:
-            self.node._drain_deferred()
+            self.node.objects.drain_deferred()
 
     def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
         return self.node.create_actor(spec, info)

@@ -24,18 +24,16 @@ from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tu
 
 from .. import exceptions as exc
 from ..config import Config
-from ..core.object_table import INLINE, PENDING, SHM, ObjectEntry, ObjectTable
+from ..core.object_table import ObjectEntry, ObjectTable
 from ..core.specs import TaskSpec
-from ..serialization import Serialized, serialize
+from ..serialization import serialize
 from ..store.allocator import Allocator
-from ..core.object_table import SPILLED
-from ..store.layout import layout_chunks, layout_size, write_object
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions, spill_failure
 from ..transport.framing import ConnectionClosed
 from .actor_manager import ActorManager
 from .gpu_ids import GpuSlots
-from .latch import Latch
+from .node_objects import NodeObjects
 from .node_store import NodeStore
 from .node_streams import NodeStreams
 from .remote_nodes import RemoteNodes
@@ -44,11 +42,6 @@ from .worker_requests import WorkerObjectRequests
 from .worker_process import _describe_exit, print_worker_output, start_worker_process, worker_env
 
 DRIVER = "driver"
-
-# A descriptor says where a ready value is, so any process of the node can read it:
-#   ("i", (meta, buffers), is_error)  inline bytes
-#   ("s", offset, is_error)           arena block; the receiver is registered as a reader
-Descriptor = Tuple[Any, ...]
 
 
 @dataclass(eq=False)
@@ -149,11 +142,19 @@ class Node:
         self.cluster_nodes: Dict[str, NodeInfo] = {node_id: NodeInfo(
             node_id, self.total_resources, self.available, hostname=os.uname().nodename,
             is_head=True, store_capacity=cap, pid=os.getpid())}
-        self.deferred: Deque[Tuple[str, bytes]] = collections.deque()
-        self._get_requests: Dict[Tuple[str, int], Any] = {}
         self.closed = False
         self.stats: "collections.Counter[str]" = collections.Counter()
         self.store = NodeStore(self.arena, self.allocator, self.spill, self.table, self.stats)
+        self.objects = NodeObjects(self)
+        # The driver's object calls (client.py, api.py) are node.objects' own methods, bound
+        # here so the put/get paths pay no forwarding call.
+        self.defer = self.objects.defer
+        self.add_holder = self.objects.add_holder
+        self.put_serialized = self.objects.put_serialized
+        self.get_descriptors = self.objects.get_descriptors
+        self.wait_all_or_first_error = self.objects.wait_all_or_first_error
+        self.ready_ids = self.objects.ready_ids
+        self.wait_ids = self.objects.wait_ids
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -276,298 +277,25 @@ class Node:
         sys.stderr.write(f"nbray: internal error while {what}:\n{traceback.format_exc()}")
 
     # =========================================================================
-    # references and memory (driver side: deferred from __del__ and finalizers)
+    # objects: node_objects.py (node.objects); the driver's entry points are bound in __init__
     # =========================================================================
-    def defer(self, op: str, object_id: bytes) -> None:
-        """Called from ObjectRef.__del__ and buffer finalizers, at any time, in any thread."""
-        self.deferred.append((op, object_id))
-
-    def _drain_deferred(self) -> None:
-        freed: List[ObjectEntry] = []
-        deferred = self.deferred
-        while deferred:
-            op, oid = deferred.popleft()
-            if op == "remove":
-                self.table.remove_holder(oid, DRIVER, freed)
-            elif op == "unpin":
-                self.table.remove_reader(oid, DRIVER, freed)
-            elif op == "stream-release":  # a generator went away (oid is its task id)
-                self._release(freed)
-                freed = []
-                self.streams.release(oid)
-        self._release(freed)
-
-    def add_holder(self, object_id: bytes, holder: str = DRIVER) -> None:
-        with self.lock:
-            self.table.add_holder(object_id, holder)
-
-    def _release(self, freed: Iterable[ObjectEntry]) -> None:
-        for entry in freed:
-            if entry.object_id in self.actors.by_creation_object:
-                self.actors.on_object_freed(entry)
-            if entry.state == SHM and entry.offset >= 0:
-                self.allocator.free(entry.offset, entry.block)
-                entry.offset = -1
-            if entry.spill_url is not None:
-                self.store.delete_spilled(entry.spill_url)
-                entry.spill_url = None
-            if entry.copies:
-                self.remote.release_copies(entry)
-            if self.remote.lineage:
-                self.remote.drop_lineage(entry.object_id)
-            entry.inline = None
-            self.stats["objects_freed"] += 1
-
-    # =========================================================================
-    # objects
-    # =========================================================================
-    def put_serialized(self, object_id: bytes, ser: Serialized, holder: str = DRIVER,
-                       created_by: str = "put", call_site: str = "", type_name: str = "") -> None:
-        """Store a value made in this process (the driver's put, or a task arg)."""
-        if ser.nbytes <= self.config.inline_threshold:
-            payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-            with self.lock:
-                self._drain_deferred()
-                entry = self.table.create(object_id, owner=holder, holder=holder,
-                                          created_by=created_by, call_site=call_site,
-                                          type_name=type_name, node_id=self.node_id)
-                self._make_ready(entry, inline=payload, size=ser.nbytes, contains=ser.contained_refs)
-            return
-        size = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
-        if size > self.allocator.capacity:
-            # Larger than the whole store: it lives on the spill target only.
-            url = self.store.spill_write(object_id, layout_chunks(ser.meta, ser.buffers), size)
-            with self.lock:
-                entry = self.table.create(object_id, owner=holder, holder=holder,
-                                          created_by=created_by, call_site=call_site,
-                                          type_name=type_name, node_id=self.node_id)
-                self._make_ready(entry, spilled=(url, size), size=ser.nbytes,
-                                 contains=ser.contained_refs)
-            return
-        with self.lock:
-            self._drain_deferred()
-            offset = self.store.allocate(size, object_id)
-            entry = self.table.create(object_id, owner=holder, holder=holder, created_by=created_by,
-                                      call_site=call_site, type_name=type_name, node_id=self.node_id)
-            entry.offset, entry.block = offset, size
-        try:
-            write_object(self.arena.view, offset, ser.meta, ser.buffers)
-        except BaseException:
-            with self.lock:
-                self.table.entries.pop(object_id, None)
-                self.allocator.free(offset, size)
-            raise
-        with self.lock:
-            self._make_ready(entry, shm=(offset, size), size=ser.nbytes, contains=ser.contained_refs)
-
-    def _make_ready(self, entry: ObjectEntry, *, inline: Any = None,
-                    shm: Optional[Tuple[int, int]] = None, size: int = 0,
-                    contains: Iterable[bytes] = (), is_error: bool = False,
-                    spilled: Optional[Tuple[str, int]] = None,
-                    remote: Optional[Tuple[str, Tuple[int, int]]] = None) -> None:
-        if inline is not None:
-            entry.state, entry.inline = INLINE, inline
-        elif remote is not None:
-            entry.state = SHM
-            entry.copies[remote[0]] = remote[1]
-            entry.block = remote[1][1]
-        elif spilled is not None:
-            entry.state = SPILLED
-            entry.spill_url, entry.block = spilled
-        else:
-            entry.state = SHM
-            entry.offset, entry.block = shm  # type: ignore[misc]
-        entry.size = size
-        entry.is_error = is_error
-        entry.created_at = entry.last_access = time.time()
-        self.table.seal(entry, tuple(contains))
-        if entry.waiters:
-            waiters, entry.waiters = entry.waiters, []
-            for w in waiters:
-                w(entry)
-
-    def _descriptor(self, entry: ObjectEntry, reader: str) -> Descriptor:
-        entry.last_access = time.time()
-        if entry.state == INLINE:
-            return ("i", entry.inline, entry.is_error)
-        if entry.state == SPILLED and not self.store.restore(entry):
-            # Bigger than the store, or everything else is mapped: read from the spill target.
-            return ("f", (entry.spill_url, entry.block), entry.is_error)
-        self.table.add_reader(entry, reader)
-        return ("s", entry.offset, entry.is_error)
-
-    def get_descriptors(self, object_ids: List[bytes], timeout: Optional[float],
-                        reader: str = DRIVER) -> List[Descriptor]:
-        """Descriptors of the objects, waiting until all exist (driver side)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self.lock:
-                self._drain_deferred()
-                missing = self._not_here(object_ids, self.node_id)
-                if not missing:
-                    return [self._descriptor(self.table.entries[oid], reader) for oid in object_ids]
-                countdown = Latch(len(missing))
-                errors: List[BaseException] = []
-                waiters = self._await_here(missing, self.node_id, countdown, errors)
-            try:
-                ok = countdown.wait(None if deadline is None else deadline - time.monotonic())
-            except BaseException:
-                self._remove_waiters(waiters)
-                raise
-            if not ok:
-                self._remove_waiters(waiters)
-                raise exc.GetTimeoutError(
-                    f"get timed out after {timeout} s: {countdown.remaining} of "
-                    f"{len(set(object_ids))} objects not ready")
-            if errors:
-                raise errors[0]  # no copy could be brought here (store full, lost for good)
-            # Loop: an object made on another node may still have to be pulled here.
-
-    def wait_all_or_first_error(self, object_ids: List[bytes],
-                                timeout: Optional[float]) -> Optional[bytes]:
-        """Wait until every object is ready, one of them is an error, or `timeout` passes;
-        returns the first error's id in input order, or None.  Ray's get() of a list raises
-        as soon as any object failed, without waiting for the others: this is its wait."""
-        with self.lock:
-            self._drain_deferred()
-            pending = self._missing(object_ids)
-            failed = self._first_error(object_ids)
-            if failed is not None or not pending:
-                return failed
-            countdown = Latch(len(pending))
-
-            def arrived(entry: ObjectEntry) -> None:
-                if entry.is_error and countdown.remaining > 0:
-                    countdown.remaining = 1   # a failure ends the wait at once
-                countdown.count_down()
-
-            for entry in pending:
-                entry.waiters.append(arrived)
-        try:
-            countdown.wait(timeout)
-        finally:
-            self._remove_waiter(pending, arrived)
-        with self.lock:
-            return self._first_error(object_ids)
-
-    def _first_error(self, object_ids: Iterable[bytes]) -> Optional[bytes]:
-        entries = self.table.entries
-        for oid in object_ids:
-            entry = entries.get(oid)
-            if entry is not None and entry.state != PENDING and entry.is_error:
-                return oid
-        return None
-
-    def _not_here(self, object_ids: Iterable[bytes], node_id: str) -> List[ObjectEntry]:
-        """Entries still pending, or ready but with no copy on `node_id`."""
-        if len(self.cluster_nodes) == 1:
-            return self._missing(object_ids)
-        out: List[ObjectEntry] = []
-        seen: Set[bytes] = set()
-        for oid in object_ids:
-            entry = self.table.entries.get(oid)
-            if entry is None:
-                self._missing([oid])  # raises ObjectLostError with the reason
-                continue
-            if oid not in seen and (entry.state == PENDING or
-                                    not self.remote.present_on(entry, node_id)):
-                seen.add(oid)
-                out.append(entry)
-        return out
-
-    def _await_here(self, entries: List[ObjectEntry], node_id: str,
-                    callback: Callable[[ObjectEntry], None],
-                    errors: Optional[List[BaseException]] = None) -> List[Tuple[ObjectEntry, Any]]:
-        """Call `callback(entry)` once each entry is ready (and, with several nodes, once a
-        copy reached `node_id`, or failed to: then the error is appended to `errors`).
-        Returns the registered waiters, for removal on timeout."""
-        registered = []
-        if len(self.cluster_nodes) == 1:
-            for entry in entries:
-                entry.waiters.append(callback)
-                registered.append((entry, callback))
-            return registered
-
-        def when_ready(entry: ObjectEntry) -> None:
-            if self.remote.present_on(entry, node_id) or entry.is_error:
-                callback(entry)
-            else:
-                def fetched(err: Optional[BaseException], e: ObjectEntry = entry) -> None:
-                    if err is not None and errors is not None:
-                        errors.append(err)
-                    callback(e)
-
-                self.remote.fetch(entry, node_id, fetched)
-
-        for entry in entries:
-            if entry.state == PENDING:
-                entry.waiters.append(when_ready)
-                registered.append((entry, when_ready))
-            else:
-                when_ready(entry)
-        return registered
-
-    def _remove_waiters(self, waiters: List[Tuple[ObjectEntry, Any]]) -> None:
-        with self.lock:
-            for entry, waiter in waiters:
-                try:
-                    entry.waiters.remove(waiter)
-                except ValueError:
-                    pass
-
-    def _missing(self, object_ids: Iterable[bytes]) -> List[ObjectEntry]:
-        missing, seen = [], set()
-        for oid in object_ids:
-            entry = self.table.entries.get(oid)
-            if entry is None:
-                raise exc.ObjectLostError(
-                    oid.hex(), "no reference to it is alive, so it was freed (or it was never "
-                    "created in this cluster)")
-            if entry.state == PENDING and oid not in seen:
-                seen.add(oid)
-                missing.append(entry)
-        return missing
-
-    def _remove_waiter(self, entries: List[ObjectEntry], waiter: Any) -> None:
-        with self.lock:
-            for entry in entries:
-                try:
-                    entry.waiters.remove(waiter)
-                except ValueError:
-                    pass
-
-    def ready_ids(self, object_ids: Iterable[bytes]) -> Set[bytes]:
-        with self.lock:
-            return {oid for oid in object_ids
-                    if (e := self.table.entries.get(oid)) is None or e.state != PENDING}
-
-    def wait_ids(self, object_ids: List[bytes], num_returns: int,
-                 timeout: Optional[float]) -> Set[bytes]:
-        """Block until `num_returns` of the objects are ready or the timeout passes."""
-        with self.lock:
-            self._drain_deferred()
-            entries = self.table.entries
-            ready: Set[bytes] = set()
-            # In input order, stopping at num_returns: a drain loop over a long list that
-            # is mostly done costs what it returns, not the whole list.
-            for oid in object_ids:
-                e = entries.get(oid)
-                if e is None or e.state != PENDING:
-                    ready.add(oid)
-                    if len(ready) >= num_returns:
-                        return ready
-            need = num_returns - len(ready)
-            if timeout == 0:
-                return ready
-            pending = [self.table.entries[oid] for oid in object_ids if oid not in ready]
-            countdown = Latch(need)
-            for entry in pending:
-                entry.waiters.append(countdown)
-        try:
-            countdown.wait(timeout)
-        finally:
-            self._remove_waiter(pending, countdown)
-        return self.ready_ids(object_ids)
+    @property
+    def deferred(self) -> Any: return self.objects.deferred  # MERGE-ALIAS
+    @property
+    def _get_requests(self) -> Any: return self.objects.get_requests  # MERGE-ALIAS
+    def _drain_deferred(self, *a: Any, **k: Any) -> Any: return self.objects.drain_deferred(*a, **k)  # MERGE-ALIAS
+    def _release(self, *a: Any, **k: Any) -> Any: return self.objects.release(*a, **k)  # MERGE-ALIAS
+    def _make_ready(self, *a: Any, **k: Any) -> Any: return self.objects.make_ready(*a, **k)  # MERGE-ALIAS
+    def _descriptor(self, *a: Any, **k: Any) -> Any: return self.objects.descriptor(*a, **k)  # MERGE-ALIAS
+    def _worker_descriptor(self, *a: Any, **k: Any) -> Any: return self.objects.worker_descriptor(*a, **k)  # MERGE-ALIAS
+    def _first_error(self, *a: Any, **k: Any) -> Any: return self.objects.first_error(*a, **k)  # MERGE-ALIAS
+    def _not_here(self, *a: Any, **k: Any) -> Any: return self.objects.not_here(*a, **k)  # MERGE-ALIAS
+    def _await_here(self, *a: Any, **k: Any) -> Any: return self.objects.await_here(*a, **k)  # MERGE-ALIAS
+    def _remove_waiters(self, *a: Any, **k: Any) -> Any: return self.objects.remove_waiters(*a, **k)  # MERGE-ALIAS
+    def _remove_waiter(self, *a: Any, **k: Any) -> Any: return self.objects.remove_waiter(*a, **k)  # MERGE-ALIAS
+    def _missing(self, *a: Any, **k: Any) -> Any: return self.objects.missing(*a, **k)  # MERGE-ALIAS
+    def _free_blocks_of(self, *a: Any, **k: Any) -> Any: return self.objects.free_blocks_of(*a, **k)  # MERGE-ALIAS
+    def _store_results(self, *a: Any, **k: Any) -> Any: return self.objects.store_results(*a, **k)  # MERGE-ALIAS
 
     # =========================================================================
     # tasks
@@ -832,44 +560,6 @@ class Node:
             worker.state, worker.idle_since = "idle", time.monotonic()
         self._dispatch()
 
-    def _free_blocks_of(self, results: List[Tuple], node_id: str = "") -> None:
-        for _oid, kind, payload, _size, _contains, _err, _type in results:
-            if kind == "s" and node_id and node_id != self.node_id:
-                info = self.cluster_nodes.get(node_id)
-                if info is not None and info.alive:
-                    try:
-                        info.conn.send(("free", *payload))
-                    except ConnectionError:
-                        pass
-            elif kind == "s":
-                self.allocator.free(*payload)
-            elif kind == "f":
-                self.store.delete_spilled(payload[0])
-
-    def _store_results(self, spec: TaskSpec, results: List[Tuple], node_id: str = "") -> None:
-        freed: List[ObjectEntry] = []
-        for oid, kind, payload, size, contains, is_error, type_name in results:
-            entry = self.table.entries.get(oid)
-            if entry is None or entry.state != PENDING:
-                # Nobody holds a ref any more: drop the value at once.
-                self._free_blocks_of([(oid, kind, payload, size, contains, is_error, type_name)],
-                                     node_id)
-                continue
-            if kind == "s" and node_id and node_id != self.node_id:
-                entry.type_name = type_name
-                entry.copies[node_id] = payload
-                self._make_ready(entry, remote=(node_id, payload), size=size, contains=contains,
-                                 is_error=is_error)
-                continue
-            entry.type_name = type_name
-            if kind == "i":
-                self._make_ready(entry, inline=payload, size=size, contains=contains, is_error=is_error)
-            elif kind == "f":
-                self._make_ready(entry, spilled=payload, size=size, contains=contains, is_error=is_error)
-            else:
-                self._make_ready(entry, shm=payload, size=size, contains=contains, is_error=is_error)
-        self._release(freed)
-
     def _retries_left(self, spec: TaskSpec) -> bool:
         return spec.max_retries == -1 or spec.attempt < spec.max_retries
 
@@ -904,11 +594,6 @@ class Node:
             worker.conn.send(msg)
         except ConnectionClosed:
             pass
-
-    def _worker_descriptor(self, entry: ObjectEntry, worker: WorkerHandle) -> Descriptor:
-        if worker.node_id == self.node_id:
-            return self._descriptor(entry, worker.worker_id)
-        return self.remote.descriptor(entry, worker)
 
     def _on_query(self, worker: WorkerHandle, req: int, op: str, args: Dict[str, Any]) -> None:
         from . import queries

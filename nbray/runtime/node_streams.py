@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import exceptions as exc
+from ..core.object_directory import SHM_KIND, TaskResult
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
@@ -65,7 +66,7 @@ class NodeStreams:
             self.streams[spec.task_id] = Stream(spec.task_id, spec.owner, spec.generator)
 
     def on_yield(self, worker: "WorkerHandle", task_id: bytes, index: int,
-                 result: Tuple) -> None:
+                 result: TaskResult) -> None:
         """A worker yielded item `index` of task `task_id` (a result tuple, as in "done")."""
         node = self.node
         oid = result[0]
@@ -73,27 +74,27 @@ class NodeStreams:
         stream = self.streams.get(task_id)
         entry = node.table.entries.get(oid)
         if oid != object_id_for_return(task_id, index) or index < 1:
-            node._free_blocks_of([result], worker.node_id)
+            node.objects.free_blocks_of([result], worker.node_id)
             node._internal_error(f"checking item {index} of task {task_id.hex()}: wrong id")
             return
         if entry is not None and entry.state == PENDING and spec is not None:
             # Rebuilt from lineage (its only copy was on a lost node): this run refills it.
-            node._store_results(spec, [result], worker.node_id)
+            node.objects.store_results(spec, [result], worker.node_id)
             return
         if (spec is None or stream is None or stream.released or stream.finished
                 or index != stream.items + 1 or entry is not None):
             # Nobody will take it (the generator is gone), or a retried task yielded again
             # an item its first run already sent: drop this copy at once.
-            node._free_blocks_of([result], worker.node_id)
+            node.objects.free_blocks_of([result], worker.node_id)
             return
         node.table.create(oid, owner=stream.owner, holder=stream.owner, created_by=spec.name,
                           call_site=spec.call_site, node_id=node.node_id)
-        node._store_results(spec, [result], worker.node_id)
+        node.objects.store_results(spec, [result], worker.node_id)
         stream.items = index
         # Lineage (remote_nodes.py): which items the task made, and whether any lives only
         # in another node's memory, so a lost node's items can be rebuilt by a re-run.
         spec.extra["yielded"] = index
-        if result[1] == "s" and worker.node_id != node.node_id:
+        if result[1] == SHM_KIND and worker.node_id != node.node_id:
             spec.extra["remote_items"] = True
         self._notify(stream)
 
@@ -139,7 +140,7 @@ class NodeStreams:
         for index in range(stream.taken + 1, stream.items + 1):
             self.node.table.remove_holder(stream.item_id(index), stream.owner, freed)
         stream.taken = stream.items
-        self.node._release(freed)
+        self.node.objects.release(freed)
 
     def _room_made(self, stream: Stream) -> None:
         if stream.room_waiters:
@@ -195,7 +196,7 @@ class NodeStreams:
             with node.lock:
                 if node.closed:
                     raise exc.RaySystemError("the cluster was shut down: its generators have ended")
-                node._drain_deferred()
+                node.objects.drain_deferred()
                 answer = self.next_of(task_id, take)
                 if answer[0] != "pending" or timeout == 0:
                     return answer
@@ -218,7 +219,7 @@ class NodeStreams:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with node.lock:
-                node._drain_deferred()
+                node.objects.drain_deferred()
                 objs, gens, pending = self._readiness(object_ids, task_ids)
                 if len(objs) + len(gens) >= num_returns or timeout == 0:
                     return objs, gens
@@ -258,7 +259,7 @@ class NodeStreams:
 
     def _unwatch_all(self, pending: List[ObjectEntry], task_ids: List[bytes],
                      callback: Callable[..., None]) -> None:
-        self.node._remove_waiter(pending, callback)
+        self.node.objects.remove_waiter(pending, callback)
         self._unwatch(task_ids, callback)
 
     # -- workers (and attached drivers): requests over their socket -------------------
@@ -273,17 +274,17 @@ class NodeStreams:
         key = (worker.worker_id, req)
 
         def changed() -> None:
-            if key not in node._get_requests:
+            if key not in node.objects.get_requests:
                 return  # given up (get-cancel) or the worker died
             now = self.next_of(task_id, take)
             if now[0] == "pending":
                 self._watch(task_id, changed)
                 return
-            del node._get_requests[key]
+            del node.objects.get_requests[key]
             node.requests.unblock(worker)
             node._reply(worker, ("reply", req, True, now))
 
-        node._get_requests[key] = ([], changed)
+        node.objects.get_requests[key] = ([], changed)
         self._watch(task_id, changed)
 
     def on_wait(self, worker: "WorkerHandle", req: int, object_ids: List[bytes],
@@ -298,21 +299,21 @@ class NodeStreams:
         state: Dict[str, Any] = {"pending": pending, "gens": gens}
 
         def changed(*_: Any) -> None:
-            if key not in node._get_requests:
+            if key not in node.objects.get_requests:
                 return
             self._unwatch_all(state["pending"], task_ids, changed)
             objs, gens, pending = self._readiness(object_ids, task_ids)
             if len(objs) + len(gens) < num_returns:
                 state["pending"], state["gens"] = pending, gens
-                node._get_requests[key] = (pending, changed)
+                node.objects.get_requests[key] = (pending, changed)
                 self._watch_all(pending, task_ids, gens, changed)
                 return
-            del node._get_requests[key]
+            del node.objects.get_requests[key]
             self._unwatch(task_ids, changed)
             node.requests.unblock(worker)
             node._reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
 
-        node._get_requests[key] = (pending, changed)
+        node.objects.get_requests[key] = (pending, changed)
         self._watch_all(pending, task_ids, gens, changed)
 
     def on_room(self, worker: "WorkerHandle", req: int, task_id: bytes, need: int) -> None:
@@ -322,16 +323,16 @@ class NodeStreams:
         key = (worker.worker_id, req)
 
         def check() -> None:
-            if key not in node._get_requests:
+            if key not in node.objects.get_requests:
                 return   # given up (cancelled) or the worker died
             stream = self.streams.get(task_id)
             if stream is not None and not stream.released and stream.taken < need:
                 stream.room_waiters.append(check)
                 return
-            del node._get_requests[key]
+            del node.objects.get_requests[key]
             node._reply(worker, ("reply", req, True, None))
 
-        node._get_requests[key] = ([], check)
+        node.objects.get_requests[key] = ([], check)
         check()
 
     def on_release(self, worker: "WorkerHandle", task_ids: List[bytes]) -> None:

@@ -18,7 +18,7 @@ def run(node: Any, op: str, args: Dict[str, Any],
     if handler is None:
         raise ValueError(f"unknown query {op!r}; known: {', '.join(sorted(QUERIES))}")
     with node.lock:
-        node._drain_deferred()
+        node.objects.drain_deferred()
         return handler(node, driver_counts, holder, **args)
 
 

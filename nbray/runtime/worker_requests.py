@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, List
 
 from .. import exceptions as exc
-from ..core.object_table import PENDING, ObjectEntry
+from ..core.object_table import ObjectEntry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node, WorkerHandle
@@ -19,28 +19,20 @@ if TYPE_CHECKING:  # pragma: no cover
 class WorkerObjectRequests:
     def __init__(self, node: "Node") -> None:
         self.node = node
+        self.objects = node.objects
 
     def on_refs(self, worker: WorkerHandle, adds: List[bytes], removes: List[bytes]) -> None:
-        freed: List[ObjectEntry] = []
-        wid = worker.worker_id
-        for oid in adds:
-            self.node.table.add_holder(oid, wid)
-        for oid in removes:
-            self.node.table.remove_holder(oid, wid, freed)
-        self.node._release(freed)
+        self.objects.update_holders(worker.worker_id, adds, removes)
 
     def on_unpin(self, worker: WorkerHandle, oids: List[bytes]) -> None:
-        freed: List[ObjectEntry] = []
-        for oid in oids:
-            self.node.table.remove_reader(oid, worker.worker_id, freed)
-        self.node._release(freed)
+        self.objects.remove_readers(worker.worker_id, oids)
 
     def on_put(self, worker: WorkerHandle, oid: bytes, payload: Any, size: int,
                 contains: List[bytes], type_name: str, call_site: str = "") -> None:
-        entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+        entry = self.objects.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
                                        created_by="put", type_name=type_name,
                                        node_id=worker.node_id, call_site=call_site)
-        self.node._make_ready(entry, inline=payload, size=size, contains=contains)
+        self.objects.make_ready(entry, inline=payload, size=size, contains=contains)
 
     def on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
         if size > self.node.allocator.capacity:
@@ -58,25 +50,25 @@ class WorkerObjectRequests:
 
     def on_seal(self, worker: WorkerHandle, oid: bytes, offset: int, block: int, size: int,
                  contains: List[bytes], type_name: str, call_site: str = "") -> None:
-        entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+        entry = self.objects.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
                                        created_by="put", type_name=type_name,
                                        node_id=worker.node_id, call_site=call_site)
         if worker.node_id != self.node.node_id:
-            self.node._make_ready(entry, remote=(worker.node_id, (offset, block)), size=size,
+            self.objects.make_ready(entry, remote=(worker.node_id, (offset, block)), size=size,
                              contains=contains)
         else:
-            self.node._make_ready(entry, shm=(offset, block), size=size, contains=contains)
+            self.objects.make_ready(entry, shm=(offset, block), size=size, contains=contains)
 
     def on_seal_spilled(self, worker: WorkerHandle, oid: bytes, url: str, block: int, size: int,
                          contains: List[bytes], type_name: str, call_site: str = "") -> None:
-        entry = self.node.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
+        entry = self.objects.table.create(oid, owner=worker.worker_id, holder=worker.worker_id,
                                        created_by="put", type_name=type_name,
                                        node_id=worker.node_id, call_site=call_site)
-        self.node._make_ready(entry, spilled=(url, block), size=size, contains=contains)
+        self.objects.make_ready(entry, spilled=(url, block), size=size, contains=contains)
 
     def on_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool = False) -> None:
         try:
-            missing = self.node._not_here(oids, worker.node_id)
+            missing = self.objects.not_here(oids, worker.node_id)
         except exc.ObjectLostError as e:
             if blocked:
                 self.unblock(worker)
@@ -86,7 +78,8 @@ class WorkerObjectRequests:
             if blocked:
                 self.unblock(worker)
             try:
-                descs = [self.node._worker_descriptor(self.node.table.entries[o], worker) for o in oids]
+                entries = self.objects.table.entries
+                descs = [self.objects.worker_descriptor(entries[o], worker) for o in oids]
             except KeyError as e:
                 self.node._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
                 return
@@ -100,45 +93,45 @@ class WorkerObjectRequests:
 
         def on_ready(entry: ObjectEntry) -> None:
             state["left"] -= 1
-            if state["left"] == 0 and self.node._get_requests.pop(key, None) is not None:
+            if state["left"] == 0 and self.objects.get_requests.pop(key, None) is not None:
                 if errors:  # no copy could be brought to the worker's node
                     self.unblock(worker)
                     self.node._reply(worker, ("reply", req, False, errors[0]))
                     return
                 self.on_get(worker, req, oids, blocked=True)  # check again: all here now?
 
-        waiters = self.node._await_here(missing, worker.node_id, on_ready, errors)
-        self.node._get_requests[key] = ([e for e, _ in waiters], on_ready)
+        waiters = self.objects.await_here(missing, worker.node_id, on_ready, errors)
+        self.objects.get_requests[key] = ([e for e, _ in waiters], on_ready)
 
     def on_wait(self, worker: WorkerHandle, req: int, oids: List[bytes], num_returns: int,
                  block: bool) -> None:
-        ready = [o for o in oids if (e := self.node.table.entries.get(o)) is None or e.state != PENDING]
+        is_ready = self.objects.directory.is_ready
+        ready = [o for o in oids if is_ready(o)]
         need = num_returns - len(set(ready))
         if need <= 0 or not block:
             self.node._reply(worker, ("reply", req, True, ready))
             return
         self.block(worker)
         key = (worker.worker_id, req)
-        pending = [self.node.table.entries[o] for o in dict.fromkeys(oids) if o not in set(ready)]
+        pending = [self.objects.table.entries[o] for o in dict.fromkeys(oids) if o not in set(ready)]
         state = {"left": need}
 
         def on_ready(entry: ObjectEntry) -> None:
             state["left"] -= 1
-            if state["left"] == 0 and self.node._get_requests.pop(key, None) is not None:
+            if state["left"] == 0 and self.objects.get_requests.pop(key, None) is not None:
                 self.unblock(worker)
-                self.node._remove_waiter(pending, on_ready)
-                now = [o for o in oids if (e := self.node.table.entries.get(o)) is None or e.state != PENDING]
+                self.objects.remove_waiter(pending, on_ready)
+                now = [o for o in oids if is_ready(o)]
                 self.node._reply(worker, ("reply", req, True, now))
 
-        self.node._get_requests[key] = (pending, on_ready)
-        for entry in pending:
-            entry.waiters.append(on_ready)
+        self.objects.get_requests[key] = (pending, on_ready)
+        self.objects.directory.add_waiter(pending, on_ready)
 
     def on_get_cancel(self, worker: WorkerHandle, req: int) -> None:
-        item = self.node._get_requests.pop((worker.worker_id, req), None)
+        item = self.objects.get_requests.pop((worker.worker_id, req), None)
         if item is not None:
             entries, waiter = item
-            self.node._remove_waiter(entries, waiter)
+            self.objects.remove_waiter(entries, waiter)
             self.unblock(worker)
 
     def block(self, worker: WorkerHandle) -> None:

@@ -1,0 +1,331 @@
+"""The object directory: every state change of the node's objects, as events in, instructions out.
+
+Pure: no sockets, threads, locks, clocks or memory.  The runtime shell
+(`runtime/node_objects.py`) feeds it what happened (a value was stored, a task
+returned results, a ref was dropped, a reader let go) and performs what it
+answers: free an arena block, delete a spilled copy, release remote copies,
+drop lineage, tell the actor manager a creation object is gone, wake waiters.
+
+States of an object (`ObjectEntry.state`, kept by `object_table.py`)::
+
+    PENDING --put / task result--> INLINE        pickled bytes in the table
+                                   SHM           an arena block here (offset >= 0),
+                                                 or copies on other nodes (offset -1)
+                                   SPILLED       only on the spill target
+    any ready state --restore/spill (node_store.py)--> SHM <-> SPILLED
+    any --last reference gone--> freed (forgotten; memory returned once no reader maps it)
+
+An error object is ready like any other, with `is_error` set.  The two records that
+cross the wire about objects are defined here once: `TaskResult` (what a worker sends
+for each return value) and `Descriptor` (where a ready value is, for a reader).
+"""
+
+from __future__ import annotations
+
+from typing import (Any, Callable, Collection, Iterable, List, NamedTuple, Optional, Sequence,
+                    Set, Tuple, Union)
+
+from ..exceptions import ObjectLostError
+from .object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry, ObjectTable
+
+# Kinds of a TaskResult's payload and of a Descriptor: where the value's bytes are.
+INLINE_KIND = "i"    # (meta, buffers): pickled bytes, small enough to travel in messages
+SHM_KIND = "s"       # result: (offset, block) of an arena block; descriptor: offset
+SPILLED_KIND = "f"   # (url, block) on the spill target
+
+Waiter = Callable[[ObjectEntry], None]
+
+
+class TaskResult(NamedTuple):
+    """One return value of a task, as the worker sends it ("done", "yield").
+
+    The worker builds it as a plain 7-tuple in this order; it unpacks the same."""
+
+    object_id: bytes
+    kind: str                 # INLINE_KIND | SHM_KIND | SPILLED_KIND
+    payload: Any              # (meta, buffers) | (offset, block) | (url, block)
+    size: int                 # bytes of the serialized value
+    contains: Sequence[bytes]  # refs nested in the value (kept alive while it lives)
+    is_error: bool            # the value is an exception, raised by get()
+    type_name: str
+
+
+# Where a ready value is, so a process of the node can read it:
+#   (INLINE_KIND, (meta, buffers), is_error)  the bytes themselves
+#   (SHM_KIND, offset, is_error)              an arena block; the reader was registered
+#   (SPILLED_KIND, (url, block), is_error)    read it from the spill target
+# A plain tuple, not a NamedTuple: descriptors ride in every "exec" and "get" reply, and a
+# NamedTuple pickles by class (measured: +1.5 us per message each way).
+Descriptor = Tuple[str, Any, bool]
+
+
+# -- instructions (performed by the shell, in order) ---------------------------------
+class Wake(NamedTuple):
+    """Call every waiter with the entry: it is ready."""
+    entry: ObjectEntry
+    waiters: List[Waiter]
+
+
+class FreeBlock(NamedTuple):
+    """Return an arena block of this node to the allocator."""
+    offset: int
+    block: int
+
+
+class FreeRemoteBlock(NamedTuple):
+    """Ask node `node_id` to free a block of its arena (a result nobody wants)."""
+    node_id: str
+    offset: int
+    block: int
+
+
+class DeleteSpilled(NamedTuple):
+    """Delete the copy at `url` on the spill target."""
+    url: str
+
+
+class ReleaseCopies(NamedTuple):
+    """Free the entry's copies in other nodes' memory (`entry.copies`)."""
+    entry: ObjectEntry
+
+
+class DropLineage(NamedTuple):
+    """The object is gone: the task that made it need not be kept for a rebuild."""
+    object_id: bytes
+
+
+class ActorObjectFreed(NamedTuple):
+    """An actor's creation object was freed: its last handle is gone."""
+    entry: ObjectEntry
+
+
+Instruction = Union[Wake, FreeBlock, FreeRemoteBlock, DeleteSpilled, ReleaseCopies,
+                    DropLineage, ActorObjectFreed]
+NOTHING: Tuple[Instruction, ...] = ()
+
+
+class ObjectDirectory:
+    """The node's objects: creation, readiness, references, readers and frees."""
+
+    def __init__(self, node_id: str, table: Optional[ObjectTable] = None) -> None:
+        self.node_id = node_id
+        self.table = table if table is not None else ObjectTable()
+        self.entries = self.table.entries
+
+    # -- creation and readiness ----------------------------------------------------
+    def create(self, object_id: bytes, owner: str, holder: Optional[str] = None,
+               **attrs: Any) -> ObjectEntry:
+        """A pending object (or one more holder of an existing one)."""
+        return self.table.create(object_id, owner, holder, **attrs)
+
+    def make_ready(self, entry: ObjectEntry, *, inline: Any = None,
+                   shm: Optional[Tuple[int, int]] = None, size: int = 0,
+                   contains: Iterable[bytes] = (), is_error: bool = False,
+                   spilled: Optional[Tuple[str, int]] = None,
+                   remote: Optional[Tuple[str, Tuple[int, int]]] = None,
+                   now: float = 0.0) -> List[Waiter]:
+        """The value exists (exactly one of inline / shm / spilled / remote says where).
+
+        Returns the waiters to wake (each called with the entry), taken off the entry."""
+        if inline is not None:
+            entry.state, entry.inline = INLINE, inline
+        elif remote is not None:
+            entry.state = SHM
+            entry.copies[remote[0]] = remote[1]
+            entry.block = remote[1][1]
+        elif spilled is not None:
+            entry.state = SPILLED
+            entry.spill_url, entry.block = spilled
+        else:
+            assert shm is not None, "make_ready needs where the value is"
+            entry.state = SHM
+            entry.offset, entry.block = shm
+        entry.size = size
+        entry.is_error = is_error
+        entry.created_at = entry.last_access = now
+        self.table.seal(entry, tuple(contains))
+        waiters = entry.waiters
+        if waiters:
+            entry.waiters = []
+        return waiters
+
+    def placed(self, entry: ObjectEntry, offset: int, block: int) -> None:
+        """An arena block was reserved for the entry (being written, still pending)."""
+        entry.offset, entry.block = offset, block
+
+    def abandon(self, object_id: bytes, offset: int, block: int) -> Sequence[Instruction]:
+        """Writing the value into the block reserved for it failed: forget the entry and
+        give the block back."""
+        entry = self.entries.pop(object_id, None)
+        if entry is not None:
+            entry.offset = -1
+        return (FreeBlock(offset, block),)
+
+    def store_result(self, result: TaskResult, from_node: str, now: float
+                     ) -> Sequence[Instruction]:
+        """A task's return value arrived from a worker of node `from_node` ("" = here)."""
+        oid, kind, payload, size, contains, is_error, type_name = result
+        entry = self.entries.get(oid)
+        if entry is None or entry.state != PENDING:
+            # Nobody holds a ref any more (or it is stored already): drop the value at once.
+            return self.result_blocks(result, from_node)
+        entry.type_name = type_name
+        if kind == INLINE_KIND:
+            waiters = self.make_ready(entry, inline=payload, size=size, contains=contains,
+                                      is_error=is_error, now=now)
+        elif kind == SHM_KIND and from_node and from_node != self.node_id:
+            waiters = self.make_ready(entry, remote=(from_node, payload), size=size,
+                                      contains=contains, is_error=is_error, now=now)
+        elif kind == SPILLED_KIND:
+            waiters = self.make_ready(entry, spilled=payload, size=size, contains=contains,
+                                      is_error=is_error, now=now)
+        else:
+            waiters = self.make_ready(entry, shm=payload, size=size, contains=contains,
+                                      is_error=is_error, now=now)
+        return (Wake(entry, waiters),) if waiters else NOTHING
+
+    def result_blocks(self, result: TaskResult, from_node: str = "") -> Sequence[Instruction]:
+        """What to free of a result that will not be stored (a retried run, a dropped item)."""
+        kind, payload = result[1], result[2]
+        if kind == SHM_KIND:
+            if from_node and from_node != self.node_id:
+                return (FreeRemoteBlock(from_node, payload[0], payload[1]),)
+            return (FreeBlock(payload[0], payload[1]),)
+        if kind == SPILLED_KIND:
+            return (DeleteSpilled(payload[0]),)
+        return NOTHING
+
+    # -- references -----------------------------------------------------------------
+    def add_holder(self, object_id: bytes, holder: str) -> bool:
+        return self.table.add_holder(object_id, holder)
+
+    def remove_holder(self, object_id: bytes, holder: str, freed: List[ObjectEntry]) -> None:
+        self.table.remove_holder(object_id, holder, freed)
+
+    def remove_reader(self, object_id: bytes, reader: str, freed: List[ObjectEntry]) -> None:
+        self.table.remove_reader(object_id, reader, freed)
+
+    def update_holders(self, holder: str, adds: Iterable[bytes], removes: Iterable[bytes]
+                       ) -> List[ObjectEntry]:
+        """A process took and dropped refs; the entries that are now freed."""
+        freed: List[ObjectEntry] = []
+        table = self.table
+        for oid in adds:
+            table.add_holder(oid, holder)
+        for oid in removes:
+            table.remove_holder(oid, holder, freed)
+        return freed
+
+    def remove_readers(self, reader: str, object_ids: Iterable[bytes]) -> List[ObjectEntry]:
+        """A process stopped reading these arena blocks; the entries now freed."""
+        freed: List[ObjectEntry] = []
+        for oid in object_ids:
+            self.table.remove_reader(oid, reader, freed)
+        return freed
+
+    def holder_gone(self, holder: str) -> List[ObjectEntry]:
+        """A process died: its holds and reads end; the entries now freed."""
+        freed: List[ObjectEntry] = []
+        self.table.drop_holder_everywhere(holder, freed)
+        return freed
+
+    def free(self, freed: Iterable[ObjectEntry], actor_objects: Collection[bytes],
+             lineage: bool) -> List[Instruction]:
+        """Entries the table forgot: what to give back for each.
+
+        `actor_objects`: creation objects of live actors; `lineage`: whether any task is
+        kept for rebuilding objects (then every freed id may let one go)."""
+        out: List[Instruction] = []
+        for entry in freed:
+            if entry.object_id in actor_objects:
+                out.append(ActorObjectFreed(entry))
+            if entry.state == SHM and entry.offset >= 0:
+                out.append(FreeBlock(entry.offset, entry.block))
+                entry.offset = -1
+            if entry.spill_url is not None:
+                out.append(DeleteSpilled(entry.spill_url))
+                entry.spill_url = None
+            if entry.copies:
+                out.append(ReleaseCopies(entry))
+            if lineage:
+                out.append(DropLineage(entry.object_id))
+            entry.inline = None
+        return out
+
+    # -- readers ----------------------------------------------------------------------
+    def descriptor(self, entry: ObjectEntry, reader: str, now: float) -> Descriptor:
+        """Where a ready value is for `reader` on this node; an arena block gets `reader`
+        registered, so its memory is not reused while mapped.  A spilled entry the shell
+        could not restore into the arena is read from the spill target."""
+        entry.last_access = now
+        if entry.state == INLINE:
+            return (INLINE_KIND, entry.inline, entry.is_error)
+        if entry.state == SPILLED:
+            return (SPILLED_KIND, (entry.spill_url, entry.block), entry.is_error)
+        self.table.add_reader(entry, reader)
+        return (SHM_KIND, entry.offset, entry.is_error)
+
+    def copy_descriptor(self, entry: ObjectEntry, node_id: str, reader: str) -> Descriptor:
+        """Where a ready value is for `reader` on node `node_id` (a copy must be there)."""
+        if entry.state == INLINE:
+            return (INLINE_KIND, entry.inline, entry.is_error)
+        offset, _block = entry.copies[node_id]
+        self.table.add_reader(entry, reader)
+        return (SHM_KIND, offset, entry.is_error)
+
+    # -- questions ----------------------------------------------------------------------
+    def pending_of(self, object_ids: Iterable[bytes]) -> List[ObjectEntry]:
+        """The entries still pending, once each, in input order.
+
+        Raises ObjectLostError for an id the directory does not know (freed, or never made)."""
+        missing: List[ObjectEntry] = []
+        seen: Set[bytes] = set()
+        entries = self.entries
+        for oid in object_ids:
+            entry = entries.get(oid)
+            if entry is None:
+                raise ObjectLostError(
+                    oid.hex(), "no reference to it is alive, so it was freed (or it was never "
+                    "created in this cluster)")
+            if entry.state == PENDING and oid not in seen:
+                seen.add(oid)
+                missing.append(entry)
+        return missing
+
+    def first_error(self, object_ids: Iterable[bytes]) -> Optional[bytes]:
+        """The first id (in input order) whose object is ready and an error."""
+        entries = self.entries
+        for oid in object_ids:
+            entry = entries.get(oid)
+            if entry is not None and entry.state != PENDING and entry.is_error:
+                return oid
+        return None
+
+    def is_ready(self, object_id: bytes) -> bool:
+        """Ready, or freed (a freed object is not waited for: get() reports it lost)."""
+        entry = self.entries.get(object_id)
+        return entry is None or entry.state != PENDING
+
+    def ready_ids(self, object_ids: Iterable[bytes]) -> Set[bytes]:
+        entries = self.entries
+        return {oid for oid in object_ids
+                if (e := entries.get(oid)) is None or e.state != PENDING}
+
+    # -- waiters ----------------------------------------------------------------------
+    @staticmethod
+    def add_waiter(entries: Iterable[ObjectEntry], waiter: Waiter) -> None:
+        for entry in entries:
+            entry.waiters.append(waiter)
+
+    @staticmethod
+    def remove_waiter(entries: Iterable[ObjectEntry], waiter: Any) -> None:
+        for entry in entries:
+            try:
+                entry.waiters.remove(waiter)
+            except ValueError:
+                pass
+
+
+__all__ = ["ObjectDirectory", "TaskResult", "Descriptor", "Instruction", "Wake", "FreeBlock",
+           "FreeRemoteBlock", "DeleteSpilled", "ReleaseCopies", "DropLineage",
+           "ActorObjectFreed", "INLINE_KIND", "SHM_KIND", "SPILLED_KIND", "Waiter", "NOTHING"]
