@@ -26,10 +26,12 @@ from .. import exceptions as exc
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import is_put_object, task_id_of
+from .cluster import NodeInfo
 from .node_streams import lineage_ids
+from .worker_pool import WorkerHandle
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .node import Node, NodeInfo, WorkerHandle
+    from .node import Node
 
 # A hung node is declared lost after this long without a heartbeat (sent every second);
 # a dead one closes its socket and is seen at once.
@@ -96,21 +98,19 @@ class RemoteNodes:
             elif op == "worker-exit":
                 worker = node.workers.get(msg[1])
                 if worker is not None:
-                    node._on_worker_exit(worker, msg[2])
+                    node.on_worker_exit(worker, msg[2])
             elif op == "fetched":
                 self._fetched(conn, *msg[1:])
             elif op == "make-room":
                 self._make_room(conn, msg[1], msg[2])
             else:
-                node._internal_error(f"unknown op {op!r} from node {conn.info.get('node_id')}")
+                node.internal_error(f"unknown op {op!r} from node {conn.info.get('node_id')}")
 
     def _info_of(self, conn: Any) -> Optional["NodeInfo"]:
         return self.node.cluster_nodes.get(conn.info.get("node_id", ""))
 
     def _register(self, conn: Any, node_id: str, resources: Dict[str, float], object_url: str,
                   hostname: str, pid: int, capacity: int, kind: str = "node") -> None:
-        from .node import NodeInfo
-
         node = self.node
         old = node.cluster_nodes.get(node_id)
         if old is not None and old.alive:
@@ -145,8 +145,6 @@ class RemoteNodes:
                 self.node_died(node_id, f"no heartbeat for {now - info.last_seen:.1f} s")
 
     def _from_worker(self, conn: Any, worker_id: str, msg: Tuple[Any, ...]) -> None:
-        from .node import WorkerHandle
-
         node = self.node
         worker = node.workers.get(worker_id)
         if worker is None:
@@ -158,13 +156,10 @@ class RemoteNodes:
                                   remote_pid=msg[1])
             if msg[0] == "ready-driver":
                 worker.state = "driver"  # an attached driver: never given tasks
-                node.workers[worker_id] = worker
+                node.pool.add(worker)
                 return
-            node.workers[worker_id] = worker
-        try:
-            node._handlers[msg[0]](worker, *msg[1:])
-        except Exception:
-            node._internal_error(f"handling {msg[0]!r} from {worker_id}")
+            node.pool.add(worker)
+        node.handle(worker, msg)
 
     # =========================================================================
     # where objects are
@@ -487,7 +482,7 @@ class RemoteNodes:
                 if entry.state == SHM and entry.offset < 0 and not entry.copies:
                     lost.append(entry)
         for worker in [w for w in node.workers.values() if w.node_id == node_id]:
-            node._on_worker_exit(worker, None)
+            node.on_worker_exit(worker, None)
         for entry in lost:
             self._rebuild_or_fail(entry, node_id)
         node._dispatch()
