@@ -101,7 +101,7 @@ class Node:
         self._spawn_requests = self.pool.spawn_requests  # MERGE-ALIAS
         self.requests = WorkerObjectRequests(self)
         self.streams = NodeStreams(self)
-        self._handlers = {
+        self._handlers: Dict[str, Callable[..., None]] = {
             "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
             "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
             "submit": self._on_submit, "get": self.requests.on_get, "get-cancel": self.requests.on_get_cancel,
@@ -871,7 +871,8 @@ class Node:
             if target is not None:
                 self._reply(target, ("log", {
                     "stream": stream, "text": text, "task_name": task_name, "pid": worker.pid,
-                    "worker_id": worker.worker_id, "task_id": task_id, "owner": spec.owner,
+                    "worker_id": worker.worker_id, "task_id": task_id,
+                    "owner": spec.owner if spec else None,
                     "tag": tag, "node_id": worker.node_id}))
                 return
         try:

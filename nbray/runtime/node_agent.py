@@ -293,6 +293,7 @@ class NodeAgent:
             return
 
         def done(error: Optional[BaseException]) -> None:
+            msg: Tuple[Any, ...]
             if error is not None:
                 with self.lock:
                     self.allocator.free(offset, block)

@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..core.membership import HEARTBEAT_TIMEOUT_S, Lost, Membership
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import is_put_object, task_id_of
@@ -31,11 +32,10 @@ from .node_streams import lineage_ids
 from .worker_pool import WorkerHandle
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..transport.ws import LoopThread
     from .node import Node
+    from .object_transfer import PullClient
 
-# A hung node is declared lost after this long without a heartbeat (sent every second);
-# a dead one closes its socket and is seen at once.
-HEARTBEAT_TIMEOUT_S = 5.0
 # Waits before re-trying a failed pull; together longer than HEARTBEAT_TIMEOUT_S, so a hung
 # source has been declared lost (and its objects rebuilt) before the last try.
 FETCH_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 4.0)
@@ -64,16 +64,34 @@ class RelayConn:
 
 
 class RemoteNodes:
-    def __init__(self, node: "Node") -> None:
+    """The other nodes of the cluster, seen from the head's `node`.
+
+    Built with the node; `serve()` connects it to the head's network once the head server
+    listens (until then no other node can join, so nothing here is used)."""
+
+    def __init__(self, node: "Node", heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> None:
         self.node = node
-        self.token = ""
+        self.membership = Membership(heartbeat_timeout_s)
         self.object_url = ""                         # the head's own object server
         self.fetches: Dict[Tuple[bytes, str], List[Callable[[Optional[BaseException]], None]]] = {}
         self.lineage: Dict[bytes, TaskSpec] = {}     # task id -> spec, while its outputs live
-        self.fetch_client: Any = None                # set by the head server (pulls into the head)
-        self.net: Any = None                         # the head server's network loop (timers)
+        self.fetch_client: Optional[PullClient] = None   # pulls into the head's arena
+        self.net: Optional[LoopThread] = None        # the head server's network loop (timers)
         # (object id, target node) -> (attempt, source node, pull handle if the head pulls)
         self.fetch_state: Dict[Tuple[bytes, str], Tuple[int, str, Any]] = {}
+
+    def serve(self, object_url: str, fetch_client: PullClient, net: LoopThread) -> None:
+        """Connect to the head server: its object URL, its client for pulling objects into
+        the head's arena, and its network loop (which runs the retry timers)."""
+        self.object_url = object_url
+        self.fetch_client = fetch_client
+        self.net = net
+        self.node.cluster_nodes[self.node.node_id].object_url = object_url
+
+    def stop_serving(self) -> None:
+        """The head server is closing: no more pulls into the head."""
+        if self.fetch_client is not None:
+            self.fetch_client.close()
 
     # =========================================================================
     # membership (called on the network thread)
@@ -93,7 +111,8 @@ class RemoteNodes:
             elif op == "heartbeat":
                 info = self._info_of(conn)
                 if info is not None:
-                    info.last_seen = time.monotonic()
+                    self.membership.heard(info.node_id, conn.info.get("incarnation", 0),
+                                          time.monotonic())
                     info.store_used, info.store_capacity = msg[1], msg[2]
             elif op == "worker-exit":
                 worker = node.workers.get(msg[1])
@@ -112,9 +131,8 @@ class RemoteNodes:
     def _register(self, conn: Any, node_id: str, resources: Dict[str, float], object_url: str,
                   hostname: str, pid: int, capacity: int, kind: str = "node") -> None:
         node = self.node
-        old = node.cluster_nodes.get(node_id)
-        if old is not None and old.alive:
-            self.node_died(node_id, "it registered again (restarted)")
+        incarnation, lost = self.membership.join(node_id, time.monotonic())
+        self._handle_lost(lost)  # its previous incarnation, still there: it restarted
         total = {k: float(v) for k, v in resources.items()}
         total[f"node:{node_id}"] = 1.0
         info = NodeInfo(node_id, total, dict(total), conn=conn, hostname=hostname,
@@ -122,6 +140,7 @@ class RemoteNodes:
                         is_driver=kind == "driver")
         node.cluster_nodes[node_id] = info
         conn.info["node_id"] = node_id
+        conn.info["incarnation"] = incarnation
         conn.send(("registered", node.node_id))
         node.stats["nodes_joined"] += 1
         node._dispatch()
@@ -131,18 +150,11 @@ class RemoteNodes:
         if node_id is None:
             return
         with self.node.lock:
-            info = self.node.cluster_nodes.get(node_id)
-            if info is not None and info.alive and info.conn is conn:
-                self.node_died(node_id, "its connection to the head closed")
+            self._handle_lost(self.membership.closed(node_id, conn.info.get("incarnation", 0)))
 
     def check_heartbeats(self) -> None:
         """Called periodically by the node's I/O thread, with the lock held."""
-        now = time.monotonic()
-        for node_id, info in list(self.node.cluster_nodes.items()):
-            if info.is_head or not info.alive:
-                continue
-            if now - info.last_seen > HEARTBEAT_TIMEOUT_S:
-                self.node_died(node_id, f"no heartbeat for {now - info.last_seen:.1f} s")
+        self._handle_lost(self.membership.expired(time.monotonic()))
 
     def _from_worker(self, conn: Any, worker_id: str, msg: Tuple[Any, ...]) -> None:
         node = self.node
@@ -244,6 +256,7 @@ class RemoteNodes:
             except exc.NbrayError as e:
                 self._finish_fetch(entry, target, None, e)
                 return
+            assert self.fetch_client is not None  # other nodes exist only once serve() ran
             handle = self.fetch_client.pull(src_url, src_offset, entry.block, offset,
                                             lambda err: self._pulled_to_head(entry, offset, err))
             self.fetch_state[key] = (attempt, src_node, handle)
@@ -337,8 +350,9 @@ class RemoteNodes:
                     for cb in callbacks[1:]:  # merged into that pull
                         self.fetch(current, target, cb)
 
-            self.net.loop.call_soon_threadsafe(
-                lambda: self.net.loop.call_later(FETCH_RETRY_DELAYS[attempt], again))
+            assert self.net is not None  # other nodes exist only once serve() ran
+            loop = self.net.loop
+            loop.call_soon_threadsafe(lambda: loop.call_later(FETCH_RETRY_DELAYS[attempt], again))
             return
         for cb in callbacks:
             cb(error)
@@ -369,6 +383,9 @@ class RemoteNodes:
                             key=lambda e: e.last_access)
         pending = {"left": 1}  # 1 until every move is started: a move may finish at once
 
+        def when_landed(entry: ObjectEntry) -> Callable[[Optional[BaseException]], None]:
+            return lambda err: landed(entry, err)
+
         def answer() -> None:
             node.stats["node_room_requests"] += 1
             try:
@@ -391,13 +408,13 @@ class RemoteNodes:
             in_flight = reading_from_here.get(entry.object_id)
             if in_flight is not None and in_flight in self.fetches:
                 pending["left"] += 1
-                self.fetches[in_flight].append(lambda err, e=entry: landed(e, err))
+                self.fetches[in_flight].append(when_landed(entry))
             elif self._held_elsewhere(entry, node_id):
                 self._drop_copy(entry, node_id, conn)
             else:
                 pending["left"] += 1
                 node.stats["objects_moved_to_head"] += 1
-                self.fetch(entry, node.node_id, lambda err, e=entry: landed(e, err))
+                self.fetch(entry, node.node_id, when_landed(entry))
             freed += entry.block
         pending["left"] -= 1
         if pending["left"] == 0:
@@ -448,15 +465,19 @@ class RemoteNodes:
             self.node.table.add_submitted(spec.all_refs(), -1, freed)
             self.node._release(freed)
 
-    def node_died(self, node_id: str, reason: str) -> None:
+    def _handle_lost(self, lost: List[Lost]) -> None:
+        for node_id, reason in lost:
+            info = self.node.cluster_nodes.get(node_id)
+            if info is not None and info.alive and not info.is_head:
+                self._lost(info, reason)
+
+    def _lost(self, info: NodeInfo, reason: str) -> None:
+        """A node was lost: its workers are handled like crashed ones, its copies forgotten,
+        and objects that only it held rebuilt from lineage or reported lost."""
         node = self.node
-        info = node.cluster_nodes.get(node_id)
-        if info is None or info.is_head or not info.alive:
-            return
+        node_id = info.node_id
         info.alive = False
         node.stats["nodes_lost"] += 1
-        import sys
-
         sys.stderr.write(f"nbray: node {node_id[:12]} ({info.hostname}) was lost: {reason}\n")
         try:
             if info.conn is not None:
