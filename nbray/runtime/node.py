@@ -94,7 +94,7 @@ class Node:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
         self.pool = WorkerPool(node_id, self._arena_fd, cap, self._make_worker_env(), self.lock,
-                               self._watch, self._unwatch, self.stats)
+                               self._watch, self.stats)
         # Every worker the node talks to (its own, relayed ones of other nodes, attached
         # drivers): the pool's table, read by scheduling, actors and introspection.
         self.workers: Dict[str, WorkerHandle] = self.pool.workers

@@ -10,6 +10,7 @@ workers and exits; a restarted agent registers again as a new node.
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import os
 import signal
@@ -30,8 +31,9 @@ from ..store.spill import FileSpill, default_spill_root
 from ..transport.framing import ConnectionClosed, MessageConnection
 from ..transport.tls import TlsConfig
 from ..transport.ws import PING_INTERVAL, PING_TIMEOUT, LoopThread, connect
+from ..core.membership import HEARTBEAT_TIMEOUT_S
 from .object_transfer import MAX_REQUEST, ObjectSocket, PullClient
-from .remote_nodes import HEARTBEAT_TIMEOUT_S
+from .worker_pool import WorkerHandle, WorkerPool
 
 HEARTBEAT_S = 1.0
 
@@ -64,12 +66,12 @@ class NodeAgent:
         self.lost_head = False        # the connection broke: worth trying to rejoin
         self.done = threading.Event()
         self.spill = FileSpill(os.path.join(default_spill_root(), f"spill-{os.getpid()}-{self.node_id[:8]}"))
-        self.env = worker_env(100 * 1024, self.spill.url, {})
-        self.workers: Dict[str, Tuple[Any, MessageConnection]] = {}
-        self._seq = 0
+        self.pool = WorkerPool(self.node_id, self.arena_fd, cap,
+                               worker_env(100 * 1024, self.spill.url, {}), self.lock,
+                               self._watch, collections.Counter())
         self._room_seq = 0   # allocations waiting for the head to make room, by key
         self._room_waiting: Dict[int, Tuple[int, Callable[[Optional[int]], None]]] = {}
-        self.net = LoopThread("nbray-agent-net")
+        self.net = LoopThread("nbray-agent-net")  # before any worker: it reads their sockets
         self.pull = PullClient(self.net, token, lambda: self.arena.view, client_tls)
         # Object server, bound like the node.
         app = tornado.web.Application([(r"/nbray/objects", ObjectSocket, {
@@ -121,37 +123,31 @@ class NodeAgent:
     # -- workers ------------------------------------------------------------------
     def attach_local(self, wid: str, conn: MessageConnection) -> None:
         """Relay a process-local client (an attached driver) like a worker."""
+        worker = WorkerHandle(wid, None, conn, state="driver", node_id=self.node_id)
         with self.lock:
-            self.workers[wid] = (None, conn)
-        self._watch(wid, conn)
+            self.pool.add(worker)
+        self._watch(worker)
 
     def _spawn(self) -> None:
-        from .worker_process import start_worker_process
-
-        with self.lock:
-            if self.closed:
-                return
-            self._seq += 1
-            wid = f"{self.node_id[:8]}-w{self._seq}"
-            proc, wconn = start_worker_process(self.arena_fd, self.arena.capacity, self.node_id,
-                                               wid, self.env)
-            self.workers[wid] = (proc, wconn)
-        self._watch(wid, wconn)
+        if not self.closed:
+            self.pool.spawn()
 
     # Worker sockets are read on the network loop itself, so a worker's message goes on
     # to the head without a hand-off between threads (a task's round trip has several).
-    def _watch(self, wid: str, wconn: MessageConnection) -> None:
-        self.net.call(self.net.loop.add_reader, wconn.fileno(), self._readable, wid, wconn)
+    def _watch(self, worker: WorkerHandle) -> None:
+        self.net.call(self.net.loop.add_reader, worker.conn.fileno(), self._readable, worker)
 
-    def _readable(self, wid: str, wconn: MessageConnection) -> None:
+    def _readable(self, worker: WorkerHandle) -> None:
+        wconn = worker.conn
         try:
             msgs = wconn.recv_available()
         except ConnectionClosed:
             self.net.loop.remove_reader(wconn.fileno())
             # Reaping the process may take a moment: not on the network loop.
-            threading.Thread(target=self._worker_exit, args=(wid,), name="nbray-agent-reap",
+            threading.Thread(target=self._worker_exit, args=(worker,), name="nbray-agent-reap",
                              daemon=True).start()
             return
+        wid = worker.worker_id
         for msg in msgs:
             self._from_worker(wid, wconn, msg)
 
@@ -199,46 +195,34 @@ class NodeAgent:
         except ConnectionError:
             self._stop_soon("lost the connection to the head", lost=True)
 
-    def _worker_exit(self, wid: str) -> None:
-        entry = self.workers.pop(wid, None)
-        if entry is None:
+    def _worker_exit(self, worker: WorkerHandle) -> None:
+        if worker.state == "dead":
             return
-        proc, wconn = entry
-        wconn.close()
-        code = None
-        if proc is not None:
-            try:
-                code = proc.wait(timeout=2)
-            except Exception:
-                proc.kill()
-                code = proc.wait()
+        code = self.pool.forget(worker, None)
         if self.closed:
             return
         try:
-            self.conn.send(("worker-exit", wid, code))
+            self.conn.send(("worker-exit", worker.worker_id, code))
         except ConnectionError:
             return
-        task_workers = sum(1 for p, _ in self.workers.values() if p is not None)
-        if proc is not None and task_workers < self.num_cpus:
+        task_workers = sum(1 for w in list(self.pool.workers.values()) if w.proc is not None)
+        if worker.proc is not None and task_workers < self.num_cpus:
             self._spawn()
 
     # -- head ---------------------------------------------------------------------
     def _from_head(self, conn: Any, msg: Tuple[Any, ...]) -> None:
         op = msg[0]
         if op == "to":
-            entry = self.workers.get(msg[1])
-            if entry is not None:
+            worker = self.pool.workers.get(msg[1])
+            if worker is not None:
                 try:
-                    entry[1].send(msg[2])
+                    worker.conn.send(msg[2])
                 except ConnectionClosed:
                     pass
         elif op == "signal":
-            entry = self.workers.get(msg[1])
-            if entry is not None and entry[0] is not None:
-                try:
-                    entry[0].send_signal(msg[2])
-                except ProcessLookupError:
-                    pass
+            worker = self.pool.workers.get(msg[1])
+            if worker is not None and worker.proc is not None:
+                worker.signal(msg[2])
         elif op == "free":
             with self.lock:
                 self.allocator.free(msg[1], msg[2])
@@ -314,18 +298,9 @@ class NodeAgent:
                 return
             self.closed = True
             self.lost_head = lost and not self.head_shut_down
-            workers = list(self.workers.values())
         if reason:
             sys.stderr.write(f"nbray node {self.node_id[:12]}: stopping: {reason}\n")
-        for proc, wconn in workers:
-            wconn.close()
-        for proc, _ in workers:
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=2)
-            except Exception:
-                proc.kill()
+        self.pool.shutdown()  # attached drivers get EOF too
         try:
             self.conn.close()
         except Exception:

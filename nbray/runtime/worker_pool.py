@@ -3,7 +3,8 @@
 Shared by the head's `Node` and a joined node's `NodeAgent`: both start workers on a
 socketpair of their own (nothing listens), read them on their I/O thread, and must leave
 no process behind.  How a worker's socket is watched differs (a selector in the node, the
-network loop in the agent), so the owner passes `watch`/`unwatch`.  What a worker is doing
+network loop in the agent), so the owner passes `watch`, and stops watching a worker
+itself before `forget`.  What a worker is doing
 (its task, its actor, its resources) is the scheduler's business; the pool only keeps the
 handle, which the scheduler annotates.
 
@@ -31,7 +32,7 @@ EXIT_GRACE_S = 2.0
 @dataclass(eq=False)
 class WorkerHandle:
     worker_id: str
-    proc: Optional[subprocess.Popen]   # None for a worker of another node
+    proc: Optional["subprocess.Popen[bytes]"]   # None: a worker of another node, a driver
     conn: Any                          # MessageConnection, or a relay through its node
     state: str = "starting"            # starting | idle | busy | exiting | driver | dead
     task: Optional[TaskSpec] = None
@@ -68,15 +69,13 @@ class WorkerPool:
 
     def __init__(self, node_id: str, arena_fd: int, capacity: int, env: Dict[str, str],
                  lock: ContextManager[Any], watch: Callable[[WorkerHandle], None],
-                 unwatch: Callable[[WorkerHandle], None],
                  stats: Optional["collections.Counter[str]"] = None) -> None:
         self.node_id = node_id
         self.arena_fd = arena_fd
         self.capacity = capacity
         self.env = env
         self.lock = lock            # the owner's lock: it guards `workers`
-        self.watch = watch
-        self.unwatch = unwatch
+        self.watch = watch          # start reading a new worker's socket
         self.stats: "collections.Counter[str]" = stats if stats is not None else collections.Counter()
         self.workers: Dict[str, WorkerHandle] = {}
         # Workers asked for and not started yet (counts); started by the owner's I/O thread.
@@ -163,11 +162,14 @@ class WorkerPool:
     def forget(self, worker: WorkerHandle, code: Optional[int]) -> Optional[int]:
         """The process half of a worker's exit (its socket closed): stop tracking it, close
         its socket, and reap the process; returns its exit code (`code` for a worker of
-        another node, whose node reported it).  Call with the owner's lock held, after
-        `unwatch`, and only once per worker (its state is "dead" afterwards)."""
-        worker.state = "dead"
-        self.workers.pop(worker.worker_id, None)
+        another node, whose node reported it).  Call once per worker (its state is "dead"
+        afterwards), after the owner stopped watching its socket."""
+        with self.lock:
+            worker.state = "dead"
+            self.workers.pop(worker.worker_id, None)
         if worker.proc is None:
+            if worker.conn is not None:
+                worker.conn.close()  # an attached driver's socket; a relay's is a no-op
             return code
         worker.conn.close()
         return _wait_or_kill(worker.proc, EXIT_GRACE_S)
@@ -193,7 +195,7 @@ class WorkerPool:
                 _wait_or_kill(w.proc, max(0.01, deadline - time.monotonic()))
 
 
-def _wait_or_kill(proc: "subprocess.Popen[Any]", timeout: float) -> int:
+def _wait_or_kill(proc: "subprocess.Popen[bytes]", timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
