@@ -192,8 +192,7 @@ class Node:
                 self.pool.start_requested(lambda: self.closed, self.internal_error)
             with self.lock:
                 self._drain_deferred()
-                self.pool.reap_idle(self.config.num_cpus, self.config.idle_worker_timeout_s,
-                                    time.monotonic())
+                self.pool.reap_idle(self.config.num_cpus, self.config.idle_worker_timeout_s)
                 if len(self.cluster_nodes) > 1:
                     self.remote.check_heartbeats()
 

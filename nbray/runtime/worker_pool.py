@@ -140,13 +140,17 @@ class WorkerPool:
         return [w for w in self.workers.values() if w.state != "dead" and w.actor_id is None
                 and w.node_id == node_id]
 
-    def reap_idle(self, keep: int, idle_timeout_s: float, now: float) -> None:
+    def reap_idle(self, keep: int, idle_timeout_s: float, now: Optional[float] = None) -> None:
         """Ask task workers beyond `keep` that have been idle over `idle_timeout_s` to exit
-        (workers started for nested gets); their exit is handled like any other."""
+        (workers started for nested gets); their exit is handled like any other.  `now`:
+        the monotonic time, read only when there are extra workers (this runs on every turn
+        of the node's I/O loop)."""
         live = self.live_task_workers()
         extra = len(live) - keep
         if extra <= 0:
             return
+        if now is None:
+            now = time.monotonic()
         for w in live:
             if extra <= 0:
                 break
