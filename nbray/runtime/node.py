@@ -6,6 +6,11 @@ Workers talk to it over socketpairs it creates itself: nothing listens, so no
 unauthenticated peer can ever send it a pickle.  One I/O thread reads every
 worker's socket; driver calls come in from the user's threads.  All state is
 guarded by one re-entrant lock.
+
+The node itself is the composition and the I/O loop: it reads messages and hands each to
+the component that owns it.  Its worker processes are `self.pool` (worker_pool.py, shared
+with the NodeAgent of a joined node); the other nodes of the cluster, their heartbeats and
+the transfers between them are `self.remote` (remote_nodes.py).
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ its arguments are there; missing ones are pulled from a node that has them
 over HTTP, streamed straight into the target arena.  Concurrent pulls of one
 object to one node are merged.
 
-When a node is lost, its workers are handled like crashed workers (tasks
-retried, actors restarted elsewhere), copies on it are forgotten, and objects
-left with no copy are rebuilt by re-running the task that made them
-(lineage), recursively; objects made by put() there are reported lost.
+Whether a node is alive is decided by `core.membership` (heartbeats, closed
+connections, re-registration).  When a node is lost, its workers are handled
+like crashed workers (tasks retried, actors restarted elsewhere), copies on it
+are forgotten, and objects left with no copy are rebuilt from their lineage
+(runtime/lineage.py) or reported lost.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from .. import exceptions as exc
 from ..core.membership import HEARTBEAT_TIMEOUT_S, Lost, Membership
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
-from ..ids import is_put_object, task_id_of
 from .cluster import NodeInfo
-from .node_streams import lineage_ids
+from .lineage import Lineage
 from .worker_pool import WorkerHandle
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,7 +64,8 @@ class RelayConn:
 
 
 class RemoteNodes:
-    """The other nodes of the cluster, seen from the head's `node`.
+    """The other nodes of the cluster, seen from the head's `node`: membership, heartbeats,
+    relayed workers, and object transfers between nodes.
 
     Built with the node; `serve()` connects it to the head's network once the head server
     listens (until then no other node can join, so nothing here is used)."""
@@ -74,7 +75,7 @@ class RemoteNodes:
         self.membership = Membership(heartbeat_timeout_s)
         self.object_url = ""                         # the head's own object server
         self.fetches: Dict[Tuple[bytes, str], List[Callable[[Optional[BaseException]], None]]] = {}
-        self.lineage: Dict[bytes, TaskSpec] = {}     # task id -> spec, while its outputs live
+        self.lineage = Lineage(node)                 # how to rebuild what a lost node held
         self.fetch_client: Optional[PullClient] = None   # pulls into the head's arena
         self.net: Optional[LoopThread] = None        # the head server's network loop (timers)
         # (object id, target node) -> (attempt, source node, pull handle if the head pulls)
@@ -445,25 +446,10 @@ class RemoteNodes:
         entry.copies.clear()
 
     # =========================================================================
-    # lineage and failures
+    # lost nodes
     # =========================================================================
-    def keep_lineage(self, spec: TaskSpec) -> bool:
-        """Keep a finished task's spec (and its arguments alive) while its outputs live only
-        in shared memory of other nodes, so they can be rebuilt if a node is lost."""
-        if spec.kind != "task":
-            return False
-        self.lineage[spec.task_id] = spec
-        return True
-
-    def drop_lineage(self, object_id: bytes) -> None:
-        spec = self.lineage.get(task_id_of(object_id))
-        if spec is None:
-            return
-        if all(rid not in self.node.table.entries for rid in lineage_ids(spec)):
-            del self.lineage[spec.task_id]
-            freed: List[ObjectEntry] = []
-            self.node.table.add_submitted(spec.all_refs(), -1, freed)
-            self.node._release(freed)
+    def keep_lineage(self, spec: TaskSpec) -> bool: return self.lineage.keep(spec)  # MERGE-ALIAS
+    def drop_lineage(self, object_id: bytes) -> None: self.lineage.drop(object_id)  # MERGE-ALIAS
 
     def _handle_lost(self, lost: List[Lost]) -> None:
         for node_id, reason in lost:
@@ -505,47 +491,8 @@ class RemoteNodes:
         for worker in [w for w in node.workers.values() if w.node_id == node_id]:
             node.on_worker_exit(worker, None)
         for entry in lost:
-            self._rebuild_or_fail(entry, node_id)
+            self.lineage.rebuild_or_fail(entry, node_id)
         node._dispatch()
-
-    def _rebuild_or_fail(self, entry: ObjectEntry, node_id: str) -> None:
-        node = self.node
-        if entry.state != SHM:
-            return  # already being rebuilt (an earlier output of the same task)
-        if is_put_object(entry.object_id):
-            self._lose(entry, f"it was created by put() on node {node_id[:12]}, which was lost; "
-                              f"objects made by put() cannot be rebuilt")
-            return
-        spec = self.lineage.get(task_id_of(entry.object_id))
-        if spec is None:
-            self._lose(entry, f"its only copy was on node {node_id[:12]}, which was lost, and "
-                              f"the task that made it is not known here")
-            return
-        if spec.max_retries != -1 and spec.attempt >= spec.max_retries:
-            err = exc.ObjectReconstructionFailedMaxAttemptsExceededError(
-                entry.object_id.hex(), f"its only copy was on node {node_id[:12]}, which was lost, "
-                f"and {spec.name}() already ran {spec.attempt + 1} time(s) (max_retries="
-                f"{spec.max_retries})")
-            self._lose(entry, "", err)
-            return
-        spec.attempt += 1
-        node.stats["reconstructions"] += 1
-        del self.lineage[spec.task_id]   # its argument holds pass to the re-run
-        for rid in lineage_ids(spec):   # a generator task's items too
-            e = node.table.entries.get(rid)
-            if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
-                e.state = PENDING
-        node.tasks[spec.task_id] = spec
-        node.when_args_ready(spec, lambda: node._enqueue(spec))
-
-    def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
-        node = self.node
-        err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
-        from ..serialization import serialize
-
-        entry.state = PENDING
-        payload = (serialize(err, context="error").meta, ())
-        node._make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
 
     # =========================================================================
     # shutdown
