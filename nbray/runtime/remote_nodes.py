@@ -80,6 +80,10 @@ class RemoteNodes:
         self.net: Optional[LoopThread] = None        # the head server's network loop (timers)
         # (object id, target node) -> (attempt, source node, pull handle if the head pulls)
         self.fetch_state: Dict[Tuple[bytes, str], Tuple[int, str, Any]] = {}
+        self._handlers: Dict[str, Callable[..., None]] = {
+            "w": self._from_worker, "register": self._register, "heartbeat": self._heartbeat,
+            "worker-exit": self._worker_exit, "fetched": self._fetched,
+            "make-room": self._make_room}
 
     def serve(self, object_url: str, fetch_client: PullClient, net: LoopThread) -> None:
         """Connect to the head server: its object URL, its client for pulling objects into
@@ -102,29 +106,26 @@ class RemoteNodes:
         conn.on_close = self._on_close
 
     def _on_message(self, conn: Any, msg: Tuple[Any, ...]) -> None:
-        node = self.node
-        with node.lock:
-            op = msg[0]
-            if op == "w":
-                self._from_worker(conn, msg[1], msg[2])
-            elif op == "register":
-                self._register(conn, *msg[1:])
-            elif op == "heartbeat":
-                info = self._info_of(conn)
-                if info is not None:
-                    self.membership.heard(info.node_id, conn.info.get("incarnation", 0),
-                                          time.monotonic())
-                    info.store_used, info.store_capacity = msg[1], msg[2]
-            elif op == "worker-exit":
-                worker = node.workers.get(msg[1])
-                if worker is not None:
-                    node.on_worker_exit(worker, msg[2])
-            elif op == "fetched":
-                self._fetched(conn, *msg[1:])
-            elif op == "make-room":
-                self._make_room(conn, msg[1], msg[2])
-            else:
-                node.internal_error(f"unknown op {op!r} from node {conn.info.get('node_id')}")
+        """A message from a node (its own, or one of its workers' relayed: "w")."""
+        with self.node.lock:
+            handler = self._handlers.get(msg[0])
+            if handler is None:
+                self.node.internal_error(
+                    f"unknown op {msg[0]!r} from node {conn.info.get('node_id')}")
+                return
+            handler(conn, *msg[1:])
+
+    def _heartbeat(self, conn: Any, store_used: int, store_capacity: int) -> None:
+        info = self._info_of(conn)
+        if info is not None:
+            self.membership.heard(info.node_id, conn.info.get("incarnation", 0),
+                                  time.monotonic())
+            info.store_used, info.store_capacity = store_used, store_capacity
+
+    def _worker_exit(self, conn: Any, worker_id: str, code: Optional[int]) -> None:
+        worker = self.node.workers.get(worker_id)
+        if worker is not None:
+            self.node.on_worker_exit(worker, code)
 
     def _info_of(self, conn: Any) -> Optional["NodeInfo"]:
         return self.node.cluster_nodes.get(conn.info.get("node_id", ""))
