@@ -110,6 +110,11 @@ class NodeAgent:
             self.arena.close()
             os.close(self.arena_fd)
             raise
+        self._head_handlers: Dict[str, Callable[..., None]] = {
+            "to": self._to_worker, "signal": self._signal, "free": self._free,
+            "fetch": self._fetch, "room": self._room_made, "spawn": self._spawn_n,
+            "registered": lambda head_node_id: None,  # the head's acknowledgement
+            "shutdown": self._head_shutdown}
         self.conn.on_message = self._from_head
         self.conn.on_close = lambda c: self._stop_soon("the head closed the connection",
                                                        lost=True)
@@ -211,33 +216,34 @@ class NodeAgent:
 
     # -- head ---------------------------------------------------------------------
     def _from_head(self, conn: Any, msg: Tuple[Any, ...]) -> None:
-        op = msg[0]
-        if op == "to":
-            worker = self.pool.workers.get(msg[1])
-            if worker is not None:
-                try:
-                    worker.conn.send(msg[2])
-                except ConnectionClosed:
-                    pass
-        elif op == "signal":
-            worker = self.pool.workers.get(msg[1])
-            if worker is not None and worker.proc is not None:
-                worker.signal(msg[2])
-        elif op == "free":
-            with self.lock:
-                self.allocator.free(msg[1], msg[2])
-        elif op == "fetch":
-            self._fetch(*msg[1:])
-        elif op == "room":
-            self._room_made(msg[1])
-        elif op == "spawn":
-            for _ in range(msg[1]):
-                self._spawn()
-        elif op == "registered":
-            pass
-        elif op == "shutdown":
-            self.head_shut_down = True
-            self._stop_soon("the head shut down")
+        handler = self._head_handlers.get(msg[0])
+        if handler is not None:  # an op of a newer head: ignored, as before
+            handler(*msg[1:])
+
+    def _to_worker(self, worker_id: str, msg: Tuple[Any, ...]) -> None:
+        worker = self.pool.workers.get(worker_id)
+        if worker is not None:
+            try:
+                worker.conn.send(msg)
+            except ConnectionClosed:
+                pass
+
+    def _signal(self, worker_id: str, signum: int) -> None:
+        worker = self.pool.workers.get(worker_id)
+        if worker is not None and worker.proc is not None:
+            worker.signal(signum)
+
+    def _free(self, offset: int, block: int) -> None:
+        with self.lock:
+            self.allocator.free(offset, block)
+
+    def _spawn_n(self, n: int) -> None:
+        for _ in range(n):
+            self._spawn()
+
+    def _head_shutdown(self) -> None:
+        self.head_shut_down = True
+        self._stop_soon("the head shut down")
 
     def _allocate(self, size: int, then: Callable[[Optional[int]], None]) -> None:
         """then(offset) with a block of `size` bytes, or then(None) when there is no room even
