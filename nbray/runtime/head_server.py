@@ -119,7 +119,6 @@ class HeadServer:
         self.tls = tls or TlsConfig()
         self.ssl = self.tls.server_context()
         remote = node.remote
-        remote.token = self.token
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -155,12 +154,8 @@ class HeadServer:
         self.server = self.net.run(start(), timeout=10)
         scheme = "https" if self.ssl else "http"
         self.object_url = f"{scheme}://{_connect_host(host)}:{self.port}"
-        remote.object_url = self.object_url
-        remote.fetch_client = PullClient(self.net, self.token, lambda: node.arena.view,
-                                         self.tls.client_context())
-        remote.net = self.net
-        info = node.cluster_nodes[node.node_id]
-        info.object_url = self.object_url
+        remote.serve(self.object_url, PullClient(self.net, self.token, lambda: node.arena.view,
+                                                 self.tls.client_context()), self.net)
         self.address = f"{'wss' if self.ssl else 'ws'}://{_connect_host(host)}:{self.port}"
         self._wrote_address = write_address
         if write_address:
@@ -189,8 +184,7 @@ class HeadServer:
             self.net.run(stop(), timeout=5)
         except Exception:
             pass
-        if self.node.remote.fetch_client is not None:
-            self.node.remote.fetch_client.close()
+        self.node.remote.stop_serving()
         self.net.stop()
         if self._wrote_address:
             self.remove_files()

@@ -6,6 +6,11 @@ Workers talk to it over socketpairs it creates itself: nothing listens, so no
 unauthenticated peer can ever send it a pickle.  One I/O thread reads every
 worker's socket; driver calls come in from the user's threads.  All state is
 guarded by one re-entrant lock.
+
+The node itself is the composition and the I/O loop: it reads messages and hands each to
+the component that owns it.  Its worker processes are `self.pool` (worker_pool.py, shared
+with the NodeAgent of a joined node); the other nodes of the cluster, their heartbeats and
+the transfers between them are `self.remote` (remote_nodes.py).
 """
 
 from __future__ import annotations
@@ -13,13 +18,10 @@ from __future__ import annotations
 import collections
 import os
 import selectors
-import signal
-import subprocess
 import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 from .. import exceptions as exc
@@ -39,64 +41,9 @@ from .node_streams import NodeStreams
 from .remote_nodes import RemoteNodes
 from .timeline import Timeline
 from .worker_requests import WorkerObjectRequests
-from .worker_process import _describe_exit, print_worker_output, start_worker_process, worker_env
-
-DRIVER = "driver"
-
-
-@dataclass(eq=False)
-class WorkerHandle:
-    worker_id: str
-    proc: Optional[subprocess.Popen]   # None for a worker of another node
-    conn: Any                          # MessageConnection, or a relay through its node
-    state: str = "starting"            # starting | idle | busy | dead
-    task: Optional[TaskSpec] = None
-    held: Dict[str, float] = field(default_factory=dict)
-    blocked: int = 0                   # nested get/wait calls in progress
-    functions: Set[bytes] = field(default_factory=set)
-    actor_id: Optional[bytes] = None
-    idle_since: float = 0.0
-    cancelled: Set[bytes] = field(default_factory=set)
-    node_id: str = ""
-    remote_pid: int = 0
-    calls: Dict[bytes, int] = field(default_factory=dict)  # function id -> runs (max_calls)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid if self.proc is not None else self.remote_pid
-
-    def signal(self, signum: int) -> None:
-        """Send a signal to the worker process, wherever it runs."""
-        if self.proc is not None:
-            try:
-                self.proc.send_signal(signum)
-            except ProcessLookupError:
-                pass
-        else:
-            try:
-                self.conn.node_send(("signal", self.worker_id, int(signum)))
-            except ConnectionError:
-                pass
-
-
-@dataclass(eq=False)
-class NodeInfo:
-    """A node of the cluster as the head sees it (the head's own node included)."""
-
-    node_id: str
-    total: Dict[str, float]
-    available: Dict[str, float]
-    conn: Any = None                   # None for the head's own node
-    hostname: str = ""
-    object_url: str = ""               # where its objects can be fetched over HTTP
-    alive: bool = True
-    last_seen: float = field(default_factory=time.monotonic)
-    is_head: bool = False
-    store_capacity: int = 0
-    store_used: int = 0
-    pid: int = 0
-    is_driver: bool = False            # the in-process node of an attached driver (no CPUs)
-
+from .cluster import DRIVER, Descriptor, NodeInfo
+from .worker_pool import WorkerHandle, WorkerPool
+from .worker_process import _describe_exit, print_worker_output, worker_env
 
 class Node:
     def __init__(self, config: Config, node_id: str,
@@ -121,9 +68,6 @@ class Node:
         self.table = ObjectTable()
         self.lock = threading.RLock()
         self.functions: Dict[bytes, bytes] = {}
-        self.workers: Dict[str, WorkerHandle] = {}
-        self._by_fd: Dict[int, WorkerHandle] = {}
-        self._worker_seq = 0
         self.ready_queue: Deque[TaskSpec] = collections.deque()
         self.tasks: Dict[bytes, TaskSpec] = {}
         self._pending_deps: Dict[bytes, int] = {}
@@ -159,13 +103,17 @@ class Node:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._spawn_requests: Deque[int] = collections.deque()
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
-        self._worker_env = self._make_worker_env()
+        self.pool = WorkerPool(node_id, self._arena_fd, cap, self._make_worker_env(), self.lock,
+                               self._watch, self.stats)
+        # Every worker the node talks to (its own, relayed ones of other nodes, attached
+        # drivers): the pool's table, read by scheduling, actors and introspection.
+        self.workers: Dict[str, WorkerHandle] = self.pool.workers
+        self._spawn_requests = self.pool.spawn_requests  # MERGE-ALIAS
         self.requests = WorkerObjectRequests(self)
         self.streams = NodeStreams(self)
         self.actors = ActorManager(self)
-        self._handlers = {
+        self._handlers: Dict[str, Callable[..., None]] = {
             "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
             "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
             "submit": self._on_submit, "get": self.requests.on_get, "get-cancel": self.requests.on_get_cancel,
@@ -195,32 +143,26 @@ class Node:
     def request_workers(self, n: int) -> None:
         """Ask the I/O thread to start `n` workers (spawning there keeps PDEATHSIG tied
         to a thread that lives as long as the node)."""
-        self._spawn_requests.append(n)
-        self._wake()
+        self.pool.request(n)
+        self.wake()
 
-    def _spawn_worker(self) -> WorkerHandle:
-        self._worker_seq += 1
-        worker_id = f"{self.node_id[:8]}-w{self._worker_seq}"
-        proc, conn = start_worker_process(self._arena_fd, self.arena.capacity, self.node_id,
-                                          worker_id, self._worker_env)
-        worker = WorkerHandle(worker_id, proc, conn, idle_since=time.monotonic(),
-                              node_id=self.node_id)
-        with self.lock:
-            self.workers[worker_id] = worker
-            self._by_fd[conn.fileno()] = worker
-        self._selector.register(conn.fileno(), selectors.EVENT_READ, worker)
-        self.stats["workers_started"] += 1
-        return worker
+    def _watch(self, worker: WorkerHandle) -> None:
+        self._selector.register(worker.conn.fileno(), selectors.EVENT_READ, worker)
 
-    def _live_task_workers(self) -> List[WorkerHandle]:
-        return [w for w in self.workers.values() if w.state != "dead" and w.actor_id is None
-                and w.node_id == self.node_id]
+    def _unwatch(self, worker: WorkerHandle) -> None:
+        if worker.proc is not None:  # a relayed worker's messages come through its node
+            try:
+                self._selector.unregister(worker.conn.fileno())
+            except (KeyError, ValueError, OSError):
+                pass
 
+    def _live_task_workers(self) -> List[WorkerHandle]: return self.pool.live_task_workers()  # MERGE-ALIAS
 
     # =========================================================================
     # I/O thread
     # =========================================================================
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Wake the I/O thread (work was queued for it)."""
         try:
             os.write(self._wake_w, b"x")
         except (BlockingIOError, OSError):
@@ -228,7 +170,7 @@ class Node:
 
     def _io_loop(self) -> None:
         while not self.closed:
-            timeout = 0.05 if self.deferred else 1.0
+            timeout = 0.05 if self.objects.deferred else 1.0
             try:
                 events = self._selector.select(timeout)
             except OSError:
@@ -246,35 +188,47 @@ class Node:
                 try:
                     msgs = worker.conn.recv_available()
                 except ConnectionClosed:
-                    self._on_worker_exit(worker)
+                    self.on_worker_exit(worker)
                     continue
+                handlers = self._handlers
                 with self.lock:
                     for msg in msgs:
                         try:
-                            self._handlers[msg[0]](worker, *msg[1:])
+                            handlers[msg[0]](worker, *msg[1:])
                         except Exception:  # a bug must not take the node down
-                            self._internal_error(f"handling {msg[0]!r} from {worker.worker_id}")
+                            self.internal_error(f"handling {msg[0]!r} from {worker.worker_id}")
             if self.closed:
                 return
-            while self._spawn_requests and not self.closed:
-                n = self._spawn_requests[0]
-                try:
-                    self._spawn_worker()
-                except OSError as e:
-                    self._internal_error(f"starting a worker failed: {e}")
-                # Counted as requested until started, so dispatch never asks twice.
-                if n <= 1:
-                    self._spawn_requests.popleft()
-                else:
-                    self._spawn_requests[0] = n - 1
+            if self.pool.spawn_requests:
+                self.pool.start_requested(lambda: self.closed, self.internal_error)
             with self.lock:
                 self._drain_deferred()
-                self._reap_idle_workers()
+                self.pool.reap_idle(self.config.num_cpus, self.config.idle_worker_timeout_s)
                 if len(self.cluster_nodes) > 1:
                     self.remote.check_heartbeats()
 
-    def _internal_error(self, what: str) -> None:
+    def handle(self, worker: WorkerHandle, msg: Tuple[Any, ...]) -> None:
+        """Handle one message from `worker` (one relayed from another node); lock held."""
+        try:
+            self._handlers[msg[0]](worker, *msg[1:])
+        except Exception:  # a bug must not take the node down
+            self.internal_error(f"handling {msg[0]!r} from {worker.worker_id}")
+
+    def internal_error(self, what: str) -> None:
+        """Report a bug met while handling `what` (inside an except block) and go on."""
         sys.stderr.write(f"nbray: internal error while {what}:\n{traceback.format_exc()}")
+
+    def _internal_error(self, what: str) -> None: self.internal_error(what)  # MERGE-ALIAS
+    def _wake(self) -> None: self.wake()  # MERGE-ALIAS
+
+    def reply(self, worker: WorkerHandle, msg: Tuple[Any, ...]) -> None:
+        """Send `msg` to `worker`; one that is gone has its exit handled by the I/O thread."""
+        try:
+            worker.conn.send(msg)
+        except ConnectionClosed:
+            pass
+
+    def _reply(self, worker: WorkerHandle, msg: Tuple[Any, ...]) -> None: self.reply(worker, msg)  # MERGE-ALIAS
 
     # =========================================================================
     # objects: node_objects.py (node.objects); the driver's entry points are bound in __init__
@@ -546,7 +500,7 @@ class Node:
             self._store_results(spec, results, worker.node_id)
             keep = worker.node_id != self.node_id and (
                 any(r[1] == "s" for r in results) or spec.extra.get("remote_items", False)) \
-                and self.remote.keep_lineage(spec)
+                and self.remote.lineage.keep(spec)
             self._finish_task(spec, keep_args=keep)
         limit = spec.extra.get("max_calls")
         if limit:
@@ -589,11 +543,6 @@ class Node:
                 for rid in spec.return_ids]
 
     # -- nested get / wait from workers ---------------------------------------
-    def _reply(self, worker: WorkerHandle, msg: Tuple) -> None:
-        try:
-            worker.conn.send(msg)
-        except ConnectionClosed:
-            pass
 
     def _on_query(self, worker: WorkerHandle, req: int, op: str, args: Dict[str, Any]) -> None:
         from . import queries
@@ -617,7 +566,8 @@ class Node:
             if target is not None:
                 self._reply(target, ("log", {
                     "stream": stream, "text": text, "task_name": task_name, "pid": worker.pid,
-                    "worker_id": worker.worker_id, "task_id": task_id, "owner": spec.owner,
+                    "worker_id": worker.worker_id, "task_id": task_id,
+                    "owner": spec.owner if spec else None,
                     "tag": tag, "node_id": worker.node_id}))
                 return
         try:
@@ -711,8 +661,7 @@ class Node:
             except (ConnectionClosed, ConnectionError):
                 pass
 
-    def _kill_worker(self, worker: WorkerHandle) -> None:
-        worker.signal(signal.SIGKILL)
+    def _kill_worker(self, worker: WorkerHandle) -> None: self.pool.kill(worker)  # MERGE-ALIAS
 
     def _totals_text(self) -> str:
         return "; ".join(f"node {nid[:8]}: " + (", ".join(
@@ -721,34 +670,17 @@ class Node:
             for nid, info in self.cluster_nodes.items() if info.alive)
 
     # -- worker exit -----------------------------------------------------------
-    def _on_worker_exit(self, worker: WorkerHandle, code: Optional[int] = None) -> None:
-        if worker.proc is not None:
-            try:
-                self._selector.unregister(worker.conn.fileno())
-            except (KeyError, ValueError, OSError):
-                pass
+    def on_worker_exit(self, worker: WorkerHandle, code: Optional[int] = None) -> None:
+        """A worker is gone (its socket closed, or its node reported it or was lost): the
+        pool reaps it, then its objects, streams, actor and task are dealt with."""
+        self._unwatch(worker)
         with self.lock:
             if worker.state == "dead":
                 return
-            if worker.proc is not None:
-                self._by_fd.pop(worker.conn.fileno(), None)
-                worker.conn.close()
-            worker.state = "dead"
-            self.workers.pop(worker.worker_id, None)
+            code = self.pool.forget(worker, code)
             self.gpu_slots.release(worker.worker_id)
-            if worker.proc is not None:
-                try:
-                    code = worker.proc.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    worker.proc.kill()
-                    code = worker.proc.wait()
             self.stats["workers_died"] += 1
-            for key in [k for k in self._get_requests if k[0] == worker.worker_id]:
-                entries, waiter = self._get_requests.pop(key)
-                self._remove_waiter(entries, waiter)
-            freed: List[ObjectEntry] = []
-            self.table.drop_holder_everywhere(worker.worker_id, freed)
-            self._release(freed)
+            self.objects.holder_gone(worker.worker_id)
             self.streams.owner_gone(worker.worker_id)
             if worker.actor_id is not None:
                 self.actors.on_worker_exit(worker, _describe_exit(code))
@@ -775,20 +707,6 @@ class Node:
                     self.request_workers(1)
                 self._dispatch()
 
-    def _reap_idle_workers(self) -> None:
-        live = [w for w in self._live_task_workers()]
-        extra = len(live) - self.config.num_cpus
-        if extra <= 0:
-            return
-        now = time.monotonic()
-        for w in live:
-            if extra <= 0:
-                break
-            if w.state == "idle" and now - w.idle_since > self.config.idle_worker_timeout_s:
-                w.state = "exiting"
-                self._reply(w, ("exit",))
-                extra -= 1
-
     # -- actors (runtime/actor_manager.py) ---------------------------------------------
     # Thin public delegates that stay: client.py calls these on the in-process node.
     def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
@@ -803,7 +721,9 @@ class Node:
     # =========================================================================
     # introspection and shutdown
     # =========================================================================
-    def _node_rows_locked(self) -> List[Dict[str, Any]]:
+    def _node_rows_locked(self) -> List[Dict[str, Any]]: return self.node_rows_locked()  # MERGE-ALIAS
+
+    def node_rows_locked(self) -> List[Dict[str, Any]]:
         """One row per node ever seen (Ray's nodes() keys); call with the lock held."""
         rows = []
         for nid, info in self.cluster_nodes.items():
@@ -837,21 +757,11 @@ class Node:
                 return
             self.closed = True
             self.remote.shutdown_nodes()
-        self._wake()
+        self.wake()
         if self._io_thread is not threading.current_thread():
             self._io_thread.join(timeout=5)
         # Only now: the I/O thread may have been starting a worker a moment ago.
-        with self.lock:
-            workers = [w for w in self.workers.values() if w.proc is not None]
-        for w in workers:
-            w.conn.close()  # EOF: the worker exits at once
-        deadline = time.monotonic() + 2.0
-        for w in workers:
-            try:
-                w.proc.wait(timeout=max(0.01, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                w.proc.kill()
-                w.proc.wait()
+        self.pool.shutdown()
         self._selector.close()
         for fd in (self._wake_r, self._wake_w):
             try:

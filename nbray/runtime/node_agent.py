@@ -10,6 +10,7 @@ workers and exits; a restarted agent registers again as a new node.
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import os
 import signal
@@ -30,8 +31,9 @@ from ..store.spill import FileSpill, default_spill_root
 from ..transport.framing import ConnectionClosed, MessageConnection
 from ..transport.tls import TlsConfig
 from ..transport.ws import PING_INTERVAL, PING_TIMEOUT, LoopThread, connect
+from ..core.membership import HEARTBEAT_TIMEOUT_S
 from .object_transfer import MAX_REQUEST, ObjectSocket, PullClient
-from .remote_nodes import HEARTBEAT_TIMEOUT_S
+from .worker_pool import WorkerHandle, WorkerPool
 
 HEARTBEAT_S = 1.0
 
@@ -64,12 +66,12 @@ class NodeAgent:
         self.lost_head = False        # the connection broke: worth trying to rejoin
         self.done = threading.Event()
         self.spill = FileSpill(os.path.join(default_spill_root(), f"spill-{os.getpid()}-{self.node_id[:8]}"))
-        self.env = worker_env(100 * 1024, self.spill.url, {})
-        self.workers: Dict[str, Tuple[Any, MessageConnection]] = {}
-        self._seq = 0
+        self.pool = WorkerPool(self.node_id, self.arena_fd, cap,
+                               worker_env(100 * 1024, self.spill.url, {}), self.lock,
+                               self._watch, collections.Counter())
         self._room_seq = 0   # allocations waiting for the head to make room, by key
         self._room_waiting: Dict[int, Tuple[int, Callable[[Optional[int]], None]]] = {}
-        self.net = LoopThread("nbray-agent-net")
+        self.net = LoopThread("nbray-agent-net")  # before any worker: it reads their sockets
         self.pull = PullClient(self.net, token, lambda: self.arena.view, client_tls)
         # Object server, bound like the node.
         app = tornado.web.Application([(r"/nbray/objects", ObjectSocket, {
@@ -108,6 +110,11 @@ class NodeAgent:
             self.arena.close()
             os.close(self.arena_fd)
             raise
+        self._head_handlers: Dict[str, Callable[..., None]] = {
+            "to": self._to_worker, "signal": self._signal, "free": self._free,
+            "fetch": self._fetch, "room": self._room_made, "spawn": self._spawn_n,
+            "registered": lambda head_node_id: None,  # the head's acknowledgement
+            "shutdown": self._head_shutdown}
         self.conn.on_message = self._from_head
         self.conn.on_close = lambda c: self._stop_soon("the head closed the connection",
                                                        lost=True)
@@ -121,37 +128,31 @@ class NodeAgent:
     # -- workers ------------------------------------------------------------------
     def attach_local(self, wid: str, conn: MessageConnection) -> None:
         """Relay a process-local client (an attached driver) like a worker."""
+        worker = WorkerHandle(wid, None, conn, state="driver", node_id=self.node_id)
         with self.lock:
-            self.workers[wid] = (None, conn)
-        self._watch(wid, conn)
+            self.pool.add(worker)
+        self._watch(worker)
 
     def _spawn(self) -> None:
-        from .worker_process import start_worker_process
-
-        with self.lock:
-            if self.closed:
-                return
-            self._seq += 1
-            wid = f"{self.node_id[:8]}-w{self._seq}"
-            proc, wconn = start_worker_process(self.arena_fd, self.arena.capacity, self.node_id,
-                                               wid, self.env)
-            self.workers[wid] = (proc, wconn)
-        self._watch(wid, wconn)
+        if not self.closed:
+            self.pool.spawn()
 
     # Worker sockets are read on the network loop itself, so a worker's message goes on
     # to the head without a hand-off between threads (a task's round trip has several).
-    def _watch(self, wid: str, wconn: MessageConnection) -> None:
-        self.net.call(self.net.loop.add_reader, wconn.fileno(), self._readable, wid, wconn)
+    def _watch(self, worker: WorkerHandle) -> None:
+        self.net.call(self.net.loop.add_reader, worker.conn.fileno(), self._readable, worker)
 
-    def _readable(self, wid: str, wconn: MessageConnection) -> None:
+    def _readable(self, worker: WorkerHandle) -> None:
+        wconn = worker.conn
         try:
             msgs = wconn.recv_available()
         except ConnectionClosed:
             self.net.loop.remove_reader(wconn.fileno())
             # Reaping the process may take a moment: not on the network loop.
-            threading.Thread(target=self._worker_exit, args=(wid,), name="nbray-agent-reap",
+            threading.Thread(target=self._worker_exit, args=(worker,), name="nbray-agent-reap",
                              daemon=True).start()
             return
+        wid = worker.worker_id
         for msg in msgs:
             self._from_worker(wid, wconn, msg)
 
@@ -199,61 +200,50 @@ class NodeAgent:
         except ConnectionError:
             self._stop_soon("lost the connection to the head", lost=True)
 
-    def _worker_exit(self, wid: str) -> None:
-        entry = self.workers.pop(wid, None)
-        if entry is None:
+    def _worker_exit(self, worker: WorkerHandle) -> None:
+        if worker.state == "dead":
             return
-        proc, wconn = entry
-        wconn.close()
-        code = None
-        if proc is not None:
-            try:
-                code = proc.wait(timeout=2)
-            except Exception:
-                proc.kill()
-                code = proc.wait()
+        code = self.pool.forget(worker, None)
         if self.closed:
             return
         try:
-            self.conn.send(("worker-exit", wid, code))
+            self.conn.send(("worker-exit", worker.worker_id, code))
         except ConnectionError:
             return
-        task_workers = sum(1 for p, _ in self.workers.values() if p is not None)
-        if proc is not None and task_workers < self.num_cpus:
+        task_workers = sum(1 for w in list(self.pool.workers.values()) if w.proc is not None)
+        if worker.proc is not None and task_workers < self.num_cpus:
             self._spawn()
 
     # -- head ---------------------------------------------------------------------
     def _from_head(self, conn: Any, msg: Tuple[Any, ...]) -> None:
-        op = msg[0]
-        if op == "to":
-            entry = self.workers.get(msg[1])
-            if entry is not None:
-                try:
-                    entry[1].send(msg[2])
-                except ConnectionClosed:
-                    pass
-        elif op == "signal":
-            entry = self.workers.get(msg[1])
-            if entry is not None and entry[0] is not None:
-                try:
-                    entry[0].send_signal(msg[2])
-                except ProcessLookupError:
-                    pass
-        elif op == "free":
-            with self.lock:
-                self.allocator.free(msg[1], msg[2])
-        elif op == "fetch":
-            self._fetch(*msg[1:])
-        elif op == "room":
-            self._room_made(msg[1])
-        elif op == "spawn":
-            for _ in range(msg[1]):
-                self._spawn()
-        elif op == "registered":
-            pass
-        elif op == "shutdown":
-            self.head_shut_down = True
-            self._stop_soon("the head shut down")
+        handler = self._head_handlers.get(msg[0])
+        if handler is not None:  # an op of a newer head: ignored, as before
+            handler(*msg[1:])
+
+    def _to_worker(self, worker_id: str, msg: Tuple[Any, ...]) -> None:
+        worker = self.pool.workers.get(worker_id)
+        if worker is not None:
+            try:
+                worker.conn.send(msg)
+            except ConnectionClosed:
+                pass
+
+    def _signal(self, worker_id: str, signum: int) -> None:
+        worker = self.pool.workers.get(worker_id)
+        if worker is not None and worker.proc is not None:
+            worker.signal(signum)
+
+    def _free(self, offset: int, block: int) -> None:
+        with self.lock:
+            self.allocator.free(offset, block)
+
+    def _spawn_n(self, n: int) -> None:
+        for _ in range(n):
+            self._spawn()
+
+    def _head_shutdown(self) -> None:
+        self.head_shut_down = True
+        self._stop_soon("the head shut down")
 
     def _allocate(self, size: int, then: Callable[[Optional[int]], None]) -> None:
         """then(offset) with a block of `size` bytes, or then(None) when there is no room even
@@ -293,6 +283,7 @@ class NodeAgent:
             return
 
         def done(error: Optional[BaseException]) -> None:
+            msg: Tuple[Any, ...]
             if error is not None:
                 with self.lock:
                     self.allocator.free(offset, block)
@@ -313,18 +304,9 @@ class NodeAgent:
                 return
             self.closed = True
             self.lost_head = lost and not self.head_shut_down
-            workers = list(self.workers.values())
         if reason:
             sys.stderr.write(f"nbray node {self.node_id[:12]}: stopping: {reason}\n")
-        for proc, wconn in workers:
-            wconn.close()
-        for proc, _ in workers:
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=2)
-            except Exception:
-                proc.kill()
+        self.pool.shutdown()  # attached drivers get EOF too
         try:
             self.conn.close()
         except Exception:

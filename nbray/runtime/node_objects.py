@@ -67,7 +67,7 @@ class NodeObjects:
             elif isinstance(ins, ReleaseCopies):
                 node.remote.release_copies(ins.entry)
             elif isinstance(ins, DropLineage):
-                node.remote.drop_lineage(ins.object_id)
+                node.remote.lineage.drop(ins.object_id)
             elif isinstance(ins, ActorObjectFreed):
                 node.actors.on_object_freed(ins.entry)
 

@@ -10,10 +10,11 @@ its arguments are there; missing ones are pulled from a node that has them
 over HTTP, streamed straight into the target arena.  Concurrent pulls of one
 object to one node are merged.
 
-When a node is lost, its workers are handled like crashed workers (tasks
-retried, actors restarted elsewhere), copies on it are forgotten, and objects
-left with no copy are rebuilt by re-running the task that made them
-(lineage), recursively; objects made by put() there are reported lost.
+Whether a node is alive is decided by `core.membership` (heartbeats, closed
+connections, re-registration).  When a node is lost, its workers are handled
+like crashed workers (tasks retried, actors restarted elsewhere), copies on it
+are forgotten, and objects left with no copy are rebuilt from their lineage
+(runtime/lineage.py) or reported lost.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..core.membership import HEARTBEAT_TIMEOUT_S, Lost, Membership
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
-from ..ids import is_put_object, task_id_of
-from .node_streams import lineage_ids
+from .cluster import NodeInfo
+from .lineage import Lineage
+from .worker_pool import WorkerHandle
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .node import Node, NodeInfo, WorkerHandle
+    from ..transport.ws import LoopThread
+    from .node import Node
+    from .object_transfer import PullClient
 
-# A hung node is declared lost after this long without a heartbeat (sent every second);
-# a dead one closes its socket and is seen at once.
-HEARTBEAT_TIMEOUT_S = 5.0
 # Waits before re-trying a failed pull; together longer than HEARTBEAT_TIMEOUT_S, so a hung
 # source has been declared lost (and its objects rebuilt) before the last try.
 FETCH_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 4.0)
@@ -62,16 +64,39 @@ class RelayConn:
 
 
 class RemoteNodes:
-    def __init__(self, node: "Node") -> None:
+    """The other nodes of the cluster, seen from the head's `node`: membership, heartbeats,
+    relayed workers, and object transfers between nodes.
+
+    Built with the node; `serve()` connects it to the head's network once the head server
+    listens (until then no other node can join, so nothing here is used)."""
+
+    def __init__(self, node: "Node", heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> None:
         self.node = node
-        self.token = ""
+        self.membership = Membership(heartbeat_timeout_s)
         self.object_url = ""                         # the head's own object server
         self.fetches: Dict[Tuple[bytes, str], List[Callable[[Optional[BaseException]], None]]] = {}
-        self.lineage: Dict[bytes, TaskSpec] = {}     # task id -> spec, while its outputs live
-        self.fetch_client: Any = None                # set by the head server (pulls into the head)
-        self.net: Any = None                         # the head server's network loop (timers)
+        self.lineage = Lineage(node)                 # how to rebuild what a lost node held
+        self.fetch_client: Optional[PullClient] = None   # pulls into the head's arena
+        self.net: Optional[LoopThread] = None        # the head server's network loop (timers)
         # (object id, target node) -> (attempt, source node, pull handle if the head pulls)
         self.fetch_state: Dict[Tuple[bytes, str], Tuple[int, str, Any]] = {}
+        self._handlers: Dict[str, Callable[..., None]] = {
+            "w": self._from_worker, "register": self._register, "heartbeat": self._heartbeat,
+            "worker-exit": self._worker_exit, "fetched": self._fetched,
+            "make-room": self._make_room}
+
+    def serve(self, object_url: str, fetch_client: PullClient, net: LoopThread) -> None:
+        """Connect to the head server: its object URL, its client for pulling objects into
+        the head's arena, and its network loop (which runs the retry timers)."""
+        self.object_url = object_url
+        self.fetch_client = fetch_client
+        self.net = net
+        self.node.cluster_nodes[self.node.node_id].object_url = object_url
+
+    def stop_serving(self) -> None:
+        """The head server is closing: no more pulls into the head."""
+        if self.fetch_client is not None:
+            self.fetch_client.close()
 
     # =========================================================================
     # membership (called on the network thread)
@@ -81,40 +106,35 @@ class RemoteNodes:
         conn.on_close = self._on_close
 
     def _on_message(self, conn: Any, msg: Tuple[Any, ...]) -> None:
-        node = self.node
-        with node.lock:
-            op = msg[0]
-            if op == "w":
-                self._from_worker(conn, msg[1], msg[2])
-            elif op == "register":
-                self._register(conn, *msg[1:])
-            elif op == "heartbeat":
-                info = self._info_of(conn)
-                if info is not None:
-                    info.last_seen = time.monotonic()
-                    info.store_used, info.store_capacity = msg[1], msg[2]
-            elif op == "worker-exit":
-                worker = node.workers.get(msg[1])
-                if worker is not None:
-                    node._on_worker_exit(worker, msg[2])
-            elif op == "fetched":
-                self._fetched(conn, *msg[1:])
-            elif op == "make-room":
-                self._make_room(conn, msg[1], msg[2])
-            else:
-                node._internal_error(f"unknown op {op!r} from node {conn.info.get('node_id')}")
+        """A message from a node (its own, or one of its workers' relayed: "w")."""
+        with self.node.lock:
+            handler = self._handlers.get(msg[0])
+            if handler is None:
+                self.node.internal_error(
+                    f"unknown op {msg[0]!r} from node {conn.info.get('node_id')}")
+                return
+            handler(conn, *msg[1:])
+
+    def _heartbeat(self, conn: Any, store_used: int, store_capacity: int) -> None:
+        info = self._info_of(conn)
+        if info is not None:
+            self.membership.heard(info.node_id, conn.info.get("incarnation", 0),
+                                  time.monotonic())
+            info.store_used, info.store_capacity = store_used, store_capacity
+
+    def _worker_exit(self, conn: Any, worker_id: str, code: Optional[int]) -> None:
+        worker = self.node.workers.get(worker_id)
+        if worker is not None:
+            self.node.on_worker_exit(worker, code)
 
     def _info_of(self, conn: Any) -> Optional["NodeInfo"]:
         return self.node.cluster_nodes.get(conn.info.get("node_id", ""))
 
     def _register(self, conn: Any, node_id: str, resources: Dict[str, float], object_url: str,
                   hostname: str, pid: int, capacity: int, kind: str = "node") -> None:
-        from .node import NodeInfo
-
         node = self.node
-        old = node.cluster_nodes.get(node_id)
-        if old is not None and old.alive:
-            self.node_died(node_id, "it registered again (restarted)")
+        incarnation, lost = self.membership.join(node_id, time.monotonic())
+        self._handle_lost(lost)  # its previous incarnation, still there: it restarted
         total = {k: float(v) for k, v in resources.items()}
         total[f"node:{node_id}"] = 1.0
         info = NodeInfo(node_id, total, dict(total), conn=conn, hostname=hostname,
@@ -122,6 +142,7 @@ class RemoteNodes:
                         is_driver=kind == "driver")
         node.cluster_nodes[node_id] = info
         conn.info["node_id"] = node_id
+        conn.info["incarnation"] = incarnation
         conn.send(("registered", node.node_id))
         node.stats["nodes_joined"] += 1
         node._dispatch()
@@ -131,22 +152,13 @@ class RemoteNodes:
         if node_id is None:
             return
         with self.node.lock:
-            info = self.node.cluster_nodes.get(node_id)
-            if info is not None and info.alive and info.conn is conn:
-                self.node_died(node_id, "its connection to the head closed")
+            self._handle_lost(self.membership.closed(node_id, conn.info.get("incarnation", 0)))
 
     def check_heartbeats(self) -> None:
         """Called periodically by the node's I/O thread, with the lock held."""
-        now = time.monotonic()
-        for node_id, info in list(self.node.cluster_nodes.items()):
-            if info.is_head or not info.alive:
-                continue
-            if now - info.last_seen > HEARTBEAT_TIMEOUT_S:
-                self.node_died(node_id, f"no heartbeat for {now - info.last_seen:.1f} s")
+        self._handle_lost(self.membership.expired(time.monotonic()))
 
     def _from_worker(self, conn: Any, worker_id: str, msg: Tuple[Any, ...]) -> None:
-        from .node import WorkerHandle
-
         node = self.node
         worker = node.workers.get(worker_id)
         if worker is None:
@@ -158,13 +170,10 @@ class RemoteNodes:
                                   remote_pid=msg[1])
             if msg[0] == "ready-driver":
                 worker.state = "driver"  # an attached driver: never given tasks
-                node.workers[worker_id] = worker
+                node.pool.add(worker)
                 return
-            node.workers[worker_id] = worker
-        try:
-            node._handlers[msg[0]](worker, *msg[1:])
-        except Exception:
-            node._internal_error(f"handling {msg[0]!r} from {worker_id}")
+            node.pool.add(worker)
+        node.handle(worker, msg)
 
     # =========================================================================
     # where objects are
@@ -249,6 +258,7 @@ class RemoteNodes:
             except exc.NbrayError as e:
                 self._finish_fetch(entry, target, None, e)
                 return
+            assert self.fetch_client is not None  # other nodes exist only once serve() ran
             handle = self.fetch_client.pull(src_url, src_offset, entry.block, offset,
                                             lambda err: self._pulled_to_head(entry, offset, err))
             self.fetch_state[key] = (attempt, src_node, handle)
@@ -342,8 +352,9 @@ class RemoteNodes:
                     for cb in callbacks[1:]:  # merged into that pull
                         self.fetch(current, target, cb)
 
-            self.net.loop.call_soon_threadsafe(
-                lambda: self.net.loop.call_later(FETCH_RETRY_DELAYS[attempt], again))
+            assert self.net is not None  # other nodes exist only once serve() ran
+            loop = self.net.loop
+            loop.call_soon_threadsafe(lambda: loop.call_later(FETCH_RETRY_DELAYS[attempt], again))
             return
         for cb in callbacks:
             cb(error)
@@ -374,6 +385,9 @@ class RemoteNodes:
                             key=lambda e: e.last_access)
         pending = {"left": 1}  # 1 until every move is started: a move may finish at once
 
+        def when_landed(entry: ObjectEntry) -> Callable[[Optional[BaseException]], None]:
+            return lambda err: landed(entry, err)
+
         def answer() -> None:
             node.stats["node_room_requests"] += 1
             try:
@@ -396,13 +410,13 @@ class RemoteNodes:
             in_flight = reading_from_here.get(entry.object_id)
             if in_flight is not None and in_flight in self.fetches:
                 pending["left"] += 1
-                self.fetches[in_flight].append(lambda err, e=entry: landed(e, err))
+                self.fetches[in_flight].append(when_landed(entry))
             elif self._held_elsewhere(entry, node_id):
                 self._drop_copy(entry, node_id, conn)
             else:
                 pending["left"] += 1
                 node.stats["objects_moved_to_head"] += 1
-                self.fetch(entry, node.node_id, lambda err, e=entry: landed(e, err))
+                self.fetch(entry, node.node_id, when_landed(entry))
             freed += entry.block
         pending["left"] -= 1
         if pending["left"] == 0:
@@ -433,35 +447,24 @@ class RemoteNodes:
         entry.copies.clear()
 
     # =========================================================================
-    # lineage and failures
+    # lost nodes
     # =========================================================================
-    def keep_lineage(self, spec: TaskSpec) -> bool:
-        """Keep a finished task's spec (and its arguments alive) while its outputs live only
-        in shared memory of other nodes, so they can be rebuilt if a node is lost."""
-        if spec.kind != "task":
-            return False
-        self.lineage[spec.task_id] = spec
-        return True
+    def keep_lineage(self, spec: TaskSpec) -> bool: return self.lineage.keep(spec)  # MERGE-ALIAS
+    def drop_lineage(self, object_id: bytes) -> None: self.lineage.drop(object_id)  # MERGE-ALIAS
 
-    def drop_lineage(self, object_id: bytes) -> None:
-        spec = self.lineage.get(task_id_of(object_id))
-        if spec is None:
-            return
-        if all(rid not in self.node.table.entries for rid in lineage_ids(spec)):
-            del self.lineage[spec.task_id]
-            freed: List[ObjectEntry] = []
-            self.node.table.add_submitted(spec.all_refs(), -1, freed)
-            self.node._release(freed)
+    def _handle_lost(self, lost: List[Lost]) -> None:
+        for node_id, reason in lost:
+            info = self.node.cluster_nodes.get(node_id)
+            if info is not None and info.alive and not info.is_head:
+                self._lost(info, reason)
 
-    def node_died(self, node_id: str, reason: str) -> None:
+    def _lost(self, info: NodeInfo, reason: str) -> None:
+        """A node was lost: its workers are handled like crashed ones, its copies forgotten,
+        and objects that only it held rebuilt from lineage or reported lost."""
         node = self.node
-        info = node.cluster_nodes.get(node_id)
-        if info is None or info.is_head or not info.alive:
-            return
+        node_id = info.node_id
         info.alive = False
         node.stats["nodes_lost"] += 1
-        import sys
-
         sys.stderr.write(f"nbray: node {node_id[:12]} ({info.hostname}) was lost: {reason}\n")
         try:
             if info.conn is not None:
@@ -487,49 +490,10 @@ class RemoteNodes:
                 if entry.state == SHM and entry.offset < 0 and not entry.copies:
                     lost.append(entry)
         for worker in [w for w in node.workers.values() if w.node_id == node_id]:
-            node._on_worker_exit(worker, None)
+            node.on_worker_exit(worker, None)
         for entry in lost:
-            self._rebuild_or_fail(entry, node_id)
+            self.lineage.rebuild_or_fail(entry, node_id)
         node._dispatch()
-
-    def _rebuild_or_fail(self, entry: ObjectEntry, node_id: str) -> None:
-        node = self.node
-        if entry.state != SHM:
-            return  # already being rebuilt (an earlier output of the same task)
-        if is_put_object(entry.object_id):
-            self._lose(entry, f"it was created by put() on node {node_id[:12]}, which was lost; "
-                              f"objects made by put() cannot be rebuilt")
-            return
-        spec = self.lineage.get(task_id_of(entry.object_id))
-        if spec is None:
-            self._lose(entry, f"its only copy was on node {node_id[:12]}, which was lost, and "
-                              f"the task that made it is not known here")
-            return
-        if spec.max_retries != -1 and spec.attempt >= spec.max_retries:
-            err = exc.ObjectReconstructionFailedMaxAttemptsExceededError(
-                entry.object_id.hex(), f"its only copy was on node {node_id[:12]}, which was lost, "
-                f"and {spec.name}() already ran {spec.attempt + 1} time(s) (max_retries="
-                f"{spec.max_retries})")
-            self._lose(entry, "", err)
-            return
-        spec.attempt += 1
-        node.stats["reconstructions"] += 1
-        del self.lineage[spec.task_id]   # its argument holds pass to the re-run
-        for rid in lineage_ids(spec):   # a generator task's items too
-            e = node.table.entries.get(rid)
-            if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
-                e.state = PENDING
-        node.tasks[spec.task_id] = spec
-        node.when_args_ready(spec, lambda: node._enqueue(spec))
-
-    def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
-        node = self.node
-        err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
-        from ..serialization import serialize
-
-        entry.state = PENDING
-        payload = (serialize(err, context="error").meta, ())
-        node._make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
 
     # =========================================================================
     # shutdown

@@ -1,0 +1,94 @@
+"""Lineage: how the head rebuilds objects whose only copy was on a node that was lost.
+
+A task that ran on another node and left outputs only in that node's shared memory keeps
+its spec here (and so its arguments alive) while those outputs live.  When the node is
+lost, each such output is rebuilt by re-running the task, recursively through its
+arguments; objects made by put() there, and outputs of a task that is not known or has
+run out of retries, become errors that say why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+from .. import exceptions as exc
+from ..core.object_table import PENDING, SHM, ObjectEntry
+from ..core.specs import TaskSpec
+from ..ids import is_put_object, task_id_of
+from .node_streams import lineage_ids
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .node import Node
+
+
+class Lineage:
+    """The specs of finished tasks whose outputs only other nodes hold, by task id."""
+
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.specs: Dict[bytes, TaskSpec] = {}
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def keep(self, spec: TaskSpec) -> bool:
+        """Keep a finished task's spec (and its arguments alive) while its outputs live only
+        in shared memory of other nodes, so they can be rebuilt if a node is lost."""
+        if spec.kind != "task":
+            return False
+        self.specs[spec.task_id] = spec
+        return True
+
+    def drop(self, object_id: bytes) -> None:
+        """The object was freed: once no output of its task is left, forget the task."""
+        spec = self.specs.get(task_id_of(object_id))
+        if spec is None:
+            return
+        if all(rid not in self.node.table.entries for rid in lineage_ids(spec)):
+            del self.specs[spec.task_id]
+            freed: List[ObjectEntry] = []
+            self.node.table.add_submitted(spec.all_refs(), -1, freed)
+            self.node._release(freed)
+
+    def rebuild_or_fail(self, entry: ObjectEntry, node_id: str) -> None:
+        """`entry`'s only copy was on `node_id`, which was lost: re-run its task, or make it
+        an error that says why it cannot be."""
+        node = self.node
+        if entry.state != SHM:
+            return  # already being rebuilt (an earlier output of the same task)
+        if is_put_object(entry.object_id):
+            self._lose(entry, f"it was created by put() on node {node_id[:12]}, which was lost; "
+                              f"objects made by put() cannot be rebuilt")
+            return
+        spec = self.specs.get(task_id_of(entry.object_id))
+        if spec is None:
+            self._lose(entry, f"its only copy was on node {node_id[:12]}, which was lost, and "
+                              f"the task that made it is not known here")
+            return
+        if spec.max_retries != -1 and spec.attempt >= spec.max_retries:
+            err = exc.ObjectReconstructionFailedMaxAttemptsExceededError(
+                entry.object_id.hex(), f"its only copy was on node {node_id[:12]}, which was lost, "
+                f"and {spec.name}() already ran {spec.attempt + 1} time(s) (max_retries="
+                f"{spec.max_retries})")
+            self._lose(entry, "", err)
+            return
+        spec.attempt += 1
+        node.stats["reconstructions"] += 1
+        del self.specs[spec.task_id]   # its argument holds pass to the re-run
+        for rid in lineage_ids(spec):   # a generator task's items too
+            e = node.table.entries.get(rid)
+            if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
+                e.state = PENDING
+        node.tasks[spec.task_id] = spec
+        node.when_args_ready(spec, lambda: node._enqueue(spec))
+
+    def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
+        err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
+        from ..serialization import serialize
+
+        entry.state = PENDING
+        payload = (serialize(err, context="error").meta, ())
+        self.node._make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
+
+
+__all__ = ["Lineage"]
