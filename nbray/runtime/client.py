@@ -12,6 +12,7 @@ import itertools
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import exceptions as exc
@@ -26,7 +27,7 @@ from .task_args import pack_args
 
 def call_site(skip_prefix: str = __name__.rsplit(".", 2)[0]) -> str:
     """file:line of the first caller frame outside nbray (for the memory inspector)."""
-    frame = sys._getframe(2)
+    frame: Optional[FrameType] = sys._getframe(2)
     while frame is not None and frame.f_globals.get("__name__", "").startswith(skip_prefix):
         frame = frame.f_back
     if frame is None:
@@ -57,6 +58,7 @@ class BaseClient:
     inline_threshold: int
     ref_counter: LocalRefCounter
     arena_view: memoryview
+    current_task: Optional[TaskSpec]   # the task this thread runs (None in a driver)
 
     # -- values -----------------------------------------------------------------
     def decode(self, object_id: bytes, desc: Tuple[Any, ...]) -> Any:

@@ -89,7 +89,7 @@ def find_head(address: Optional[str] = None) -> Dict[str, Any]:
     heads = live_heads()
     if address not in (None, "auto"):
         for h in heads:
-            if _same_head(h["address"], address):  # type: ignore[arg-type]
+            if _same_head(h["address"], address):
                 return h
         raise ConnectionError(f"no head of yours at {address} runs on this machine, so its token "
                               f"is not here: pass the token (token=..., NBRAY_TOKEN, --token-file)")

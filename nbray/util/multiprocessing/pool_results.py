@@ -242,7 +242,7 @@ class IMapIterator(Job):
             raise item.rebuild() if item.traceback_text else item.error
         return item
 
-    __next__ = next  # type: ignore[assignment]
+    __next__ = next
 
     def _take_chunk_locked(self) -> Optional[int]:
         if self._ordered:
