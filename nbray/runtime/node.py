@@ -25,8 +25,9 @@ from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tu
 from .. import exceptions as exc
 from ..config import Config
 from ..core.object_table import INLINE, PENDING, SHM, ObjectEntry, ObjectTable
+from ..core.scheduler import WorkerState
 from ..core.specs import TaskSpec
-from ..serialization import Serialized, serialize
+from ..serialization import Serialized
 from ..store.allocator import Allocator
 from ..core.object_table import SPILLED
 from ..store.layout import layout_chunks, layout_size, write_object
@@ -37,6 +38,7 @@ from .actor_manager import ActorManager
 from .gpu_ids import GpuSlots
 from .latch import Latch
 from .node_store import NodeStore
+from .node_tasks import NodeTasks
 from .node_streams import NodeStreams
 from .remote_nodes import RemoteNodes
 from .timeline import Timeline
@@ -56,7 +58,7 @@ class WorkerHandle:
     worker_id: str
     proc: Optional[subprocess.Popen]   # None for a worker of another node
     conn: Any                          # MessageConnection, or a relay through its node
-    state: str = "starting"            # starting | idle | busy | dead
+    state: WorkerState = "starting"    # see core.scheduler.WorkerState
     task: Optional[TaskSpec] = None
     held: Dict[str, float] = field(default_factory=dict)
     blocked: int = 0                   # nested get/wait calls in progress
@@ -127,19 +129,9 @@ class Node:
         self.allocator = Allocator(cap)
         self.table = ObjectTable()
         self.lock = threading.RLock()
-        self.functions: Dict[bytes, bytes] = {}
         self.workers: Dict[str, WorkerHandle] = {}
         self._by_fd: Dict[int, WorkerHandle] = {}
         self._worker_seq = 0
-        self.ready_queue: Deque[TaskSpec] = collections.deque()
-        self.tasks: Dict[bytes, TaskSpec] = {}
-        self._pending_deps: Dict[bytes, int] = {}
-        # Tasks cancelled with recursive=True that are still running: what they submit
-        # from now on is cancelled on arrival.
-        self._cancelled_parents: Set[bytes] = set()
-        # task id -> ids of the tasks and actor calls it submitted (for recursive cancel);
-        # dropped when the task ends, pruned of finished children as it grows.
-        self._children: Dict[bytes, List[bytes]] = {}
         self.total_resources: Dict[str, float] = {"CPU": float(self.config.num_cpus)}
         self.total_resources.update({k: float(v) for k, v in self.config.resources.items()})
         # A resource the node has none of is not listed (Ray omits CPU after num_cpus=0).
@@ -161,14 +153,15 @@ class Node:
         self._spawn_requests: Deque[int] = collections.deque()
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
         self._worker_env = self._make_worker_env()
+        self.tasks = NodeTasks(self)
         self.requests = WorkerObjectRequests(self)
         self.streams = NodeStreams(self)
         self._handlers = {
-            "ready": self._on_ready, "refs": self.requests.on_refs, "done": self._on_done,
+            "ready": self.tasks.on_ready, "refs": self.requests.on_refs, "done": self.tasks.on_done,
             "put": self.requests.on_put, "alloc": self.requests.on_alloc, "seal": self.requests.on_seal,
-            "submit": self._on_submit, "get": self.requests.on_get, "get-cancel": self.requests.on_get_cancel,
+            "submit": self.tasks.on_submit, "get": self.requests.on_get, "get-cancel": self.requests.on_get_cancel,
             "wait": self.requests.on_wait, "unpin": self.requests.on_unpin, "log": self._on_log,
-            "cancel": self._on_cancel, "register-function": self._on_register_function,
+            "cancel": self.tasks.on_cancel, "register-function": self.tasks.on_register_function,
             "free-block": self.requests.on_free_block, "create-actor": self._on_create_actor,
             "kill-actor": self._on_kill_actor, "get-actor": self._on_get_actor,
             "seal-spilled": self.requests.on_seal_spilled, "query": self._on_query,
@@ -570,267 +563,43 @@ class Node:
         return self.ready_ids(object_ids)
 
     # =========================================================================
-    # tasks
+    # tasks (node.tasks: runtime/node_tasks.py, decisions in core/scheduler.py)
     # =========================================================================
     def register_function(self, function_id: bytes, blob: bytes, captured: Iterable[bytes] = ()) -> None:
-        with self.lock:
-            self.functions.setdefault(function_id, blob)
-            self.table.capture(captured)
+        self.tasks.register_function(function_id, blob, captured)
 
     def submit(self, spec: TaskSpec) -> None:
-        with self.lock:
-            self._drain_deferred()
-            self._submit(spec)
+        self.tasks.submit(spec)
 
-    def _submit_bookkeeping(self, spec: TaskSpec) -> None:
-        """Return objects exist (pending) and the arguments stay alive until the task ends."""
-        if self.closed:
-            raise exc.RaySystemError("the cluster was shut down")
-        for rid in spec.return_ids:
-            self.table.create(rid, owner=spec.owner, holder=spec.owner, created_by=spec.name,
-                              call_site=spec.call_site, node_id=self.node_id)
-        freed: List[ObjectEntry] = []
-        self.table.add_submitted(spec.all_refs(), +1, freed)
-        self.tasks[spec.task_id] = spec
-        parent = spec.extra.get("parent")
-        if parent is not None and parent in self.tasks:  # (a parent that ended has no entry)
-            siblings = self._children.get(parent)
-            if siblings is None:
-                self._children[parent] = [spec.task_id]
-            else:
-                siblings.append(spec.task_id)
-                if len(siblings) >= 64 and len(siblings) & (len(siblings) - 1) == 0:
-                    siblings[:] = [t for t in siblings if t in self.tasks]
-        if spec.generator:
-            self.streams.open(spec)
+    def cancel(self, task_id: bytes, force: bool = False, recursive: bool = True) -> None:
+        self.tasks.cancel(task_id, force, recursive)
 
-    def _submit(self, spec: TaskSpec) -> None:
-        if self._cancelled_parents and spec.extra.get("parent") in self._cancelled_parents \
-                and spec.kind != "actor-create":
-            self._submit_bookkeeping(spec)
-            self._fail_task(spec, exc.TaskCancelledError(spec.task_id.hex()))
-            return
-        if spec.kind == "actor-call":
-            self.actors.submit_call(spec)
-            return
-        self._submit_bookkeeping(spec)
-        if not self._feasible(spec.resources):
-            self._fail_task(spec, exc.TaskUnschedulableError(
-                f"task {spec.name} asks for {spec.resources}, but no node has that much "
-                f"({self._totals_text()}): it can never run. Lower num_cpus/resources or add "
-                f"a node that has them."))
-            return
-        self.when_args_ready(spec, lambda: self._enqueue(spec))
+    def cancel_tagged(self, tag: Any, force: bool = False) -> int:
+        return self.tasks.cancel_tagged(tag, force)
 
     def when_args_ready(self, spec: TaskSpec, then: Callable[[], None]) -> int:
-        """Call `then()` once every top-level argument of `spec` exists (now, if they do).
-
-        Returns how many were missing; a task whose arguments were freed fails at once.
-        """
-        try:
-            missing = self._missing(spec.arg_refs)
-        except exc.ObjectLostError as e:
-            self._fail_task(spec, e)
-            return -1
-        if not missing:
-            then()
-            return 0
-        self._pending_deps[spec.task_id] = len(missing)
-
-        def on_dep_ready(entry: ObjectEntry) -> None:
-            left = self._pending_deps.get(spec.task_id)
-            if left is None:  # cancelled or failed meanwhile
-                return
-            if left <= 1:
-                del self._pending_deps[spec.task_id]
-                then()
-            else:
-                self._pending_deps[spec.task_id] = left - 1
-
-        for entry in missing:
-            entry.waiters.append(on_dep_ready)
-        return len(missing)
-
-    def _enqueue(self, spec: TaskSpec) -> None:
-        # Tasks submitted from inside tasks run first (depth first): their callers
-        # are blocked waiting for them, so finishing them frees workers soonest.
-        if spec.owner == DRIVER:
-            self.ready_queue.append(spec)
-        else:
-            self.ready_queue.appendleft(spec)
-        self._dispatch()
-
-    def _fits(self, demand: Dict[str, float], node_id: Optional[str] = None) -> bool:
-        """Whether `demand` fits now on the node (None: on any live node)."""
-        if node_id is None:
-            return any(info.alive and self._fits(demand, nid)
-                       for nid, info in self.cluster_nodes.items())
-        avail = self.cluster_nodes[node_id].available
-        return all(avail.get(k, 0) >= v - 1e-9 for k, v in demand.items())
-
-    def _feasible(self, demand: Dict[str, float]) -> bool:
-        """Whether some live node could ever run `demand`."""
-        return any(info.alive and all(info.total.get(k, 0) >= v - 1e-9 for k, v in demand.items())
-                   for info in self.cluster_nodes.values())
-
-    def _node_available(self, node_id: str) -> Dict[str, float]:
-        info = self.cluster_nodes.get(node_id)
-        return info.available if info is not None else {}
-
-    def _acquire(self, worker: WorkerHandle, demand: Dict[str, float]) -> None:
-        avail = self._node_available(worker.node_id)
-        for k, v in demand.items():
-            avail[k] = avail.get(k, 0) - v
-        worker.held = dict(demand)
-
-    def _release_resources(self, worker: WorkerHandle) -> None:
-        avail = self._node_available(worker.node_id)
-        for k, v in worker.held.items():
-            avail[k] = avail.get(k, 0) + v
-        worker.held = {}
-
-    def _dispatch(self) -> None:
-        if self.actors.start_queue:
-            self.actors.start_pending()
-        queue = self.ready_queue
-        while queue:
-            spec = queue[0]
-            if not self._fits(spec.resources):
-                return
-            worker = self._idle_worker(spec.resources, spec.arg_refs)
-            if worker is None:
-                self._maybe_start_worker()
-                return
-            queue.popleft()
-            if len(self.cluster_nodes) > 1 and not self.remote.deps_present(worker, spec):
-                continue  # fetching its arguments to that node first; re-queued when there
-            self._assign(worker, spec)
-
-    def _idle_worker(self, demand: Optional[Dict[str, float]] = None,
-                     arg_refs: Iterable[bytes] = ()) -> Optional[WorkerHandle]:
-        """An idle task worker on a node where `demand` fits, preferring the node that
-        already holds most of the arguments' bytes."""
-        if len(self.cluster_nodes) == 1:
-            for w in self.workers.values():
-                if w.state == "idle" and w.actor_id is None:
-                    return w
-            return None
-        best, best_score = None, -1.0
-        for w in self.workers.values():
-            if w.state != "idle" or w.actor_id is not None:
-                continue
-            if demand and not self._fits(demand, w.node_id):
-                continue
-            score = self.remote.local_bytes(w.node_id, arg_refs) + (0.5 if w.node_id == self.node_id else 0)
-            if score > best_score:
-                best, best_score = w, score
-        return best
-
-    def _request_spare_worker(self) -> None:
-        live = self._live_task_workers()
-        if not any(w.state == "starting" for w in live) and not self._spawn_requests \
-                and len(self.workers) < self.config.max_workers + len(self.actors.actors):
-            self.request_workers(1)
-
-    def _replenish_pool(self) -> None:
-        live = self._live_task_workers()
-        missing = self.config.num_cpus - len(live) - sum(self._spawn_requests)
-        if missing > 0 and not self.closed:
-            self.request_workers(missing)
-
-    def _maybe_start_worker(self) -> None:
-        live = self._live_task_workers()
-        starting = sum(1 for w in live if w.state == "starting") + sum(self._spawn_requests)
-        blocked = sum(1 for w in live if w.blocked)
-        # Enough processes for every CPU plus one per worker that is blocked in get.
-        if starting < 2 and len(live) < min(self.config.max_workers,
-                                             self.config.num_cpus + blocked + 1):
-            self.request_workers(1)
-
-    def _assign(self, worker: WorkerHandle, spec: TaskSpec) -> None:
-        self._acquire(worker, spec.resources)
-        if "GPU" in spec.resources:
-            self.assign_gpus(worker, spec)
-        worker.state, worker.task = "busy", spec
-        self._send_exec(worker, spec)
-
-    def _send_exec(self, worker: WorkerHandle, spec: TaskSpec) -> None:
-        deps = []
-        for oid in dict.fromkeys(spec.arg_refs):
-            deps.append((oid, self._worker_descriptor(self.table.entries[oid], worker)))
-        blob = None
-        if spec.function_id and spec.function_id not in worker.functions:
-            blob = self.functions[spec.function_id]
-            worker.functions.add(spec.function_id)
-        try:
-            worker.conn.send(("exec", spec, blob, deps))
-        except ConnectionClosed:
-            pass  # the I/O thread sees the exit and retries the task
-
-    # -- messages from workers -----------------------------------------------
-    def _on_ready(self, worker: WorkerHandle, pid: int) -> None:
-        worker.state, worker.idle_since = "idle", time.monotonic()
-        self._dispatch()
-
-    def _on_register_function(self, worker: WorkerHandle, fid: bytes, blob: bytes,
-                              captured: List[bytes]) -> None:
-        self.functions.setdefault(fid, blob)
-        self.table.capture(captured)
-
-    def _on_submit(self, worker: WorkerHandle, spec: TaskSpec) -> None:
-        try:
-            self._submit(spec)
-        except exc.RaySystemError:
-            pass
+        return self.tasks.when_args_ready(spec, then)
 
     def assign_gpus(self, worker: WorkerHandle, spec: TaskSpec) -> None:
-        """Concrete GPU ids for the task or actor `spec` that `worker` is about to run."""
-        total = self.cluster_nodes[worker.node_id].total.get("GPU", 0.0)
-        spec.extra["gpu_ids"] = self.gpu_slots.assign(worker.node_id, total, worker.worker_id,
-                                                      spec.resources.get("GPU", 0.0))
+        self.tasks.assign_gpus(worker, spec)
 
-    def _on_done(self, worker: WorkerHandle, task_id: bytes, results: List[Tuple], retry: bool,
-                 timing: Optional[Tuple[float, float]] = None) -> None:
-        if timing is not None:
-            ran = self.tasks.get(task_id)
-            if ran is not None:
-                self.timeline.record(ran, worker, timing)
-        if worker.actor_id is not None:
-            self.actors.on_done(worker, task_id, results)
-            self._dispatch()
-            return
-        spec = worker.task
-        if spec is None or spec.task_id != task_id:
-            return
-        worker.task = None
-        self._release_resources(worker)
-        if "gpu_ids" in spec.extra:
-            self.gpu_slots.release(worker.worker_id)
-        if task_id in worker.cancelled:
-            worker.cancelled.discard(task_id)
-            retry = False
-        if retry and self._retries_left(spec):
-            self._free_blocks_of(results, worker.node_id)
-            spec.attempt += 1
-            self.stats["task_retries"] += 1
-            self.ready_queue.appendleft(spec)
-        else:
-            self._store_results(spec, results, worker.node_id)
-            keep = worker.node_id != self.node_id and (
-                any(r[1] == "s" for r in results) or spec.extra.get("remote_items", False)) \
-                and self.remote.keep_lineage(spec)
-            self._finish_task(spec, keep_args=keep)
-        limit = spec.extra.get("max_calls")
-        if limit:
-            runs = worker.calls[spec.function_id] = worker.calls.get(spec.function_id, 0) + 1
-            if runs >= limit and worker.state == "busy":
-                # Ray's max_calls: this worker ran the function often enough; it leaves and
-                # the node starts a new one in its place (_on_worker_exit).
-                worker.state = "exiting"
-                self._reply(worker, ("exit",))
-        if worker.state == "busy":
-            worker.state, worker.idle_since = "idle", time.monotonic()
-        self._dispatch()
+    @property  # MERGE-ALIAS
+    def ready_queue(self) -> Deque[TaskSpec]: return self.tasks.ready  # MERGE-ALIAS
+    def _submit_bookkeeping(self, *a: Any, **k: Any) -> Any: return self.tasks.register(*a, **k)  # MERGE-ALIAS
+    def _enqueue(self, *a: Any, **k: Any) -> Any: return self.tasks.enqueue(*a, **k)  # MERGE-ALIAS
+    def _fits(self, *a: Any, **k: Any) -> Any: return self.tasks.fits(*a, **k)  # MERGE-ALIAS
+    def _feasible(self, *a: Any, **k: Any) -> Any: return self.tasks.feasible(*a, **k)  # MERGE-ALIAS
+    def _acquire(self, *a: Any, **k: Any) -> Any: return self.tasks.acquire(*a, **k)  # MERGE-ALIAS
+    def _release_resources(self, *a: Any, **k: Any) -> Any: return self.tasks.release_resources(*a, **k)  # MERGE-ALIAS
+    def _dispatch(self, *a: Any, **k: Any) -> Any: return self.tasks.dispatch(*a, **k)  # MERGE-ALIAS
+    def _idle_worker(self, *a: Any, **k: Any) -> Any: return self.tasks.idle_worker(*a, **k)  # MERGE-ALIAS
+    def _request_spare_worker(self, *a: Any, **k: Any) -> Any: return self.tasks.request_spare_worker(*a, **k)  # MERGE-ALIAS
+    def _replenish_pool(self, *a: Any, **k: Any) -> Any: return self.tasks.replenish_pool(*a, **k)  # MERGE-ALIAS
+    def _send_exec(self, *a: Any, **k: Any) -> Any: return self.tasks.send_exec(*a, **k)  # MERGE-ALIAS
+    def _finish_task(self, *a: Any, **k: Any) -> Any: return self.tasks.finish(*a, **k)  # MERGE-ALIAS
+    def _fail_task(self, *a: Any, **k: Any) -> Any: return self.tasks.fail(*a, **k)  # MERGE-ALIAS
+    def _error_results(self, *a: Any, **k: Any) -> Any: return self.tasks.error_results(*a, **k)  # MERGE-ALIAS
+    def _totals_text(self, *a: Any, **k: Any) -> Any: return self.tasks.totals_text(*a, **k)  # MERGE-ALIAS
 
     def _free_blocks_of(self, results: List[Tuple], node_id: str = "") -> None:
         for _oid, kind, payload, _size, _contains, _err, _type in results:
@@ -869,34 +638,6 @@ class Node:
             else:
                 self._make_ready(entry, shm=payload, size=size, contains=contains, is_error=is_error)
         self._release(freed)
-
-    def _retries_left(self, spec: TaskSpec) -> bool:
-        return spec.max_retries == -1 or spec.attempt < spec.max_retries
-
-    def _finish_task(self, spec: TaskSpec, keep_args: bool = False) -> None:
-        """The task is over; its arguments are released (unless kept as lineage)."""
-        self.tasks.pop(spec.task_id, None)
-        if self._cancelled_parents:
-            self._cancelled_parents.discard(spec.task_id)
-        if self._children:
-            self._children.pop(spec.task_id, None)
-        if spec.generator:
-            self.streams.finish(spec)
-        if keep_args:
-            return
-        freed: List[ObjectEntry] = []
-        self.table.add_submitted(spec.all_refs(), -1, freed)
-        self._release(freed)
-
-    def _fail_task(self, spec: TaskSpec, error: BaseException) -> None:
-        self._pending_deps.pop(spec.task_id, None)
-        self._store_results(spec, self._error_results(spec, error))
-        self._finish_task(spec)
-
-    def _error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
-        payload = (serialize(error, context="error").meta, ())
-        return [(rid, "i", payload, len(payload[0]), [], True, type(error).__name__)
-                for rid in spec.return_ids]
 
     # -- nested get / wait from workers ---------------------------------------
     def _reply(self, worker: WorkerHandle, msg: Tuple) -> None:
@@ -944,96 +685,8 @@ class Node:
         except Exception:
             self._internal_error("writing worker output")
 
-    def _on_cancel(self, worker: WorkerHandle, req: int, task_id: bytes, force: bool,
-                   recursive: bool) -> None:
-        try:
-            self._cancel_checked(task_id, force, recursive)
-        except ValueError as e:  # raised in the task that called cancel()
-            self._reply(worker, ("reply", req, False, e))
-            return
-        self._reply(worker, ("reply", req, True, None))
-
-    # -- cancellation ---------------------------------------------------------
-    def cancel(self, task_id: bytes, force: bool = False, recursive: bool = True) -> None:
-        with self.lock:
-            self._cancel_checked(task_id, force, recursive)
-
-    def _cancel_checked(self, task_id: bytes, force: bool, recursive: bool) -> None:
-        spec = self.tasks.get(task_id)
-        if spec is None:
-            return  # finished already: nothing to do (its children neither), as in Ray
-        if force and spec.kind != "task":
-            raise ValueError("force=True is not supported for actor tasks (it would kill the "
-                             "actor's process): cancel without force, or use kill() on the actor")
-        if not recursive:
-            self._cancel(task_id, force)
-            return
-        # The task first (its worker records the cancellation before any child's error can
-        # reach it), then everything it submitted, transitively, as Ray's recursive=True.
-        pending, seen = [task_id], {task_id}
-        while pending:
-            tid = pending.pop()
-            subs = tuple(self._children.get(tid, ()))  # before cancelling ends tid's entry
-            child = self.tasks.get(tid)
-            if child is not None and child.kind != "actor-create":
-                # force applies to the task named, not to child actor calls (as in Ray).
-                self._cancel(tid, force and child.kind == "task")
-                if child.kind == "task" and tid in self.tasks:
-                    # Still running until the interrupt lands: what it submits meanwhile
-                    # is cancelled too.
-                    self._cancelled_parents.add(tid)
-            for sub in subs:
-                if sub not in seen:
-                    seen.add(sub)
-                    pending.append(sub)
-
-    def cancel_tagged(self, tag: Any, force: bool = False) -> int:
-        """Cancel every unfinished task carrying `tag` (a notebook cell's work)."""
-        with self.lock:
-            ids = [tid for tid, spec in self.tasks.items()
-                   if spec.extra.get("tag") == tag and spec.kind == "task"]
-            for tid in ids:
-                self._cancel(tid, force)
-            return len(ids)
-
-    def _cancel(self, task_id: bytes, force: bool) -> None:
-        spec = self.tasks.get(task_id)
-        if spec is None:
-            return  # finished already: nothing to do, as in Ray
-        if spec.kind == "actor-call":
-            self.actors.cancel(spec)
-            return
-        if spec.kind != "task":
-            return
-        error = exc.TaskCancelledError(task_id.hex())
-        running = next((w for w in self.workers.values()
-                        if w.task is not None and w.task.task_id == task_id), None)
-        if running is None:
-            try:
-                self.ready_queue.remove(spec)
-            except ValueError:
-                pass
-            self._fail_task(spec, error)
-            return
-        running.cancelled.add(task_id)
-        if force:
-            self._kill_worker(running)
-        else:
-            try:
-                # The worker interrupts itself once it has recorded the cancellation,
-                # so the signal can never arrive before the flag.
-                running.conn.send(("cancel", task_id))
-            except (ConnectionClosed, ConnectionError):
-                pass
-
     def _kill_worker(self, worker: WorkerHandle) -> None:
         worker.signal(signal.SIGKILL)
-
-    def _totals_text(self) -> str:
-        return "; ".join(f"node {nid[:8]}: " + (", ".join(
-            f"{k}={v:g}" for k, v in info.total.items() if not k.startswith("node:"))
-            or "no CPUs or other resources")
-            for nid, info in self.cluster_nodes.items() if info.alive)
 
     # -- worker exit -----------------------------------------------------------
     def _on_worker_exit(self, worker: WorkerHandle, code: Optional[int] = None) -> None:
@@ -1069,26 +722,8 @@ class Node:
                 self.actors.on_worker_exit(worker, _describe_exit(code))
                 self._dispatch()
                 return
-            spec = worker.task
-            if spec is not None and not self.closed:
-                self._release_resources(worker)
-                spec.extra.pop("lent", None)
-                if spec.task_id in worker.cancelled:
-                    self._fail_task(spec, exc.TaskCancelledError(spec.task_id.hex()))
-                elif self._retries_left(spec):
-                    spec.attempt += 1
-                    self.stats["task_retries"] += 1
-                    self.ready_queue.appendleft(spec)
-                else:
-                    how = _describe_exit(code)
-                    self._fail_task(spec, exc.WorkerCrashedError(
-                        f"the worker running {spec.name}() (pid {worker.pid}) {how}; the task "
-                        f"was tried {spec.attempt + 1} time(s) (max_retries={spec.max_retries})."))
-            if not self.closed:
-                if worker.node_id == self.node_id and \
-                        len(self._live_task_workers()) < self.config.num_cpus:
-                    self.request_workers(1)
-                self._dispatch()
+            if not self.closed:  # its task: retried or failed; a replacement worker
+                self.tasks.worker_exited(worker, code)
 
     def _reap_idle_workers(self) -> None:
         live = [w for w in self._live_task_workers()]
