@@ -143,6 +143,15 @@ class NodeTasks:
     def release_resources(self, worker: "WorkerHandle") -> None:
         self.core.release(worker)
 
+    def lend(self, worker: "WorkerHandle") -> None:
+        """The worker's task blocks in a nested get/wait: its CPUs run other tasks."""
+        if self.core.lend(worker):
+            self.dispatch()
+
+    def reclaim(self, worker: "WorkerHandle") -> None:
+        """The nested get/wait returned: the task takes its resources back."""
+        self.core.reclaim(worker)
+
     def idle_worker(self, demand: Optional[Dict[str, float]] = None,
                     arg_refs: Iterable[bytes] = ()) -> Optional["WorkerHandle"]:
         return self.core.idle_worker(demand, arg_refs)  # type: ignore[return-value]
@@ -175,32 +184,32 @@ class NodeTasks:
             self.perform(self.core.schedule(sum(node._spawn_requests)))
 
     def perform(self, instructions: Iterable[Instruction]) -> None:
+        """Do what the scheduler decided (its workers are this node's WorkerHandles)."""
         node = self.node
         for ins in instructions:
-            kind = type(ins)
-            if kind is Assign:
-                self.started(ins.worker, ins.spec)  # type: ignore[union-attr, arg-type]
-            elif kind is Fail:
-                self.fail(ins.spec, ins.error)  # type: ignore[union-attr]
-            elif kind is StartWorkers:
-                node.request_workers(ins.n)  # type: ignore[union-attr]
-            elif kind is FetchArgs:
-                worker, spec = ins.worker, ins.spec  # type: ignore[union-attr]
-                if node.remote.deps_present(worker, spec):  # (fetches what is missing)
-                    self.assign(worker, spec)  # type: ignore[arg-type]
-            elif kind is StopWorker:
-                node._reply(ins.worker, ("exit",))  # type: ignore[union-attr, arg-type]
-            elif kind is Interrupt:
+            if isinstance(ins, Assign):
+                self.started(ins.worker, ins.spec)  # type: ignore[arg-type]
+            elif isinstance(ins, Fail):
+                self.fail(ins.spec, ins.error)
+            elif isinstance(ins, StartWorkers):
+                node.request_workers(ins.n)
+            elif isinstance(ins, FetchArgs):
+                worker: Any = ins.worker
+                if node.remote.deps_present(worker, ins.spec):  # (fetches what is missing)
+                    self.assign(worker, ins.spec)
+            elif isinstance(ins, StopWorker):
+                node._reply(ins.worker, ("exit",))  # type: ignore[arg-type]
+            elif isinstance(ins, Interrupt):
                 try:
                     # The worker interrupts itself once it has recorded the cancellation,
                     # so the signal can never arrive before the flag.
-                    ins.worker.conn.send(("cancel", ins.task_id))  # type: ignore[union-attr]
+                    ins.worker.conn.send(("cancel", ins.task_id))  # type: ignore[attr-defined]
                 except (ConnectionClosed, ConnectionError):
                     pass
-            elif kind is Kill:
-                node._kill_worker(ins.worker)  # type: ignore[union-attr, arg-type]
-            elif kind is CancelActorCall:
-                node.actors.cancel(ins.spec)  # type: ignore[union-attr]
+            elif isinstance(ins, Kill):
+                node._kill_worker(ins.worker)  # type: ignore[arg-type]
+            elif isinstance(ins, CancelActorCall):
+                node.actors.cancel(ins.spec)
 
     def request_spare_worker(self) -> None:
         node = self.node
