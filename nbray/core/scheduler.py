@@ -9,6 +9,19 @@ task done, worker exited, cancel requested, ...) and returns instructions (`Assi
 (`runtime/node_tasks.py`) performs.  It never touches a socket, thread, process, lock
 or clock: the time is passed in as a number.
 
+States (what moves a task or worker from one to the next):
+
+    task    registered --(arguments missing: pending_deps)--> waiting
+            waiting --(arg_ready of the last one)--> queued (`ready`)
+            queued --(schedule: fits, idle worker)--> running (`worker.task`)
+            queued --(schedule: arguments on another node)--> fetching --(requeue)--> queued
+            running --(task_done, retry allowed / worker_exited, retries left)--> queued (first)
+            running --(task_done)--> finished;  any --(Fail)--> failed;  then `forget`
+    worker  starting --(worker_ready)--> idle --(assign)--> busy --(after_run)--> idle
+            busy --(after_run, max_calls reached)--> exiting;  idle --(reaped)--> exiting
+            idle --(an actor placed on it)--> actor;  any --(worker_exited)--> dead
+            ("driver": an attached driver's process, never given work)
+
 The worker and node records are the runtime's own objects, read and written through
 the `WorkerLike` / `NodeLike` protocols: the shell and the core share one record per
 worker, so nothing has to be kept in sync and the hot path does no copying.

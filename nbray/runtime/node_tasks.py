@@ -371,7 +371,6 @@ class NodeTasks:
     def get(self, task_id: bytes) -> Optional[TaskSpec]: return self.by_id.get(task_id)  # MERGE-ALIAS
     def __contains__(self, task_id: bytes) -> bool: return task_id in self.by_id  # MERGE-ALIAS
     def __setitem__(self, task_id: bytes, spec: TaskSpec) -> None: self.by_id[task_id] = spec  # MERGE-ALIAS
-    def items(self) -> Any: return self.by_id.items()  # MERGE-ALIAS
 
 
 __all__ = ["NodeTasks"]

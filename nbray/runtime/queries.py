@@ -67,11 +67,11 @@ def _workers(node: Any, counts: Any, holder: str) -> Any:
 
 def _tasks(node: Any, counts: Any, holder: str, limit: int = 1000) -> Any:
     running = {w.task.task_id: w for w in node.workers.values() if w.task is not None}
-    queued = {s.task_id for s in node.ready_queue}
+    queued = {s.task_id for s in node.tasks.ready}
     rows = []
     alive_creations = {r.create_spec.task_id for r in node.actors.actors.values()
                        if r.state == "ALIVE"}
-    for tid, spec in list(node.tasks.items())[:limit]:
+    for tid, spec in list(node.tasks.by_id.items())[:limit]:
         if tid in alive_creations:
             continue  # kept only so the actor can be restarted
         w = running.get(tid)
