@@ -189,7 +189,7 @@ class UnserializableException(NbrayError):
                 f"Original exception:\n{self.original_stack_trace}")
 
 
-class _ErrorEnvelope:
+class ErrorEnvelope:
     """A pickled error and its text: unpickles to the error, or to UnserializableException.
 
     Workers store task errors wrapped in one, so a caller that cannot rebuild the

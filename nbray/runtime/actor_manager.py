@@ -23,7 +23,8 @@ from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .node import Node, WorkerHandle
+    from .node import Node
+    from .worker_pool import WorkerHandle
 
 
 class ActorManager:
@@ -51,52 +52,52 @@ class ActorManager:
         for ins in instructions:
             # The two instructions of every call first, without the table lookup.
             if type(ins) is Forward:
-                self.node._send_exec(ins.worker, ins.spec)
+                self.node.tasks.send_exec(ins.worker, ins.spec)
             elif type(ins) is CompleteCall:
-                self.node._store_results(ins.spec, ins.results)
-                self.node._finish_task(ins.spec)
+                self.node.objects.store_results(ins.spec, ins.results)
+                self.node.tasks.finish(ins.spec)
             else:
                 self._perform[type(ins)](ins)
 
     # -- instructions ---------------------------------------------------------------
     def _forward(self, ins: Forward) -> None:
-        self.node._send_exec(ins.worker, ins.spec)
+        self.node.tasks.send_exec(ins.worker, ins.spec)
 
     def _fail(self, ins: FailCall) -> None:
-        self.node._fail_task(ins.spec, ins.error)
+        self.node.tasks.fail(ins.spec, ins.error)
 
     def _complete(self, ins: CompleteCall) -> None:
-        self.node._store_results(ins.spec, ins.results)
-        self.node._finish_task(ins.spec)
+        self.node.objects.store_results(ins.spec, ins.results)
+        self.node.tasks.finish(ins.spec)
 
     def _store_creation(self, ins: StoreCreation) -> None:
-        self.node._store_results(ins.spec, ins.results)
+        self.node.objects.store_results(ins.spec, ins.results)
 
     def _end_creation(self, ins: EndCreation) -> None:
         node, spec = self.node, ins.spec
-        if spec.task_id in node.tasks:
-            node._finish_task(spec)
+        if spec.task_id in node.tasks.by_id:
+            node.tasks.finish(spec)
         creation = node.table.entries.get(spec.return_ids[0])
         if creation is not None:
             creation.captured = False
             if creation.state == PENDING:
-                node._store_results(spec, node._error_results(spec, ins.error))
+                node.objects.store_results(spec, node.tasks.error_results(spec, ins.error))
 
     def _release_worker(self, ins: ReleaseWorker) -> None:
         if ins.worker.held:
-            self.node._release_resources(ins.worker)
+            self.node.tasks.release_resources(ins.worker)
 
     def _kill(self, ins: KillWorker) -> None:
-        self.node._kill_worker(ins.worker)
+        self.node.pool.kill(ins.worker)
 
     def _stop(self, ins: StopWorker) -> None:
-        self.node._reply(ins.worker, ("exit",))
+        self.node.reply(ins.worker, ("exit",))
 
     def _cancel_forwarded(self, ins: CancelForwarded) -> None:
-        self.node._reply(ins.worker, ("cancel", ins.task_id, False))
+        self.node.reply(ins.worker, ("cancel", ins.task_id, False))
 
     def _start_actors(self, ins: StartActors) -> None:
-        self.node._dispatch()
+        self.node.tasks.dispatch()
 
     def _count_restart(self, ins: CountRestart) -> None:
         self.node.stats["actor_restarts"] += 1
@@ -111,12 +112,12 @@ class ActorManager:
         existing = table.claim_name(info)
         if existing is not None:
             return existing.actor_id, existing.handle_info()
-        if not node._feasible(spec.resources):
+        if not node.tasks.feasible(spec.resources):
             raise exc.ActorUnschedulableError(
                 f"actor {info['class_name']} asks for {spec.resources}, but no node has that "
-                f"much ({node._totals_text()})")
+                f"much ({node.tasks.totals_text()})")
         record = table.add(spec, info, time.time())
-        node._submit_bookkeeping(spec)
+        node.tasks.register(spec)
         if record.detached:
             node.table.capture([record.creation_object])  # lives until killed
         actor_id = record.actor_id
@@ -137,24 +138,24 @@ class ActorManager:
                 return
             spec = record.create_spec
             demand = spec.resources
-            if not node._fits(demand):
+            if not node.tasks.fits(demand):
                 return
-            worker = node._idle_worker(demand)
+            worker = node.tasks.idle_worker(demand)
             if worker is None:
-                node._request_spare_worker()
+                node.tasks.request_spare_worker()
                 return
             worker.actor_id = record.actor_id
             worker.state = "actor"
-            node._acquire(worker, demand)
+            node.tasks.acquire(worker, demand)
             if "GPU" in demand:
                 node.assign_gpus(worker, spec)
             self.perform(table.on_worker_assigned(record.actor_id, worker, worker.pid, worker.node_id))
-            node._replenish_pool()
+            node.tasks.replenish_pool()
 
     # -- calls ------------------------------------------------------------------------
     def submit_call(self, spec: TaskSpec) -> None:
         node, table = self.node, self.table
-        node._submit_bookkeeping(spec)
+        node.tasks.register(spec)
         failed = table.on_call_submitted(spec)
         if failed:
             self.perform(failed)
@@ -201,7 +202,7 @@ class ActorManager:
         """Create an actor for the in-process driver (takes the node lock)."""
         node = self.node
         with node.lock:
-            node._drain_deferred()
+            node.objects.drain_deferred()
             return self.create(spec, info)
 
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
@@ -223,14 +224,14 @@ class ActorManager:
         try:
             result = self.create(spec, info)
         except Exception as e:  # name taken, unschedulable: raised in the caller
-            self.node._reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, ("reply", req, False, e))
             return
-        self.node._reply(worker, ("reply", req, True, result))
+        self.node.reply(worker, ("reply", req, True, result))
 
     def on_actor_exit(self, worker: "WorkerHandle", task_id: bytes, reason: str) -> None:
         """The ``actor-exit`` message: the actor on `worker` called exit_actor()."""
         self.on_exit_requested(worker, reason)
-        self.node._dispatch()
+        self.node.tasks.dispatch()
 
     def on_kill_actor(self, worker: "WorkerHandle", actor_id: bytes, no_restart: bool) -> None:
         """The ``kill-actor`` message: nbray.kill() from a task or actor."""
@@ -239,7 +240,7 @@ class ActorManager:
     def on_get_actor(self, worker: "WorkerHandle", req: int, name: str, namespace: str) -> None:
         """The ``get-actor`` message: nbray.get_actor() from a task or actor."""
         record = self.lookup(name, namespace)
-        self.node._reply(worker, ("reply", req, True,
+        self.node.reply(worker, ("reply", req, True,
                                   None if record is None else (record.actor_id, record.handle_info())))
 
 

@@ -48,7 +48,7 @@ class Lineage:
             del self.specs[spec.task_id]
             freed: List[ObjectEntry] = []
             self.node.table.add_submitted(spec.all_refs(), -1, freed)
-            self.node._release(freed)
+            self.node.objects.release(freed)
 
     def rebuild_or_fail(self, entry: ObjectEntry, node_id: str) -> None:
         """`entry`'s only copy was on `node_id`, which was lost: re-run its task, or make it
@@ -79,8 +79,8 @@ class Lineage:
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
                 e.state = PENDING
-        node.tasks[spec.task_id] = spec
-        node.when_args_ready(spec, lambda: node._enqueue(spec))
+        node.tasks.by_id[spec.task_id] = spec
+        node.when_args_ready(spec, lambda: node.tasks.enqueue(spec))
 
     def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
         err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
@@ -88,7 +88,7 @@ class Lineage:
 
         entry.state = PENDING
         payload = (serialize(err, context="error").meta, ())
-        self.node._make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
+        self.node.objects.make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
 
 
 __all__ = ["Lineage"]

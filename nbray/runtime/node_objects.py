@@ -26,7 +26,8 @@ from ..store.layout import layout_chunks, layout_size, write_object
 from .latch import Latch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .node import Node, WorkerHandle
+    from .node import Node
+    from .worker_pool import WorkerHandle
 
 DRIVER = "driver"
 

@@ -32,7 +32,8 @@ from ..ids import object_id_for_return
 from .latch import Latch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .node import Node, WorkerHandle
+    from .node import Node
+    from .worker_pool import WorkerHandle
 
 # What the caller is told about its next item: ("item", object id), ("end", None) once the
 # task has ended and every item was taken, or ("pending", None).
@@ -70,12 +71,12 @@ class NodeStreams:
         """A worker yielded item `index` of task `task_id` (a result tuple, as in "done")."""
         node = self.node
         oid = result[0]
-        spec = node.tasks.get(task_id)
+        spec = node.tasks.by_id.get(task_id)
         stream = self.streams.get(task_id)
         entry = node.table.entries.get(oid)
         if oid != object_id_for_return(task_id, index) or index < 1:
             node.objects.free_blocks_of([result], worker.node_id)
-            node._internal_error(f"checking item {index} of task {task_id.hex()}: wrong id")
+            node.internal_error(f"checking item {index} of task {task_id.hex()}: wrong id")
             return
         if entry is not None and entry.state == PENDING and spec is not None:
             # Rebuilt from lineage (its only copy was on a lost node): this run refills it.
@@ -268,7 +269,7 @@ class NodeStreams:
         node = self.node
         answer = self.next_of(task_id, take)
         if answer[0] != "pending" or not block:
-            node._reply(worker, ("reply", req, True, answer))
+            node.reply(worker, ("reply", req, True, answer))
             return
         node.requests.block(worker)   # lend its CPUs: the generator may need one to run
         key = (worker.worker_id, req)
@@ -282,7 +283,7 @@ class NodeStreams:
                 return
             del node.objects.get_requests[key]
             node.requests.unblock(worker)
-            node._reply(worker, ("reply", req, True, now))
+            node.reply(worker, ("reply", req, True, now))
 
         node.objects.get_requests[key] = ([], changed)
         self._watch(task_id, changed)
@@ -292,7 +293,7 @@ class NodeStreams:
         node = self.node
         objs, gens, pending = self._readiness(object_ids, task_ids)
         if len(objs) + len(gens) >= num_returns or not block:
-            node._reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
+            node.reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
             return
         node.requests.block(worker)
         key = (worker.worker_id, req)
@@ -311,7 +312,7 @@ class NodeStreams:
             del node.objects.get_requests[key]
             self._unwatch(task_ids, changed)
             node.requests.unblock(worker)
-            node._reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
+            node.reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
 
         node.objects.get_requests[key] = (pending, changed)
         self._watch_all(pending, task_ids, gens, changed)
@@ -330,7 +331,7 @@ class NodeStreams:
                 stream.room_waiters.append(check)
                 return
             del node.objects.get_requests[key]
-            node._reply(worker, ("reply", req, True, None))
+            node.reply(worker, ("reply", req, True, None))
 
         node.objects.get_requests[key] = ([], check)
         check()

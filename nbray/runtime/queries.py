@@ -68,11 +68,11 @@ def _workers(node: Any, counts: Any, holder: str) -> Any:
 
 def _tasks(node: Any, counts: Any, holder: str, limit: int = 1000) -> Any:
     running = {w.task.task_id: w for w in node.workers.values() if w.task is not None}
-    queued = {s.task_id for s in node.ready_queue}
+    queued = {s.task_id for s in node.tasks.ready}
     rows = []
     alive_creations = {r.create_spec.task_id for r in node.actors.actors.values()
                        if r.state == "ALIVE"}
-    for tid, spec in list(node.tasks.items())[:limit]:
+    for tid, spec in list(node.tasks.by_id.items())[:limit]:
         if tid in alive_creations:
             continue  # kept only so the actor can be restarted
         w = running.get(tid)
@@ -98,7 +98,7 @@ QUERIES = {
     "memory": _memory,
     "reference_counts": _reference_counts,
     "summary": _summary,
-    "nodes": lambda node, counts, holder: node._node_rows_locked(),
+    "nodes": lambda node, counts, holder: node.node_rows_locked(),
     "actors": lambda node, counts, holder: node.actors.rows(),
     "timeline": lambda node, counts, holder: node.timeline.events(),
 }

@@ -145,7 +145,7 @@ class RemoteNodes:
         conn.info["incarnation"] = incarnation
         conn.send(("registered", node.node_id))
         node.stats["nodes_joined"] += 1
-        node._dispatch()
+        node.tasks.dispatch()
 
     def _on_close(self, conn: Any) -> None:
         node_id = conn.info.get("node_id")
@@ -212,14 +212,14 @@ class RemoteNodes:
         left = {"n": len(missing)}
 
         def arrived(error: Optional[BaseException]) -> None:
-            if error is not None and spec.task_id in node.tasks:
+            if error is not None and spec.task_id in node.tasks.by_id:
                 left["n"] = -1
-                node._fail_task(spec, error)
+                node.tasks.fail(spec, error)
                 return
             left["n"] -= 1
-            if left["n"] == 0 and spec.task_id in node.tasks:
-                node.ready_queue.appendleft(spec)
-                node._dispatch()
+            if left["n"] == 0 and spec.task_id in node.tasks.by_id:
+                node.tasks.ready.appendleft(spec)
+                node.tasks.dispatch()
 
         for entry in missing:
             self.fetch(entry, worker.node_id, arrived)
@@ -366,7 +366,7 @@ class RemoteNodes:
         callbacks = self.fetches.pop(key, [])
         freed: List[ObjectEntry] = []
         self.node.table.remove_reader(oid, f"xfer->{target}", freed)
-        self.node._release(freed)
+        self.node.objects.release(freed)
         return callbacks
 
     def _make_room(self, conn: Any, key: int, size: int) -> None:
@@ -449,8 +449,6 @@ class RemoteNodes:
     # =========================================================================
     # lost nodes
     # =========================================================================
-    def keep_lineage(self, spec: TaskSpec) -> bool: return self.lineage.keep(spec)  # MERGE-ALIAS
-    def drop_lineage(self, object_id: bytes) -> None: self.lineage.drop(object_id)  # MERGE-ALIAS
 
     def _handle_lost(self, lost: List[Lost]) -> None:
         for node_id, reason in lost:
@@ -493,7 +491,7 @@ class RemoteNodes:
             node.on_worker_exit(worker, None)
         for entry in lost:
             self.lineage.rebuild_or_fail(entry, node_id)
-        node._dispatch()
+        node.tasks.dispatch()
 
     # =========================================================================
     # shutdown

@@ -13,7 +13,8 @@ from .. import exceptions as exc
 from ..core.object_table import ObjectEntry
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .node import Node, WorkerHandle
+    from .node import Node
+    from .worker_pool import WorkerHandle
 
 
 class WorkerObjectRequests:
@@ -36,14 +37,14 @@ class WorkerObjectRequests:
 
     def on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
         if size > self.node.allocator.capacity:
-            self.node._reply(worker, ("reply", req, False, "too-large"))
+            self.node.reply(worker, ("reply", req, False, "too-large"))
             return
         try:
             offset = self.node.store.allocate(size, oid)
         except (exc.ObjectStoreFullError, exc.ObjectSpillError) as e:
-            self.node._reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, ("reply", req, False, e))
             return
-        self.node._reply(worker, ("reply", req, True, offset))
+        self.node.reply(worker, ("reply", req, True, offset))
 
     def on_free_block(self, worker: WorkerHandle, offset: int, size: int) -> None:
         self.node.allocator.free(offset, size)
@@ -72,7 +73,7 @@ class WorkerObjectRequests:
         except exc.ObjectLostError as e:
             if blocked:
                 self.unblock(worker)
-            self.node._reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, ("reply", req, False, e))
             return
         if not missing:
             if blocked:
@@ -81,9 +82,9 @@ class WorkerObjectRequests:
                 entries = self.objects.table.entries
                 descs = [self.objects.worker_descriptor(entries[o], worker) for o in oids]
             except KeyError as e:
-                self.node._reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
+                self.node.reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
                 return
-            self.node._reply(worker, ("reply", req, True, descs))
+            self.node.reply(worker, ("reply", req, True, descs))
             return
         if not blocked:
             self.block(worker)
@@ -96,7 +97,7 @@ class WorkerObjectRequests:
             if state["left"] == 0 and self.objects.get_requests.pop(key, None) is not None:
                 if errors:  # no copy could be brought to the worker's node
                     self.unblock(worker)
-                    self.node._reply(worker, ("reply", req, False, errors[0]))
+                    self.node.reply(worker, ("reply", req, False, errors[0]))
                     return
                 self.on_get(worker, req, oids, blocked=True)  # check again: all here now?
 
@@ -109,7 +110,7 @@ class WorkerObjectRequests:
         ready = [o for o in oids if is_ready(o)]
         need = num_returns - len(set(ready))
         if need <= 0 or not block:
-            self.node._reply(worker, ("reply", req, True, ready))
+            self.node.reply(worker, ("reply", req, True, ready))
             return
         self.block(worker)
         key = (worker.worker_id, req)
@@ -122,7 +123,7 @@ class WorkerObjectRequests:
                 self.unblock(worker)
                 self.objects.remove_waiter(pending, on_ready)
                 now = [o for o in oids if is_ready(o)]
-                self.node._reply(worker, ("reply", req, True, now))
+                self.node.reply(worker, ("reply", req, True, now))
 
         self.objects.get_requests[key] = (pending, on_ready)
         self.objects.directory.add_waiter(pending, on_ready)
@@ -139,14 +140,14 @@ class WorkerObjectRequests:
         worker.blocked += 1
         if worker.blocked == 1 and worker.task is not None:
             held = worker.held
-            self.node._release_resources(worker)
+            self.node.tasks.release_resources(worker)
             worker.held = {}
             worker.task.extra["lent"] = held
-            self.node._dispatch()
+            self.node.tasks.dispatch()
 
     def unblock(self, worker: WorkerHandle) -> None:
         worker.blocked = max(0, worker.blocked - 1)
         if worker.blocked == 0 and worker.task is not None:
             lent = worker.task.extra.pop("lent", None)
             if lent:
-                self.node._acquire(worker, lent)  # may oversubscribe briefly, as Ray does
+                self.node.tasks.acquire(worker, lent)  # may oversubscribe briefly, as Ray does

@@ -100,7 +100,7 @@ class TaskResults:
         # Wrapped with its text: a caller that cannot rebuild the error's class gets
         # UnserializableException naming the task and its traceback, not a bare TypeError.
         text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
-        meta = serialize(exc._ErrorEnvelope(blob, text), context="exception").meta
+        meta = serialize(exc.ErrorEnvelope(blob, text), context="exception").meta
         return (oid, "i", (meta, ()), len(meta), [], True, type(error).__name__)
 
     def task_error(self, spec: TaskSpec,
