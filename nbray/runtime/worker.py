@@ -83,10 +83,13 @@ class Worker:
         return self.client.current_task
 
     # -- I/O ------------------------------------------------------------------
+    def node_handlers(self) -> Handlers[MessageConnection]:
+        """What this worker takes from its node: record -> handler(conn, *fields)."""
+        return Handlers({Exec: self._on_exec, Reply: self._on_reply,
+                         CancelRunning: self._on_cancel, Exit: self._on_exit})
+
     def reader(self) -> None:
-        handlers: Handlers[MessageConnection] = Handlers({
-            Exec: self._on_exec, Reply: self._on_reply, CancelRunning: self._on_cancel,
-            Exit: self._on_exit})
+        handlers = self.node_handlers()
         try:
             while True:
                 msg = self.conn.recv()
