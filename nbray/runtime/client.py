@@ -19,9 +19,11 @@ from ..core.specs import TaskSpec
 from ..ids import ids, object_id_for_return
 from ..serialization import Serialized, deserialize, serialize
 from ..store.layout import layout_chunks, layout_size, read_object, write_object
+# Put and Refs (each put() in a task sends both) are built by fast_wire: same tuples.
+from ..transport.fast_wire import wire_put, wire_refs
 from ..transport.messages import (KIND_ARENA, KIND_FILE, KIND_INLINE, Alloc, Cancel, CreateActor,
                                   DescriptorTuple, FreeBlock, Get, GetActor, GetCancel, KillActor,
-                                  Put, Query, Refs, RegisterFunction, Seal, SealSpilled, StreamNext,
+                                  Query, RegisterFunction, Seal, SealSpilled, StreamNext,
                                   StreamRelease, StreamWait, Submit, Unpin, Wait, wire)
 from .latch import Reply
 from .object_ref import LocalRefCounter, ObjectRef
@@ -322,7 +324,7 @@ class WorkerClient(BaseClient):
         if self._adds or self._removes:
             adds, self._adds = self._adds, []
             removes, self._removes = self._removes, []
-            self.conn.send(wire(Refs(adds, removes)))
+            self.conn.send(wire_refs(adds, removes))
         if self._unpins:
             unpins, self._unpins = self._unpins, []
             self.conn.send(wire(Unpin(unpins)))
@@ -382,7 +384,7 @@ class WorkerClient(BaseClient):
     def _store(self, oid: bytes, ser: Serialized, type_name: str, site: str) -> None:
         if ser.nbytes <= self.inline_threshold:
             payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-            self.send(wire(Put(oid, payload, ser.nbytes, ser.contained_refs, type_name, site)))
+            self.send(wire_put(oid, payload, ser.nbytes, ser.contained_refs, type_name, site))
             return
         kind, where = self.write_block(oid, ser)
         if kind == KIND_FILE:

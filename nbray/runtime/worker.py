@@ -33,8 +33,9 @@ from ..serialization import deserialize
 from ..store.shm import Arena
 from ..transport.dispatch import Handlers, ProtocolError, dispatch
 from ..transport.framing import ConnectionClosed, MessageConnection
-from ..transport.messages import (CancelRunning, DescriptorTuple, Done, Exec, Exit, ExitActor, Log,
-                                  Ready, Reply, wire)
+from ..transport.fast_wire import wire_done  # wire(Done(...)), without the record: per task
+from ..transport.messages import (CancelRunning, DescriptorTuple, Exec, Exit, ExitActor, Log, Ready,
+                                  Reply, wire)
 from . import context, worker_context, worker_generators
 from .actor import BUILTIN_METHODS, ActorExit, bound_method
 from .client import WorkerClient
@@ -208,7 +209,7 @@ class Worker:
                 except BaseException as e:  # noqa: BLE001 - re-raised on get
                     retry = should_retry(spec.retry_exceptions, e)
                     results = self.results.error_results(spec, self.results.task_error(spec))
-                self.client.send(wire(Done(spec.task_id, results, retry, (start, time.time()))))
+                self.client.send(wire_done(spec.task_id, results, retry, (start, time.time())))
 
         asyncio.run_coroutine_threadsafe(run(), self._loop)
 
@@ -259,7 +260,7 @@ class Worker:
                 sys.stderr.flush()
             self.client.current_task = None
             self.cancelled.discard(spec.task_id)
-            self.client.send(wire(Done(spec.task_id, results, retry, (start, time.time()))))
+            self.client.send(wire_done(spec.task_id, results, retry, (start, time.time())))
         finally:
             worker_context.leave(self.client, spec, saved)
             self.client.current_task = None
