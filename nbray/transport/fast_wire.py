@@ -1,10 +1,10 @@
 """The wire tuples of the hottest messages, built without building their records.
 
-`wire(Done(...))` builds a NamedTuple, then a second tuple: about 0.3 µs more than the
-plain tuple (measured: 0.33 µs against 0.07 µs for a `Put`), paid on every task (`Done`)
-and on every put() inside a task (`Put`, and the `Refs` batch that a dropped ref
-sends before it).  At about 15 µs for a small put() from a worker that is 2 to 4 %; these
-builders cost about as much as the plain tuple.  Each takes its record's fields (same names,
+`wire(Done(...))` builds a NamedTuple, then a second tuple: 0.2 to 0.3 µs more than the
+plain tuple (measured on a shared 2-core machine: 0.33 µs against 0.07 µs for a `Put`),
+paid on every task (`Done`) and twice on every put() inside a task (`Put`, and the `Refs`
+batch that the ref dropped before it sends first).  At about 10 µs for a small put() from
+a worker that is 4 to 6 %; these builders cost about as much as the plain tuple.  Each takes its record's fields (same names,
 order and defaults) and returns exactly `wire(Record(...))`: `tests/core/test_messages.py`
 checks both for every builder listed in FAST_WIRE.  Every other message is sent as
 `wire(Record(...))`.
