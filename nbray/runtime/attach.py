@@ -13,10 +13,12 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..transport.dispatch import Handlers, ProtocolError, dispatch
 from ..transport.framing import ConnectionClosed, MessageConnection
+from ..transport.messages import Output, ReadyDriver, Reply, wire
 from .client import WorkerClient
 from .worker_process import print_worker_output
 from .node_agent import NodeAgent
@@ -88,19 +90,30 @@ class AttachedDriver:
         self.client.spill_backend = lambda: self.agent.spill  # type: ignore[method-assign]
         self._reader = threading.Thread(target=self._read, name="nbray-attached", daemon=True)
         self._reader.start()
-        self.client.send(("ready-driver", os.getpid()))
+        self.client.send(wire(ReadyDriver(os.getpid())))
+
+    def _on_reply(self, conn: MessageConnection, req: int, ok: bool, value: Any) -> None:
+        self.client.on_reply(req, ok, value)
+
+    def _on_output(self, conn: MessageConnection, record: Dict[str, Any]) -> None:
+        try:
+            self.client.output_sink(record)
+        except Exception:
+            pass
+
+    def node_handlers(self) -> Handlers[MessageConnection]:
+        """What an attached driver takes from its node: replies, and its tasks' output."""
+        return Handlers({Reply: self._on_reply, Output: self._on_output})
 
     def _read(self) -> None:
+        handlers = self.node_handlers()
         try:
             while True:
                 msg = self.conn.recv()
-                if msg[0] == "reply":
-                    self.client.on_reply(*msg[1:])
-                elif msg[0] == "log":
-                    try:
-                        self.client.output_sink(msg[1])
-                    except Exception:
-                        pass
+                try:
+                    dispatch(handlers, self.conn, msg)
+                except ProtocolError as e:  # a bug or mixed versions: say so, read on
+                    sys.stderr.write(f"nbray: attached driver: {e}\n")
         except ConnectionClosed:
             pass
         except Exception as e:  # pragma: no cover - a bug; say so rather than hang

@@ -20,6 +20,12 @@ from ..core.specs import TaskSpec
 from ..ids import ids, object_id_for_return
 from ..serialization import Serialized, deserialize, serialize
 from ..store.layout import layout_chunks, layout_size, read_object, write_object
+# Put and Refs (each put() in a task sends both) are built by fast_wire: same tuples.
+from ..transport.fast_wire import wire_put, wire_refs
+from ..transport.messages import (KIND_ARENA, KIND_FILE, KIND_INLINE, Alloc, Cancel, CreateActor,
+                                  DescriptorTuple, FreeBlock, Get, GetActor, GetCancel, KillActor,
+                                  Query, RegisterFunction, Seal, SealSpilled, StreamNext,
+                                  StreamRelease, StreamWait, Submit, Unpin, Wait, wire)
 from .latch import Reply
 from .object_ref import LocalRefCounter, ObjectRef
 from .task_args import pack_args
@@ -61,12 +67,12 @@ class BaseClient:
     current_task: Optional[TaskSpec]   # the task this thread runs (None in a driver)
 
     # -- values -----------------------------------------------------------------
-    def decode(self, object_id: bytes, desc: Tuple[Any, ...]) -> Any:
+    def decode(self, object_id: bytes, desc: DescriptorTuple) -> Any:
         kind = desc[0]
-        if kind == "i":
+        if kind == KIND_INLINE:
             meta, buffers = desc[1]
             value = deserialize(meta, buffers)
-        elif kind == "f":
+        elif kind == KIND_FILE:
             url, size = desc[1]
             data = self.spill_backend().read(url, size)
             meta, buffers, _ = read_object(memoryview(data), 0, None)
@@ -91,7 +97,7 @@ class BaseClient:
     def spill_backend(self) -> Any:
         raise NotImplementedError
 
-    def values_of(self, object_ids: Sequence[bytes], descs: Sequence[Tuple[Any, ...]]) -> List[Any]:
+    def values_of(self, object_ids: Sequence[bytes], descs: Sequence[DescriptorTuple]) -> List[Any]:
         out = []
         for i, (oid, desc) in enumerate(zip(object_ids, descs)):
             try:
@@ -99,7 +105,7 @@ class BaseClient:
             except BaseException:
                 # Readers registered for the values not decoded must be released.
                 for later_oid, later in zip(object_ids[i + 1:], descs[i + 1:]):
-                    if later[0] == "s":
+                    if later[0] == KIND_ARENA:
                         self._unpin(later_oid)
                 raise
         return out
@@ -320,13 +326,13 @@ class WorkerClient(BaseClient):
         if self._adds or self._removes:
             adds, self._adds = self._adds, []
             removes, self._removes = self._removes, []
-            self.conn.send(("refs", adds, removes))
+            self.conn.send(wire_refs(adds, removes))
         if self._unpins:
             unpins, self._unpins = self._unpins, []
-            self.conn.send(("unpin", unpins))
+            self.conn.send(wire(Unpin(unpins)))
         if self._stream_releases:
             releases, self._stream_releases = self._stream_releases, []
-            self.conn.send(("stream-release", releases))
+            self.conn.send(wire(StreamRelease(releases)))
 
     # -- request / reply --------------------------------------------------------
     def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
@@ -355,7 +361,7 @@ class WorkerClient(BaseClient):
             self._late[req] = on_late
         self._replies.pop(req, None)
         try:
-            self.send(("get-cancel", req))
+            self.send(wire(GetCancel(req)))
         except ConnectionError:
             pass
 
@@ -373,28 +379,28 @@ class WorkerClient(BaseClient):
         if oids is not None and ok and isinstance(value, list):
             # A get that timed out got its answer late: let go of the arena blocks.
             for oid, desc in zip(oids, value):
-                if isinstance(desc, tuple) and desc[0] == "s":
+                if isinstance(desc, tuple) and desc[0] == KIND_ARENA:
                     self._unpin(oid)
 
     # -- objects ----------------------------------------------------------------
     def _store(self, oid: bytes, ser: Serialized, type_name: str, site: str) -> None:
         if ser.nbytes <= self.inline_threshold:
             payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-            self.send(("put", oid, payload, ser.nbytes, ser.contained_refs, type_name, site))
+            self.send(wire_put(oid, payload, ser.nbytes, ser.contained_refs, type_name, site))
             return
         kind, where = self.write_block(oid, ser)
-        if kind == "f":
-            self.send(("seal-spilled", oid, where[0], where[1], ser.nbytes, ser.contained_refs,
-                       type_name, site))
+        if kind == KIND_FILE:
+            self.send(wire(SealSpilled(oid, where[0], where[1], ser.nbytes, ser.contained_refs,
+                                       type_name, site)))
         else:
-            self.send(("seal", oid, where[0], where[1], ser.nbytes, ser.contained_refs, type_name,
-                       site))
+            self.send(wire(Seal(oid, where[0], where[1], ser.nbytes, ser.contained_refs, type_name,
+                                site)))
 
     def write_block(self, oid: bytes, ser: Serialized) -> Tuple[str, Tuple[Any, int]]:
         """Write a large value: ("s", (offset, block)) in the arena, or ("f", (url, block))
         straight to the spill target when it is larger than the whole store."""
         block = layout_size(len(ser.meta), [b.nbytes for b in ser.buffers])
-        ok, offset = self.request(lambda req: ("alloc", req, oid, block))
+        ok, offset = self.request(lambda req: wire(Alloc(req, oid, block)))
         if not ok:
             if offset == "too-large":
                 from ..store.spill import spill_failure
@@ -407,17 +413,17 @@ class WorkerClient(BaseClient):
                         f"spilling object {oid.hex()} ({block / 2**20:.1f} MiB, larger than the "
                         f"whole store) to {backend.url} failed: {type(e).__name__}: {e}. Nothing "
                         f"stored was lost.")) from e
-                return "f", (url, block)
+                return KIND_FILE, (url, block)
             raise offset
         try:
             write_object(self.arena_view, offset, ser.meta, ser.buffers)
         except BaseException:
-            self.send(("free-block", offset, block))
+            self.send(wire(FreeBlock(offset, block)))
             raise
-        return "s", (offset, block)
+        return KIND_ARENA, (offset, block)
 
     def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
-        ok, value = self.request(lambda req: ("get", req, object_ids), timeout, list(object_ids))
+        ok, value = self.request(lambda req: wire(Get(req, object_ids)), timeout, list(object_ids))
         if not ok:
             if value is None:
                 raise exc.GetTimeoutError(f"get timed out after {timeout} s")
@@ -427,40 +433,41 @@ class WorkerClient(BaseClient):
     def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
              fetch_local: bool) -> set:
         block = timeout is None or timeout > 0
-        ok, ready = self.request(lambda req: ("wait", req, object_ids, num_returns, block), timeout)
+        ok, ready = self.request(lambda req: wire(Wait(req, object_ids, num_returns, block)),
+                                 timeout)
         if not ok:  # timed out: ask once more without blocking for the final answer
-            ok, ready = self.request(lambda req: ("wait", req, object_ids, num_returns, False))
+            ok, ready = self.request(lambda req: wire(Wait(req, object_ids, num_returns, False)))
         return set(ready)
 
     def submit(self, spec: TaskSpec) -> None:
-        self.send(("submit", spec))
+        self.send(wire(Submit(spec)))
 
     def register_function(self, function_id: bytes, blob: bytes, captured: Iterable[bytes]) -> None:
         if function_id not in self.registered_functions:
-            self.send(("register-function", function_id, blob, list(captured)))
+            self.send(wire(RegisterFunction(function_id, blob, list(captured))))
             self.registered_functions.add(function_id)
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
-        ok, value = self.request(lambda req: ("cancel", req, task_id, force, recursive))
+        ok, value = self.request(lambda req: wire(Cancel(req, task_id, force, recursive)))
         if not ok:
             raise value
 
     def create_actor(self, spec: TaskSpec, info: Dict[str, Any]) -> Tuple[bytes, Dict[str, Any]]:
-        ok, value = self.request(lambda req: ("create-actor", req, spec, info))
+        ok, value = self.request(lambda req: wire(CreateActor(req, spec, info)))
         if not ok:
             raise value
         return value
 
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
-        self.send(("kill-actor", actor_id, no_restart))
+        self.send(wire(KillActor(actor_id, no_restart)))
 
     # -- generator tasks (node_streams.py) -------------------------------------------
     def stream_next(self, task_id: bytes, take: bool, timeout: Optional[float]) -> Tuple[str, Any]:
         block = timeout is None or timeout > 0
-        ok, value = self.request(lambda req: ("stream-next", req, task_id, take, block), timeout,
+        ok, value = self.request(lambda req: wire(StreamNext(req, task_id, take, block)), timeout,
                                  on_late=_give_back_item if take else None)
         if not ok and value is None:  # timed out: ask once more, without waiting
-            ok, value = self.request(lambda req: ("stream-next", req, task_id, take, False))
+            ok, value = self.request(lambda req: wire(StreamNext(req, task_id, take, False)))
         if not ok:
             raise value
         return value
@@ -471,20 +478,20 @@ class WorkerClient(BaseClient):
     def wait_mixed(self, object_ids: List[bytes], task_ids: List[bytes], num_returns: int,
                    timeout: Optional[float]) -> Tuple[set, set]:
         block = timeout is None or timeout > 0
-        ok, value = self.request(lambda req: ("stream-wait", req, object_ids, task_ids,
-                                              num_returns, block), timeout)
+        ok, value = self.request(lambda req: wire(StreamWait(req, object_ids, task_ids,
+                                                             num_returns, block)), timeout)
         if not ok:  # timed out: ask once more without blocking for the final answer
-            ok, value = self.request(lambda req: ("stream-wait", req, object_ids, task_ids,
-                                                  num_returns, False))
+            ok, value = self.request(lambda req: wire(StreamWait(req, object_ids, task_ids,
+                                                                 num_returns, False)))
         return set(value[0]), set(value[1])
 
     def get_actor(self, name: str, namespace: str) -> Optional[Tuple[bytes, Dict[str, Any]]]:
-        ok, value = self.request(lambda req: ("get-actor", req, name, namespace))
+        ok, value = self.request(lambda req: wire(GetActor(req, name, namespace)))
         return value
 
     def query(self, op: str, args: Dict[str, Any]) -> Any:
         """A read-only question to the head (nodes(), cluster_resources(), timeline()...)."""
-        ok, value = self.request(lambda req: ("query", req, op, args))
+        ok, value = self.request(lambda req: wire(Query(req, op, args)))
         if not ok:
             raise value
         return value

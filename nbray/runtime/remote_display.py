@@ -7,6 +7,8 @@ import io
 import json
 from typing import Any, Dict
 
+from ..transport.messages import Log, wire
+
 _TEXT_REPRS = {"_repr_html_": "text/html", "_repr_markdown_": "text/markdown",
                "_repr_svg_": "image/svg+xml", "_repr_latex_": "text/latex",
                "_repr_json_": "application/json"}
@@ -65,5 +67,5 @@ def display(*objs: Any) -> None:
         if send is None or spec is None:
             print(bundle["text/plain"])
             continue
-        send(("log", "display", json.dumps(bundle, default=str), spec.extra.get("log_name", spec.name),
-              spec.task_id))
+        send(wire(Log("display", json.dumps(bundle, default=str),
+                      spec.extra.get("log_name", spec.name), spec.task_id)))

@@ -31,7 +31,11 @@ from ..core.specs import TaskSpec
 from ..ids import JOB_ID_SIZE, ids
 from ..serialization import deserialize
 from ..store.shm import Arena
+from ..transport.dispatch import Handlers, ProtocolError, dispatch
 from ..transport.framing import ConnectionClosed, MessageConnection
+from ..transport.fast_wire import wire_done  # wire(Done(...)), without the record: per task
+from ..transport.messages import (CancelRunning, DescriptorTuple, Exec, Exit, ExitActor, Log, Ready,
+                                  Reply, wire)
 from . import context, worker_context, worker_generators
 from .actor import BUILTIN_METHODS, ActorExit, bound_method
 from .client import WorkerClient
@@ -64,7 +68,7 @@ class Worker:
         self.client = WorkerClient(conn, arena.view, worker_id, node_id,
                                    int(os.environ.get("NBRAY_INLINE_THRESHOLD", INLINE_THRESHOLD)))
         # (spec, function blob, dependencies) of a task, or _EXIT
-        self.tasks: "queue.SimpleQueue[Tuple[Any, ...]]" = queue.SimpleQueue()
+        self.tasks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self.results = TaskResults(self.client)
         self.functions: Dict[bytes, Any] = {}
         self.cancelled: set = set()
@@ -80,44 +84,61 @@ class Worker:
         return self.client.current_task
 
     # -- I/O ------------------------------------------------------------------
+    def node_handlers(self) -> Handlers[MessageConnection]:
+        """What this worker takes from its node: record -> handler(conn, *fields)."""
+        return Handlers({Exec: self._on_exec, Reply: self._on_reply,
+                         CancelRunning: self._on_cancel, Exit: self._on_exit})
+
     def reader(self) -> None:
+        handlers = self.node_handlers()
         try:
             while True:
                 msg = self.conn.recv()
-                op = msg[0]
-                if op == "exec":
-                    self.tasks.put(msg[1:])
-                elif op == "reply":
-                    self.client.on_reply(*msg[1:])
-                elif op == "cancel":
-                    self.cancelled.add(msg[1])
-                    # msg[2] False: an actor call, never interrupted once running (as in Ray)
-                    if msg[1] == self.running_task_id and (len(msg) < 3 or msg[2]):
-                        os.kill(os.getpid(), signal.SIGINT)  # a real signal also ends a sleep
-                elif op == "exit":
-                    if self.actor is None:
-                        break
-                    # An actor ends gracefully on its main thread; this thread keeps
-                    # serving replies, since __ray_shutdown__ may still use the cluster.
-                    self.tasks.put(_EXIT)
-        except ConnectionClosed:
+                try:
+                    dispatch(handlers, self.conn, msg)
+                except ProtocolError:
+                    # A message this worker cannot take (a bug, or mixed versions): say so
+                    # and go on; before the protocol was defined it was ignored silently.
+                    traceback.print_exc()
+        except (ConnectionClosed, _Leave):
             pass
         except BaseException:
             traceback.print_exc()
         os._exit(0)  # node gone or asked us to leave: nothing else to do
 
+    # -- node -> worker messages (handlers of `reader`'s table) ----------------------------
+    def _on_exec(self, conn: MessageConnection, spec: TaskSpec, blob: Optional[bytes],
+                 deps: List[Tuple[bytes, DescriptorTuple]]) -> None:
+        self.tasks.put((spec, blob, deps))
+
+    def _on_reply(self, conn: MessageConnection, req: int, ok: bool, value: Any) -> None:
+        self.client.on_reply(req, ok, value)
+
+    def _on_cancel(self, conn: MessageConnection, task_id: bytes, interrupt: bool = True) -> None:
+        self.cancelled.add(task_id)
+        # interrupt False: an actor call, never interrupted once running (as in Ray)
+        if task_id == self.running_task_id and interrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # a real signal also ends a sleep
+
+    def _on_exit(self, conn: MessageConnection) -> None:
+        if self.actor is None:
+            raise _Leave
+        # An actor ends gracefully on its main thread; the reader keeps serving replies,
+        # since __ray_shutdown__ may still use the cluster.
+        self.tasks.put(_EXIT)
+
     def send_output(self, stream: str, text: str) -> None:
         spec = self.current
         name = spec.extra.get("log_name", spec.name) if spec is not None else "worker"
         try:
-            self.client.send(("log", stream, text, name, spec.task_id if spec else None))
+            self.client.send(wire(Log(stream, text, name, spec.task_id if spec else None)))
         except ConnectionError:
             pass
 
     # -- running tasks --------------------------------------------------------------
     def run(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
-        self.client.send(("ready", os.getpid()))
+        self.client.send(wire(Ready(os.getpid())))
         while True:
             try:
                 item = self.tasks.get(timeout=0.05) if self.client.has_pending_events() \
@@ -188,7 +209,7 @@ class Worker:
                 except BaseException as e:  # noqa: BLE001 - re-raised on get
                     retry = should_retry(spec.retry_exceptions, e)
                     results = self.results.error_results(spec, self.results.task_error(spec))
-                self.client.send(("done", spec.task_id, results, retry, (start, time.time())))
+                self.client.send(wire_done(spec.task_id, results, retry, (start, time.time())))
 
         asyncio.run_coroutine_threadsafe(run(), self._loop)
 
@@ -239,7 +260,7 @@ class Worker:
                 sys.stderr.flush()
             self.client.current_task = None
             self.cancelled.discard(spec.task_id)
-            self.client.send(("done", spec.task_id, results, retry, (start, time.time())))
+            self.client.send(wire_done(spec.task_id, results, retry, (start, time.time())))
         finally:
             worker_context.leave(self.client, spec, saved)
             self.client.current_task = None
@@ -296,7 +317,7 @@ class Worker:
         """exit_actor() or __ray_terminate__ ran in `spec`: the node marks the actor dead (the
         call and every queued one fail with ActorDiedError, as in Ray), then it ends here."""
         self.client.current_task = None
-        self.client.send(("actor-exit", spec.task_id, str(request) or "exit_actor() was called"))
+        self.client.send(wire(ExitActor(spec.task_id, str(request) or "exit_actor() was called")))
         if threading.current_thread() is threading.main_thread():
             self._exit_gracefully()
         self.tasks.put(_EXIT)  # from a pool thread or the event loop: the main thread ends it
@@ -357,8 +378,13 @@ def _exit_worker(error: SystemExit) -> None:
         os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
-_EXIT = ("exit",)  # on the task queue: end this actor gracefully on the main thread
+# On the task queue: end this actor gracefully on the main thread (a sentinel, not a message).
+_EXIT = object()
 GRACEFUL_EXIT_TIMEOUT_S = 30.0  # __ray_shutdown__ and atexit handlers get this long
+
+
+class _Leave(Exception):
+    """Raised by the Exit handler of a task worker: the reader ends, and so does the process."""
 
 
 class _DependencyError(Exception):
@@ -380,8 +406,8 @@ def main(argv: List[str]) -> None:
     if len(os.environ.get("NBRAY_JOB_ID", "")) == 2 * JOB_ID_SIZE:
         ids.set_job_id(os.environ["NBRAY_JOB_ID"])  # ids made here name the driver's job
     context.set_client(worker.client)
-    sys.stdout = TaskOutput(worker.send_output, "stdout")  # type: ignore[assignment]
-    sys.stderr = TaskOutput(worker.send_output, "stderr")  # type: ignore[assignment]
+    sys.stdout = TaskOutput(worker.send_output, "stdout")
+    sys.stderr = TaskOutput(worker.send_output, "stderr")
     threading.Thread(target=worker.reader, name="nbray-worker-reader", daemon=True).start()
     worker.run()
 

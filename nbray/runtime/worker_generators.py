@@ -2,7 +2,7 @@
 
 num_returns="streaming" (Ray's default for generator functions) and "dynamic": each
 value goes to the node the moment it is yielded, as item i (1, 2, ...) of the task
-("yield" op).  An exception the generator raises becomes the next item, so the values
+(a `Yield` message).  An exception the generator raises becomes the next item, so the values
 before it stay good and the caller's next ref raises it (unless the task is to be
 retried for it); a cancellation or a crash ends the stream with the error in the task's
 return object instead.  The return object itself holds None, or for "dynamic" a
@@ -27,9 +27,10 @@ from typing import Any, Iterator, List, Optional, Tuple
 from .. import exceptions as exc
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
+from ..transport.messages import ResultTuple, StreamRoom, Yield, wire
 from .worker_results import TaskResults, should_retry
 
-Results = Tuple[List[Tuple], bool]   # (results for the task's return ids, retry?)
+Results = Tuple[List[ResultTuple], bool]   # (results for the task's return ids, retry?)
 
 
 def returns(results: TaskResults, spec: TaskSpec, value: Any) -> Results:
@@ -96,7 +97,7 @@ async def returns_async(results: TaskResults, spec: TaskSpec, value: Any) -> Res
 
 def _send_item(results: TaskResults, spec: TaskSpec, index: int, value: Any) -> None:
     oid = object_id_for_return(spec.task_id, index)
-    results.client.send(("yield", spec.task_id, index, results.encode_value(spec, oid, value)))
+    results.client.send(wire(Yield(spec.task_id, index, results.encode_value(spec, oid, value))))
 
 
 def _must_wait_for_room(spec: TaskSpec, index: int) -> bool:
@@ -109,7 +110,7 @@ def _wait_for_room(results: TaskResults, spec: TaskSpec, index: int) -> None:
     has taken all but N-1 of the items so far (N=1: one item per next(), like a generator)."""
     if _must_wait_for_room(spec, index):
         need = index - spec.extra["backpressure"] + 1
-        results.client.request(lambda req: ("stream-room", req, spec.task_id, need))
+        results.client.request(lambda req: wire(StreamRoom(req, spec.task_id, need)))
 
 
 def _failed(results: TaskResults, spec: TaskSpec, count: int, error: BaseException) -> int:
@@ -119,12 +120,12 @@ def _failed(results: TaskResults, spec: TaskSpec, count: int, error: BaseExcepti
         raise error
     count += 1
     oid = object_id_for_return(spec.task_id, count)
-    results.client.send(("yield", spec.task_id, count,
-                         results.error_result(spec, oid, results.task_error(spec))))
+    results.client.send(wire(Yield(spec.task_id, count,
+                                   results.error_result(spec, oid, results.task_error(spec)))))
     return count
 
 
-def _end(results: TaskResults, spec: TaskSpec, count: int) -> List[Tuple]:
+def _end(results: TaskResults, spec: TaskSpec, count: int) -> List[ResultTuple]:
     """The task's own return: None, or for "dynamic" the refs of all its items."""
     if spec.generator == "dynamic":
         from .generators import DynamicObjectRefGenerator
@@ -138,7 +139,7 @@ def _end(results: TaskResults, spec: TaskSpec, count: int) -> List[Tuple]:
 def _fixed(results: TaskResults, spec: TaskSpec, gen: Iterator[Any]) -> Results:
     """num_returns=N: the first N values fill the returns, in order."""
     n = len(spec.return_ids)
-    records: List[Tuple] = []
+    records: List[ResultTuple] = []
     if n == 0:
         return records, False
     retry = False

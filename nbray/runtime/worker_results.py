@@ -1,10 +1,12 @@
 """What a worker sends back for a task: its values as result records, and its errors.
 
-A result record is the 7-tuple the node stores for one return object:
-`(object_id, kind, where, nbytes, contained_refs, is_error, type_name)`, with kind "i"
-(the value inline: `where` is `(meta, buffers)`) or a block the worker wrote into the
-node's arena (kind and `where` as `WorkerClient.write_block` gives them).  An error is an
-inline record whose value is the task's exception, wrapped with its text.
+A result record is the 7-tuple the node stores for one return object, the fields of
+`transport.messages.Result` sent as a plain tuple:
+`(object_id, kind, where, nbytes, contained_refs, is_error, type_name)`, with kind
+KIND_INLINE (the value inline: `where` is `(meta, buffers)`) or a block the worker wrote
+(kind and `where` as `WorkerClient.write_block` gives them: the arena, or the spill
+target).  An error is an inline record whose value is the task's exception, wrapped with
+its text.
 
 `TaskResults` builds these records and the errors a task ends with (RayTaskError with
 the user's traceback, a cancellation, an argument that holds an error); `should_retry`
@@ -18,11 +20,12 @@ import functools
 import os
 import sys
 import traceback
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional
 
 from .. import exceptions as exc
 from ..core.specs import TaskSpec
 from ..serialization import SerializationError, deserialize, label_for_filename, serialize
+from ..transport.messages import KIND_ARENA, KIND_INLINE, FreeBlock, ResultTuple, wire
 from .client import WorkerClient, type_name_of
 
 __all__ = ["TaskResults", "format_remote_traceback", "node_ip", "should_retry"]
@@ -45,7 +48,7 @@ class TaskResults:
         self.actor: Any = None
 
     # -- values -----------------------------------------------------------------------
-    def encode_returns(self, spec: TaskSpec, value: Any) -> List[Tuple]:
+    def encode_returns(self, spec: TaskSpec, value: Any) -> List[ResultTuple]:
         """The records of a call's value: one per return id (num_returns=N unpacks it)."""
         n = len(spec.return_ids)
         if n == 1:
@@ -61,7 +64,7 @@ class TaskResults:
             if len(values) != n:
                 raise ValueError(f"{spec.name}() was declared with num_returns={n} but returned "
                                  f"{len(values)} values")
-        results: List[Tuple] = []
+        results: List[ResultTuple] = []
         for oid, v in zip(spec.return_ids, values):
             try:
                 results.append(self.encode_value(spec, oid, v))
@@ -70,27 +73,29 @@ class TaskResults:
                 raise
         return results
 
-    def encode_value(self, spec: TaskSpec, oid: bytes, v: Any) -> Tuple:
+    def encode_value(self, spec: TaskSpec, oid: bytes, v: Any) -> ResultTuple:
         """One result record: inline bytes, or a block written into the arena."""
         ser = serialize(v, context=f"the return value of {spec.name}()")
         if ser.nbytes <= self.client.inline_threshold:
             payload = (ser.meta, tuple(bytes(b) for b in ser.buffers))
-            return (oid, "i", payload, ser.nbytes, ser.contained_refs, False, type_name_of(v))
+            return (oid, KIND_INLINE, payload, ser.nbytes, ser.contained_refs, False,
+                    type_name_of(v))
         kind, where = self.client.write_block(oid, ser)
         return (oid, kind, where, ser.nbytes, ser.contained_refs, False, type_name_of(v))
 
-    def free_results(self, results: List[Tuple]) -> None:
+    def free_results(self, results: List[ResultTuple]) -> None:
         """Give back the arena blocks of records that will not be sent."""
         for r in results:
-            if r[1] == "s":
-                self.client.send(("free-block", *r[2]))
+            if r[1] == KIND_ARENA:
+                offset, block = r[2]
+                self.client.send(wire(FreeBlock(offset, block)))
 
     # -- errors -----------------------------------------------------------------------
-    def error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple]:
+    def error_results(self, spec: TaskSpec, error: BaseException) -> List[ResultTuple]:
         """`error` as the record of each of the task's returns."""
         return [self.error_result(spec, oid, error) for oid in spec.return_ids]
 
-    def error_result(self, spec: TaskSpec, oid: bytes, error: BaseException) -> Tuple:
+    def error_result(self, spec: TaskSpec, oid: bytes, error: BaseException) -> ResultTuple:
         """`error` as the record of return `oid`."""
         try:
             blob = serialize(error, context="exception", out_of_band=False).meta
@@ -101,7 +106,7 @@ class TaskResults:
         # UnserializableException naming the task and its traceback, not a bare TypeError.
         text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
         meta = serialize(exc.ErrorEnvelope(blob, text), context="exception").meta
-        return (oid, "i", (meta, ()), len(meta), [], True, type(error).__name__)
+        return (oid, KIND_INLINE, (meta, ()), len(meta), [], True, type(error).__name__)
 
     def task_error(self, spec: TaskSpec,
                    replacement: Optional[BaseException] = None) -> exc.RayTaskError:

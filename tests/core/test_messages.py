@@ -15,6 +15,7 @@ from nbray.core.specs import TaskSpec
 from nbray.exceptions import NbrayInternalError
 from nbray.transport import messages as m
 from nbray.transport.dispatch import Handlers, ProtocolError, check_handlers, dispatch, signature_of
+from nbray.transport.fast_wire import FAST_WIRE
 from nbray.transport.framing import MessageConnection
 from nbray.transport.protocol_doc import render_table, type_text
 
@@ -172,6 +173,20 @@ def test_wire_is_the_op_then_the_fields() -> None:
     assert m.wire(m.Exit()) == ("exit",)
     assert m.wire(m.Done(b"t", [], False)) == ("done", b"t", [], False, None)
     assert type(m.wire(m.Shutdown())) is tuple
+
+
+@pytest.mark.parametrize("record", list(FAST_WIRE), ids=lambda r: r.__name__)
+def test_a_fast_builder_takes_its_records_fields_and_makes_its_wire_tuple(record: Any) -> None:
+    build = FAST_WIRE[record]
+    params = list(inspect.signature(build).parameters.values())
+    assert [p.name for p in params] == list(record._fields)
+    assert {p.name: p.default for p in params if p.default is not p.empty} == \
+        record._field_defaults
+    msg = sample(record)
+    assert build(*msg) == m.wire(msg) and type(build(*msg)) is tuple
+    fewest = [SAMPLES[type_text(record, f)] for f in record._fields
+              if f not in record._field_defaults]
+    assert build(*fewest) == m.wire(record(*fewest))
 
 
 def test_result_and_descriptor_unpack_like_the_tuples_that_travel() -> None:
