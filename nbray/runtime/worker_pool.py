@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Deque, Dict, List, Optional, Set
 
+from ..core.scheduler import WorkerState
 from ..core.specs import TaskSpec
 from ..transport.framing import ConnectionClosed
 from .worker_process import start_worker_process
@@ -34,7 +35,7 @@ class WorkerHandle:
     worker_id: str
     proc: Optional["subprocess.Popen[bytes]"]   # None: a worker of another node, a driver
     conn: Any                          # MessageConnection, or a relay through its node
-    state: str = "starting"            # starting | idle | busy | exiting | driver | dead
+    state: WorkerState = "starting"    # see core.scheduler.WorkerState
     task: Optional[TaskSpec] = None
     held: Dict[str, float] = field(default_factory=dict)
     blocked: int = 0                   # nested get/wait calls in progress
