@@ -12,7 +12,8 @@ States of an object (`ObjectEntry.state`, kept by `object_table.py`)::
                                    SHM           an arena block here (offset >= 0),
                                                  or copies on other nodes (offset -1)
                                    SPILLED       only on the spill target
-    any ready state --restore/spill (node_store.py)--> SHM <-> SPILLED
+    SHM --spilled()--> SPILLED --restored() / copy_arrived()--> SHM   (node_store, remote_nodes)
+    a ready state whose copies were all lost --lost()--> PENDING       (lineage: rebuilt or failed)
     any --last reference gone--> freed (forgotten; memory returned once no reader maps it)
 
 An error object is ready like any other, with `is_error` set.  The two records that
@@ -102,6 +103,56 @@ class ActorObjectFreed(NamedTuple):
 Instruction = Union[Wake, FreeBlock, FreeRemoteBlock, DeleteSpilled, ReleaseCopies,
                     DropLineage, ActorObjectFreed]
 NOTHING: Tuple[Instruction, ...] = ()
+
+
+# -- state changes outside creation ---------------------------------------------------
+# make_ready() moves PENDING to a ready state.  The other changes (spilling, restoring, a copy
+# pulled back, a lost copy) are made by the store and the remote-node shells through these
+# functions, so every change is one this table allows.
+TRANSITIONS = frozenset({
+    (PENDING, INLINE), (PENDING, SHM), (PENDING, SPILLED),   # make_ready
+    (SHM, SPILLED),                                          # spilled
+    (SPILLED, SHM),                                          # restored / copy_arrived
+    (SHM, PENDING), (SPILLED, PENDING), (INLINE, PENDING),   # lost (then rebuilt or failed)
+})
+
+
+def _move(entry: ObjectEntry, sources: Tuple[str, ...], to: str) -> None:
+    """Change the entry's state to `to`, if it is in one of `sources` (pairs of TRANSITIONS)."""
+    if entry.state not in sources:
+        raise ValueError(f"object {entry.object_id.hex()}: no transition from "
+                         f"{entry.state!r} to {to!r} here (allowed from {', '.join(sources)})")
+    entry.state = to
+
+
+def spilled(entry: ObjectEntry, url: str) -> None:
+    """The arena copy was written to `url` and its block given back."""
+    _move(entry, (SHM,), SPILLED)
+    entry.spill_url, entry.offset = url, -1
+
+
+def restored(entry: ObjectEntry, offset: int) -> None:
+    """A spilled object was read back into the arena block at `offset`."""
+    _move(entry, (SPILLED,), SHM)
+    entry.offset = offset
+
+
+def copy_arrived(entry: ObjectEntry, offset: int) -> None:
+    """A copy of the object was pulled into this node's arena at `offset` (a spilled
+    object has one again; an object held elsewhere has one here too)."""
+    if entry.state != SHM:
+        _move(entry, (SPILLED,), SHM)
+    entry.offset = offset
+
+
+_LOSABLE = (SHM, SPILLED, INLINE)
+
+
+def lost(entry: ObjectEntry) -> None:
+    """Every copy of a ready object is gone: pending again, until its task runs again or
+    an error takes its place."""
+    if entry.state != PENDING:
+        _move(entry, _LOSABLE, PENDING)
 
 
 class ObjectDirectory:
@@ -328,4 +379,5 @@ class ObjectDirectory:
 
 __all__ = ["ObjectDirectory", "TaskResult", "Descriptor", "Instruction", "Wake", "FreeBlock",
            "FreeRemoteBlock", "DeleteSpilled", "ReleaseCopies", "DropLineage",
-           "ActorObjectFreed", "INLINE_KIND", "SHM_KIND", "SPILLED_KIND", "Waiter", "NOTHING"]
+           "ActorObjectFreed", "INLINE_KIND", "SHM_KIND", "SPILLED_KIND", "Waiter", "NOTHING",
+           "TRANSITIONS", "spilled", "restored", "copy_arrived", "lost"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from .. import exceptions as exc
-from ..core.object_table import PENDING, SHM, ObjectEntry
+from ..core import object_directory
+from ..core.object_table import SHM, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import is_put_object, task_id_of
 from .node_streams import lineage_ids
@@ -78,7 +79,7 @@ class Lineage:
         for rid in lineage_ids(spec):   # a generator task's items too
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
-                e.state = PENDING
+                object_directory.lost(e)
         node.tasks.by_id[spec.task_id] = spec
         node.when_args_ready(spec, lambda: node.tasks.enqueue(spec))
 
@@ -86,7 +87,7 @@ class Lineage:
         err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
         from ..serialization import serialize
 
-        entry.state = PENDING
+        object_directory.lost(entry)
         payload = (serialize(err, context="error").meta, ())
         self.node.objects.make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
 

@@ -13,7 +13,8 @@ import time
 from typing import Any, Dict, List, Optional
 
 from .. import exceptions as exc
-from ..core.object_table import SHM, SPILLED, ObjectEntry, ObjectTable
+from ..core import object_directory
+from ..core.object_table import SHM, ObjectEntry, ObjectTable
 from ..store.allocator import Allocator
 from ..store.shm import Arena
 from ..store.spill import SpillBackend, spill_failure
@@ -72,15 +73,15 @@ class NodeStore:
         return None
 
     def spill_entry(self, entry: ObjectEntry) -> None:
-        if entry.spill_url is None:
+        url = entry.spill_url   # spilled before, and restored since: that copy is still good
+        if url is None:
             view = self.arena.view[entry.offset:entry.offset + entry.block]
             try:
-                entry.spill_url = self.spill_write(entry.object_id, [view], entry.block)
+                url = self.spill_write(entry.object_id, [view], entry.block)
             finally:
                 view.release()
         self.allocator.free(entry.offset, entry.block)
-        entry.offset = -1
-        entry.state = SPILLED
+        object_directory.spilled(entry, url)
 
     def spill_write(self, object_id: bytes, chunks: List[Any], size: int) -> str:
         t0 = time.perf_counter()
@@ -116,7 +117,7 @@ class NodeStore:
                                        f"{url} failed: {type(e).__name__}: {e}") from e
         finally:
             view.release()
-        entry.offset, entry.state = offset, SHM
+        object_directory.restored(entry, offset)
         self.stats["restored_objects"] += 1
         self.stats["restored_bytes"] += entry.block
         self.stats["restore_ns"] += int((time.perf_counter() - t0) * 1e9)

@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..core import object_directory
 from ..core.membership import HEARTBEAT_TIMEOUT_S, Lost, Membership
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
@@ -293,9 +294,7 @@ class RemoteNodes:
                 node.allocator.free(offset, entry.block)  # freed meanwhile
                 self._finish_fetch(entry, node.node_id, None, None)
                 return
-            entry.offset = offset
-            if entry.state == SPILLED:
-                entry.state = SHM
+            object_directory.copy_arrived(entry, offset)
             self._finish_fetch(entry, node.node_id, offset, None)
 
     def _fetched(self, conn: Any, oid: bytes, offset: int, block: int, error: Optional[str],
