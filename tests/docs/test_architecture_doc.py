@@ -162,3 +162,6 @@ def test_object_table_covers_every_object_state() -> None:
         for cell in cells[:2]:
             if cell not in ("any", "(none)", "freed"):
                 assert cell.strip("`") in states, f"the object table names a state {cell!r}"
+    rows = {(a.strip("`"), b.strip("`")) for a, b, *_ in table_rows(text)}
+    missing = set(object_directory.TRANSITIONS) - rows
+    assert not missing, f"transitions of core/object_directory.py missing from the doc: {missing}"
