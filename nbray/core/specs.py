@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 import warnings
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # option name -> (check, message).  The one source for @remote, .options() and actor options.
 _TASK_OPTIONS = {
@@ -185,8 +186,7 @@ class TaskSpec:
     # A spec is pickled for every task (driver -> node -> worker): as one tuple of field
     # values, without the key strings a pickled __dict__ repeats each time.
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
-        d = self.__dict__
-        return _rebuild_spec, tuple([d[k] for k in _SPEC_FIELDS])
+        return _rebuild_spec, _spec_values(self)
 
 
 @dataclass
@@ -201,6 +201,7 @@ class ActorStart:
 
 
 _SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec))
+_spec_values: Callable[[TaskSpec], Tuple[Any, ...]] = operator.attrgetter(*_SPEC_FIELDS)
 
 
 def _rebuild_spec(*values: Any) -> TaskSpec:
