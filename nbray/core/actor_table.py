@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, Generic, List, Literal, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 
 from .. import exceptions as exc
-from .specs import TaskSpec
+from .specs import ActorStart, TaskSpec
 
 ActorState = Literal["PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"]
 PENDING_CREATION: ActorState = "PENDING_CREATION"
@@ -269,11 +269,12 @@ class ActorTable(Generic[W]):
         else:
             self.start_queue.remove(record)
         record.worker, record.pid, record.node_id = worker, pid, node_id
-        extra = record.create_spec.extra
-        extra["max_concurrency"] = record.max_concurrency
+        spec = record.create_spec
+        start = spec.actor = spec.actor or ActorStart()
+        start.max_concurrency = record.max_concurrency
         # The worker's runtime context reads these (was_current_actor_reconstructed).
-        extra["restarts"] = record.restarts
-        extra["handle_info"] = record.handle_info()
+        start.restarts = record.restarts
+        start.handle_info = record.handle_info()
         return [Forward(worker, record.create_spec)]
 
     def on_created(self, actor_id: bytes, results: List[Result]) -> List[Instruction]:

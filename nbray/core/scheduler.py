@@ -53,6 +53,7 @@ class WorkerLike(Protocol):
     task: Optional[TaskSpec]
     held: Dict[str, float]         # resources it holds now
     blocked: int                   # nested get/wait calls in progress
+    lent: Dict[str, float]         # what its blocked task lent to other tasks meanwhile
     actor_id: Optional[bytes]
     idle_since: float
     cancelled: Set[bytes]          # task ids cancelled while it ran them
@@ -167,7 +168,7 @@ class Scheduler:
         """A task (or actor call / creation) exists until `forget`."""
         tasks = self.by_id
         tasks[spec.task_id] = spec
-        parent = spec.extra.get("parent")
+        parent = spec.parent
         if parent is not None and parent in tasks:  # (a parent that ended has no entry)
             siblings = self.children.get(parent)
             if siblings is None:
@@ -180,7 +181,7 @@ class Scheduler:
     def cancelled_on_arrival(self, spec: TaskSpec) -> bool:
         """Submitted by a task that was cancelled recursively while it ran."""
         return bool(self.cancelled_parents) and spec.kind != "actor-create" and \
-            spec.extra.get("parent") in self.cancelled_parents
+            spec.parent in self.cancelled_parents
 
     def unschedulable(self, spec: TaskSpec) -> Optional[exc.TaskUnschedulableError]:
         if self.feasible(spec.resources):
@@ -266,7 +267,7 @@ class Scheduler:
             return False
         held = worker.held
         self.release(worker)
-        worker.task.extra["lent"] = held
+        worker.lent = held
         return True
 
     def reclaim(self, worker: WorkerLike) -> None:
@@ -274,7 +275,7 @@ class Scheduler:
         oversubscribe the node briefly, as Ray does)."""
         worker.blocked = max(0, worker.blocked - 1)
         if worker.blocked == 0 and worker.task is not None:
-            lent = worker.task.extra.pop("lent", None)
+            lent, worker.lent = worker.lent, {}
             if lent:
                 self.acquire(worker, lent)
 
@@ -354,6 +355,8 @@ class Scheduler:
         if spec is None or spec.task_id != task_id:
             return None
         worker.task = None
+        if worker.lent:
+            worker.lent = {}  # lent while it was blocked: that ended with the task
         self.release(worker)
         if task_id in worker.cancelled:
             worker.cancelled.discard(task_id)
@@ -369,7 +372,7 @@ class Scheduler:
         """The worker is free again; StopWorker when it ran the function max_calls times
         (Ray's max_calls: it leaves and the node starts a new one in its place)."""
         stop = None
-        limit = spec.extra.get("max_calls")
+        limit = spec.max_calls
         if limit:
             runs = worker.calls[spec.function_id] = worker.calls.get(spec.function_id, 0) + 1
             if runs >= limit and worker.state == "busy":
@@ -388,7 +391,7 @@ class Scheduler:
         spec = worker.task
         if spec is not None:
             self.release(worker)
-            spec.extra.pop("lent", None)
+            worker.lent = {}
             if spec.task_id in worker.cancelled:
                 out.append(Fail(spec, cancelled_error(spec.task_id)))
             elif retries_left(spec):
@@ -495,7 +498,7 @@ class Scheduler:
     def tagged(self, tag: Any) -> List[bytes]:
         """Unfinished tasks (not actor calls) carrying `tag` (a notebook cell's work)."""
         return [tid for tid, spec in self.by_id.items()
-                if spec.extra.get("tag") == tag and spec.kind == "task"]
+                if spec.tag == tag and spec.kind == "task"]
 
 
 __all__ = ["Scheduler", "WorkerState", "WorkerLike", "NodeLike", "Locality", "Instruction",

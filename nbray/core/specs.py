@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # option name -> (check, message).  The one source for @remote, .options() and actor options.
 _TASK_OPTIONS = {
@@ -170,7 +171,40 @@ class TaskSpec:
     call_site: str = ""
     attempt: int = 0
     generator: str = ""                # "" | "streaming" | "dynamic": items sent as yielded
-    extra: Dict[str, Any] = field(default_factory=dict)
+    args_ref: Optional[bytes] = None   # large by-value arguments, stored as this object
+    tag: Any = None                    # whose work: a cell, "attached:<driver>#<cell>"; inherited
+    parent: Optional[bytes] = None     # the task that submitted this one (recursive cancel)
+    log_name: str = ""                 # name on output lines; "" means `name`
+    backpressure: int = 0              # streaming generator: items ahead of the caller; 0: no limit
+    max_calls: int = 0                 # runs per worker before it is replaced; 0: no limit
+    gpu_ids: Optional[List[int]] = None  # set by the node when it places the task
+    actor: Optional[ActorStart] = None   # kind == "actor-create" only
 
     def all_refs(self) -> Tuple[bytes, ...]:
         return tuple(self.arg_refs) + tuple(self.nested_refs)
+
+    # A spec is pickled for every task (driver -> node -> worker): as one tuple of field
+    # values, without the key strings a pickled __dict__ repeats each time.
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return _rebuild_spec, _spec_values(self)
+
+
+@dataclass
+class ActorStart:
+    """What a worker needs to become an actor (set at submit and at each (re)start)."""
+
+    name: Optional[str] = None           # the actor's name (get_actor_name)
+    is_async: bool = False
+    max_concurrency: int = 1
+    restarts: int = 0                    # restarts so far (was_current_actor_reconstructed)
+    handle_info: Optional[Dict[str, Any]] = None
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec))
+_spec_values: Callable[[TaskSpec], Tuple[Any, ...]] = operator.attrgetter(*_SPEC_FIELDS)
+
+
+def _rebuild_spec(*values: Any) -> TaskSpec:
+    spec = TaskSpec.__new__(TaskSpec)
+    spec.__dict__.update(zip(_SPEC_FIELDS, values))
+    return spec

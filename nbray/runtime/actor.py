@@ -7,7 +7,7 @@ import inspect
 from typing import Any, Dict, List, Optional
 
 from ..core.signatures import method_params, rebuild, signature_of
-from ..core.specs import (resolve_num_returns, resource_demand, validate_actor_options,
+from ..core.specs import (ActorStart, resolve_num_returns, resource_demand, validate_actor_options,
                           validate_method_options)
 from ..ids import actor_creation_task_id, ids
 from ..serialization import dumps_function
@@ -147,7 +147,8 @@ class ActorClass:
             num_returns=1, resources=demand, max_retries=0, retry_exceptions=False,
             kind="actor-create", task_id=actor_creation_task_id(new_actor_id))
         spec.actor_id = new_actor_id
-        spec.extra.update(log_name=self.__name__, is_async=is_async, actor_name=opts.get("name"))
+        spec.log_name = self.__name__
+        spec.actor = ActorStart(name=opts.get("name"), is_async=is_async)
         namespace = opts.get("namespace") or current_namespace()
         info = {"class_name": self.__name__, "methods": self._methods, "name": opts.get("name"),
                 "namespace": namespace, "lifetime": opts.get("lifetime"),
@@ -255,10 +256,10 @@ class ActorMethod:
             num_returns=1 if isinstance(num_returns, str) else num_returns, resources={},
             max_retries=0, retry_exceptions=False,
             kind="actor-call", actor_id=handle._actor_id, method=self._name)
-        spec.extra["log_name"] = cls_name
+        spec.log_name = cls_name
         if isinstance(num_returns, str):
             spec.generator = num_returns
-            spec.extra["backpressure"] = \
+            spec.backpressure = \
                 self._options.get("_generator_backpressure_num_objects") or 0
         client.submit(spec)
         del args_ref

@@ -149,15 +149,15 @@ class BaseClient:
                         retry_exceptions=retry_exceptions, owner=self.holder, kind=kind,
                         actor_id=actor_id, method=method, call_site=call_site())
         if args_ref is not None:
-            spec.extra["args_ref"] = args_ref._id
+            spec.args_ref = args_ref._id
         # The tag says whose work this is (a notebook cell, say): nested tasks inherit it,
         # so their output and cancellation follow the cell that started the chain.
         parent = self.current_task
-        tag = parent.extra.get("tag") if parent is not None else self.tag_provider()
+        tag = parent.tag if parent is not None else self.tag_provider()
         if tag is not None:
-            spec.extra["tag"] = tag
+            spec.tag = tag
         if parent is not None:  # for cancel(recursive=True) of the parent
-            spec.extra["parent"] = parent.task_id
+            spec.parent = parent.task_id
         return spec, [ObjectRef(r, _registered=True) for r in return_ids], args_ref
 
     @staticmethod

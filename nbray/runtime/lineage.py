@@ -9,7 +9,7 @@ run out of retries, become errors that say why.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from .. import exceptions as exc
 from ..core import object_directory
@@ -28,6 +28,10 @@ class Lineage:
     def __init__(self, node: "Node") -> None:
         self.node = node
         self.specs: Dict[bytes, TaskSpec] = {}
+        # Generator tasks run by another node, by task id: (items yielded, whether any
+        # lives only in that node's memory).  Kept with the spec; dropped when the task
+        # ends without lineage or its spec is forgotten.
+        self.items: Dict[bytes, Tuple[int, bool]] = {}
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -40,13 +44,33 @@ class Lineage:
         self.specs[spec.task_id] = spec
         return True
 
+    def note_item(self, task_id: bytes, index: int, remote: bool) -> None:
+        """A generator task running on another node yielded item `index` (`remote`: it
+        lives only in that node's shared memory)."""
+        any_remote = self.items.get(task_id, (0, False))[1]
+        self.items[task_id] = (index, any_remote or remote)
+
+    def remote_items(self, task_id: bytes) -> bool:
+        """Whether an item the task yielded lives only in another node's memory."""
+        made = self.items.get(task_id)
+        return made is not None and made[1]
+
+    def discard_items(self, task_id: bytes) -> None:
+        """The generator task ended and its spec is not kept: forget its items."""
+        self.items.pop(task_id, None)
+
+    def _ids(self, spec: TaskSpec) -> List[bytes]:
+        made = self.items.get(spec.task_id)
+        return lineage_ids(spec, made[0] if made is not None else 0)
+
     def drop(self, object_id: bytes) -> None:
         """The object was freed: once no output of its task is left, forget the task."""
         spec = self.specs.get(task_id_of(object_id))
         if spec is None:
             return
-        if all(rid not in self.node.table.entries for rid in lineage_ids(spec)):
+        if all(rid not in self.node.table.entries for rid in self._ids(spec)):
             del self.specs[spec.task_id]
+            self.items.pop(spec.task_id, None)
             freed: List[ObjectEntry] = []
             self.node.table.add_submitted(spec.all_refs(), -1, freed)
             self.node.objects.release(freed)
@@ -76,7 +100,7 @@ class Lineage:
         spec.attempt += 1
         node.stats["reconstructions"] += 1
         del self.specs[spec.task_id]   # its argument holds pass to the re-run
-        for rid in lineage_ids(spec):   # a generator task's items too
+        for rid in self._ids(spec):   # a generator task's items too
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
                 object_directory.lost(e)

@@ -250,7 +250,7 @@ class Node:
         if not self.config.log_to_driver:
             return
         spec = self.tasks.by_id.get(task_id) if task_id is not None else None
-        tag = spec.extra.get("tag") if spec else None
+        tag = spec.tag if spec else None
         if isinstance(tag, str) and tag.startswith("attached:"):
             # Output of work started by an attached driver goes back to that driver.
             target = self.workers.get(tag[len("attached:"):].split("#", 1)[0])
@@ -265,7 +265,7 @@ class Node:
             self.output_sink({"stream": stream, "text": text, "task_name": task_name,
                               "pid": worker.pid, "worker_id": worker.worker_id,
                               "task_id": task_id, "owner": spec.owner if spec else None,
-                              "tag": spec.extra.get("tag") if spec else None,
+                              "tag": spec.tag if spec else None,
                               "node_id": self.node_id})
         except Exception:
             self.internal_error("writing worker output")

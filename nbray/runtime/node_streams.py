@@ -94,9 +94,8 @@ class NodeStreams:
         stream.items = index
         # Lineage (remote_nodes.py): which items the task made, and whether any lives only
         # in another node's memory, so a lost node's items can be rebuilt by a re-run.
-        spec.extra["yielded"] = index
-        if result[1] == SHM_KIND and worker.node_id != node.node_id:
-            spec.extra["remote_items"] = True
+        if worker.node_id != node.node_id:
+            node.remote.lineage.note_item(task_id, index, result[1] == SHM_KIND)
         self._notify(stream)
 
     def finish(self, spec: TaskSpec) -> None:
@@ -343,10 +342,10 @@ class NodeStreams:
                 self.release(task_id)
 
 
-def lineage_ids(spec: TaskSpec) -> List[bytes]:
-    """Every object a task made: its returns, and the items a generator task yielded."""
+def lineage_ids(spec: TaskSpec, yielded: int) -> List[bytes]:
+    """Every object a task made: its returns, and the `yielded` items of a generator task."""
     return list(spec.return_ids) + [object_id_for_return(spec.task_id, i)
-                                    for i in range(1, spec.extra.get("yielded", 0) + 1)]
+                                    for i in range(1, yielded + 1)]
 
 
 __all__ = ["NodeStreams", "Stream", "lineage_ids"]

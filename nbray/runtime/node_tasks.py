@@ -242,7 +242,7 @@ class NodeTasks:
         """Concrete GPU ids for the task or actor `spec` that `worker` is about to run."""
         node = self.node
         total = node.cluster_nodes[worker.node_id].total.get("GPU", 0.0)
-        spec.extra["gpu_ids"] = node.gpu_slots.assign(worker.node_id, total, worker.worker_id,
+        spec.gpu_ids = node.gpu_slots.assign(worker.node_id, total, worker.worker_id,
                                                       spec.resources.get("GPU", 0.0))
 
     def send_exec(self, worker: "WorkerHandle", spec: TaskSpec) -> None:
@@ -282,14 +282,14 @@ class NodeTasks:
         if outcome is None:
             return
         spec, retried = outcome
-        if "gpu_ids" in spec.extra:
+        if spec.gpu_ids is not None:
             node.gpu_slots.release(worker.worker_id)
         if retried:
             node.objects.free_blocks_of(results, worker.node_id)
         else:
             node.objects.store_results(spec, results, worker.node_id)
             keep = worker.node_id != node.node_id and (
-                any(r[1] == "s" for r in results) or spec.extra.get("remote_items", False)) \
+                any(r[1] == "s" for r in results) or node.remote.lineage.remote_items(task_id)) \
                 and node.remote.lineage.keep(spec)
             self.finish(spec, keep_args=keep)
         stop = core.after_run(worker, spec, time.monotonic())
@@ -316,6 +316,8 @@ class NodeTasks:
         self.core.forget(spec.task_id)
         if spec.generator:
             node.streams.finish(spec)
+            if not keep_args:
+                node.remote.lineage.discard_items(spec.task_id)
         if keep_args:
             return
         freed: List[ObjectEntry] = []

@@ -68,4 +68,4 @@ def display(*objs: Any) -> None:
             print(bundle["text/plain"])
             continue
         send(wire(Log("display", json.dumps(bundle, default=str),
-                      spec.extra.get("log_name", spec.name), spec.task_id)))
+                      (spec.log_name or spec.name), spec.task_id)))

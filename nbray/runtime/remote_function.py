@@ -95,10 +95,10 @@ class RemoteFunction:
             retry_exceptions=packed_retry_exceptions(opts.get("retry_exceptions", False)))
         if isinstance(num_returns, str):
             spec.generator = num_returns
-            spec.extra["backpressure"] = opts.get("_generator_backpressure_num_objects") or 0
+            spec.backpressure = opts.get("_generator_backpressure_num_objects") or 0
         max_calls = opts.get("max_calls")
         if max_calls:  # None or 0: no limit
-            spec.extra["max_calls"] = max_calls
+            spec.max_calls = max_calls
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
         return returned_refs(num_returns, refs, client)

@@ -27,7 +27,7 @@ from typing import Any, Coroutine, Dict, List, Optional, Tuple, cast
 
 from .. import exceptions as exc
 from ..config import INLINE_THRESHOLD
-from ..core.specs import TaskSpec
+from ..core.specs import ActorStart, TaskSpec
 from ..ids import JOB_ID_SIZE, ids
 from ..serialization import deserialize
 from ..store.shm import Arena
@@ -129,7 +129,7 @@ class Worker:
 
     def send_output(self, stream: str, text: str) -> None:
         spec = self.current
-        name = spec.extra.get("log_name", spec.name) if spec is not None else "worker"
+        name = (spec.log_name or spec.name) if spec is not None else "worker"
         try:
             self.client.send(wire(Log(stream, text, name, spec.task_id if spec else None)))
         except ConnectionError:
@@ -161,8 +161,9 @@ class Worker:
     # -- actors -------------------------------------------------------------------
     def _become_actor(self, spec: TaskSpec, instance: Any) -> None:
         self.actor = self.results.actor = instance
-        concurrency = spec.extra.get("max_concurrency", 1)
-        if spec.extra.get("is_async"):
+        start = spec.actor or ActorStart()
+        concurrency = start.max_concurrency
+        if start.is_async:
             import asyncio
 
             self._loop = asyncio.new_event_loop()
@@ -279,7 +280,7 @@ class Worker:
                 values[oid] = self.client.decode(oid, desc)
             except exc.NbrayError as e:
                 raise _DependencyError(e)
-        args_ref = spec.extra.get("args_ref")
+        args_ref = spec.args_ref
         packed = values.pop(args_ref) if args_ref is not None else deserialize(*spec.args)
         args, kwargs = unpack_args(packed, values)
         del values
@@ -291,7 +292,7 @@ class Worker:
             return bound_method(self.actor, spec.method)(*args, **kwargs)
         if spec.kind == "actor-create":
             # How often this actor was restarted: was_current_actor_reconstructed reads it.
-            self.client.actor_restart_count = spec.extra.get("restarts", 0)
+            self.client.actor_restart_count = spec.actor.restarts if spec.actor else 0
             self._become_actor(spec, fn(*args, **kwargs))
             return None
         return fn(*args, **kwargs)

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any, List, Optional, Tuple, Union
 
+from ..core.specs import ActorStart
 from ..ids import JOB_ID_SIZE, ids, job_id_of
 
 CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
@@ -46,14 +47,14 @@ def enter(client: Any, spec: Any) -> Tuple[float, _Saved]:
     kind = spec.kind
     if kind == "actor-call":
         return start, None
-    extra = spec.extra
     if kind == "actor-create":
+        actor = spec.actor or ActorStart()
         client.actor_id = spec.actor_id
-        client.actor_name = extra.get("actor_name")
+        client.actor_name = actor.name
         client.actor_resources = dict(spec.resources)
-        client.actor_restart_count = int(extra.get("restarts", 0))
-        client.actor_handle_info = extra.get("handle_info")
-    gpus = extra.get("gpu_ids")
+        client.actor_restart_count = int(actor.restarts)
+        client.actor_handle_info = actor.handle_info
+    gpus = spec.gpu_ids
     if not gpus:
         return start, None
     client.gpu_ids = visible_ids(gpus)

@@ -101,7 +101,7 @@ def _send_item(results: TaskResults, spec: TaskSpec, index: int, value: Any) -> 
 
 
 def _must_wait_for_room(spec: TaskSpec, index: int) -> bool:
-    limit = spec.extra.get("backpressure", 0)
+    limit = spec.backpressure
     return spec.generator == "streaming" and 0 < limit <= index
 
 
@@ -109,7 +109,7 @@ def _wait_for_room(results: TaskResults, spec: TaskSpec, index: int) -> None:
     """_generator_backpressure_num_objects=N: after item `index`, go on only once the caller
     has taken all but N-1 of the items so far (N=1: one item per next(), like a generator)."""
     if _must_wait_for_room(spec, index):
-        need = index - spec.extra["backpressure"] + 1
+        need = index - spec.backpressure + 1
         results.client.request(lambda req: wire(StreamRoom(req, spec.task_id, need)))
 
 

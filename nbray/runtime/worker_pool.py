@@ -39,6 +39,7 @@ class WorkerHandle:
     task: Optional[TaskSpec] = None
     held: Dict[str, float] = field(default_factory=dict)
     blocked: int = 0                   # nested get/wait calls in progress
+    lent: Dict[str, float] = field(default_factory=dict)  # held, lent while blocked
     functions: Set[bytes] = field(default_factory=set)
     actor_id: Optional[bytes] = None
     idle_since: float = 0.0

@@ -142,12 +142,12 @@ class WorkerObjectRequests:
             held = worker.held
             self.node.tasks.release_resources(worker)
             worker.held = {}
-            worker.task.extra["lent"] = held
+            worker.lent = held
             self.node.tasks.dispatch()
 
     def unblock(self, worker: WorkerHandle) -> None:
         worker.blocked = max(0, worker.blocked - 1)
         if worker.blocked == 0 and worker.task is not None:
-            lent = worker.task.extra.pop("lent", None)
+            lent, worker.lent = worker.lent, {}
             if lent:
                 self.node.tasks.acquire(worker, lent)  # may oversubscribe briefly, as Ray does

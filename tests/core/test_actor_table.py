@@ -105,9 +105,10 @@ def test_worker_assigned_sends_the_constructor_with_options_for_the_worker():
     record = t.actors[aid]
     assert out == [Forward("w7", record.create_spec)]
     assert (record.worker, record.pid, record.node_id) == ("w7", 321, "node-x")
-    extra = record.create_spec.extra
-    assert extra["max_concurrency"] == 4 and extra["restarts"] == 0
-    assert extra["handle_info"]["max_task_retries"] == 2
+    start = record.create_spec.actor
+    assert start is not None
+    assert start.max_concurrency == 4 and start.restarts == 0
+    assert start.handle_info is not None and start.handle_info["max_task_retries"] == 2
     assert t.next_to_start() is None
     assert record.state == PENDING_CREATION  # until the constructor reports back
 
@@ -291,7 +292,7 @@ def test_every_call_is_forwarded_and_the_worker_applies_max_concurrency():
     for s in specs:
         out += submit(t, s)
     assert forwarded(out) == specs
-    assert t.actors[aid].create_spec.extra["max_concurrency"] == 2
+    assert t.actors[aid].create_spec.actor.max_concurrency == 2
 
 
 def test_a_finished_call_is_completed_with_its_results():
@@ -367,7 +368,7 @@ def test_a_restarted_actor_tells_its_constructor_how_often_it_restarted():
     aid = started(t, max_restarts=2)
     t.on_worker_exited(aid, "w1", 100, "crashed", closed=False)
     t.on_worker_assigned(aid, "w2", 101, "n")
-    assert t.actors[aid].create_spec.extra["restarts"] == 1
+    assert t.actors[aid].create_spec.actor.restarts == 1
     t.on_created(aid, OK)
     assert t.actors[aid].state == ALIVE and t.actors[aid].worker == "w2"
 

@@ -27,6 +27,7 @@ class FakeWorker:
     state: WorkerState = "idle"
     task: Optional[TaskSpec] = None
     held: Dict[str, float] = field(default_factory=dict)
+    lent: Dict[str, float] = field(default_factory=dict)
     blocked: int = 0
     actor_id: Optional[bytes] = None
     idle_since: float = 0.0
@@ -74,7 +75,7 @@ def task(name: str = "f", owner: str = "driver", cpus: float = 1.0, kind: str = 
                     arg_refs=list(args), nested_refs=[], return_ids=[tid + b"r"],
                     resources=demand, max_retries=max_retries, owner=owner, kind=kind)
     if parent is not None:
-        spec.extra["parent"] = parent
+        spec.parent = parent
     return spec
 
 
@@ -258,10 +259,10 @@ def test_a_blocked_task_lends_its_cpus_and_takes_them_back():
     child = task("child", owner="w0")
     assert assigned(submit(s, child)) == []  # no CPU free
     assert s.lend(w) is True
-    assert s.nodes[HEAD].available["CPU"] == 1.0 and parent.extra["lent"] == {"CPU": 1.0}
+    assert s.nodes[HEAD].available["CPU"] == 1.0 and w.lent == {"CPU": 1.0}
     assert assigned(s.schedule()) == ["child"]
     s.reclaim(w)
-    assert w.held == {"CPU": 1.0} and "lent" not in parent.extra
+    assert w.held == {"CPU": 1.0} and w.lent == {}
     assert s.nodes[HEAD].available["CPU"] == -1.0  # oversubscribed briefly, as in Ray
 
 
@@ -395,7 +396,7 @@ def test_max_calls_stops_the_worker_after_that_many_runs():
     w = worker(s, "w0")
     for run in (1, 2):
         spec = task("f")
-        spec.extra["max_calls"] = 2
+        spec.max_calls = 2
         submit(s, spec)
         s.task_done(w, spec.task_id, False)
         stop = s.after_run(w, spec, now=0.0)
@@ -446,7 +447,7 @@ def test_crash_drops_resources_that_were_lent():
     w = worker(s, "w0")
     s.lend(w)
     s.worker_exited(w, "died")
-    assert "lent" not in spec.extra and s.nodes[HEAD].available["CPU"] == 1.0
+    assert w.lent == {} and s.nodes[HEAD].available["CPU"] == 1.0
 
 
 def test_a_dead_worker_is_replaced_while_below_one_per_cpu():
@@ -609,9 +610,9 @@ def test_tagged_lists_a_cells_tasks_but_not_actor_calls():
     s = sched()
     a, b, call = task("a"), task("b"), task("m", kind="actor-call")
     for spec in (a, b, call):
-        spec.extra["tag"] = "cell-1"
+        spec.tag = "cell-1"
         s.register(spec)
-    b.extra["tag"] = "cell-2"
+    b.tag = "cell-2"
     assert s.tagged("cell-1") == [a.task_id]
 
 
