@@ -21,11 +21,16 @@ from ..core.scheduler import (Assign, CancelActorCall, Fail, FetchArgs, Instruct
 from ..core.specs import TaskSpec
 from ..serialization import serialize
 from ..transport.framing import ConnectionClosed
+from ..transport.fast_wire import wire_exec
+from ..transport.messages import CancelRunning, Exit, Reply, wire
 from .worker_process import _describe_exit
 
 if TYPE_CHECKING:
     from .node import Node
     from .worker_pool import WorkerHandle
+
+
+_EXIT = wire(Exit())  # the same tuple every time
 
 
 class NodeTasks:
@@ -199,12 +204,13 @@ class NodeTasks:
                 if node.remote.deps_present(worker, ins.spec):  # (fetches what is missing)
                     self.assign(worker, ins.spec)
             elif isinstance(ins, StopWorker):
-                node.reply(ins.worker, ("exit",))  # type: ignore[arg-type]
+                node.reply(ins.worker, _EXIT)  # type: ignore[arg-type]
             elif isinstance(ins, Interrupt):
                 try:
                     # The worker interrupts itself once it has recorded the cancellation,
                     # so the signal can never arrive before the flag.
-                    ins.worker.conn.send(("cancel", ins.task_id))  # type: ignore[attr-defined]
+                    cancel = wire(CancelRunning(ins.task_id))
+                    ins.worker.conn.send(cancel)  # type: ignore[attr-defined]
                 except (ConnectionClosed, ConnectionError):
                     pass
             elif isinstance(ins, Kill):
@@ -255,7 +261,7 @@ class NodeTasks:
             blob = self.functions[spec.function_id]
             worker.functions.add(spec.function_id)
         try:
-            worker.conn.send(("exec", spec, blob, deps))
+            worker.conn.send(wire_exec(spec, blob, deps))
         except ConnectionClosed:
             pass  # the I/O thread sees the exit and retries the task
 
@@ -294,7 +300,7 @@ class NodeTasks:
             self.finish(spec, keep_args=keep)
         stop = core.after_run(worker, spec, time.monotonic())
         if stop is not None:
-            node.reply(worker, ("exit",))
+            node.reply(worker, _EXIT)
         self.dispatch()
 
     def worker_exited(self, worker: "WorkerHandle", code: Optional[int]) -> None:
@@ -340,9 +346,9 @@ class NodeTasks:
         try:
             self.cancel_checked(task_id, force, recursive)
         except ValueError as e:  # raised in the task that called cancel()
-            self.node.reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, wire(Reply(req, False, e)))
             return
-        self.node.reply(worker, ("reply", req, True, None))
+        self.node.reply(worker, wire(Reply(req, True, None)))
 
     def cancel(self, task_id: bytes, force: bool = False, recursive: bool = True) -> None:
         """Driver side (takes the lock)."""
