@@ -19,6 +19,7 @@ from ..core.actor_table import (
     ActorRecord, ActorTable, CancelForwarded, CompleteCall, CountRestart, EndCreation,
     FailCall, Forward, Instruction, KillWorker, ReleaseWorker, StartActors, StopWorker,
     StoreCreation)
+from ..core.object_directory import KIND_INLINE
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..transport.messages import CancelRunning, Exit, Reply, wire
@@ -252,7 +253,7 @@ def _error_text(result: Tuple[Any, ...]) -> str:
     """The message of the error a worker reported for a failed call.  Read from the result
     itself: the object may already be freed when no handle holds the actor any more."""
     _oid, kind, payload = result[:3]
-    if kind != "i":
+    if kind != KIND_INLINE:
         return "(unknown error)"
     from ..serialization import deserialize
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import exceptions as exc
-from ..core.object_directory import SHM_KIND, TaskResult
+from ..core.object_directory import KIND_ARENA, TaskResult
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
@@ -97,7 +97,7 @@ class NodeStreams:
         # Lineage (remote_nodes.py): which items the task made, and whether any lives only
         # in another node's memory, so a lost node's items can be rebuilt by a re-run.
         spec.extra["yielded"] = index
-        if result[1] == SHM_KIND and worker.node_id != node.node_id:
+        if result[1] == KIND_ARENA and worker.node_id != node.node_id:
             spec.extra["remote_items"] = True
         self._notify(stream)
 

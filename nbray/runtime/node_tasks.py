@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..core.object_directory import KIND_INLINE
 from ..core.object_table import ObjectEntry
 from ..core.scheduler import (Assign, CancelActorCall, Fail, FetchArgs, Instruction, Interrupt,
                               Kill, Scheduler, StartWorkers, StopWorker, cancelled_error,
@@ -335,7 +336,7 @@ class NodeTasks:
 
     def error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple[Any, ...]]:
         payload = (serialize(error, context="error").meta, ())
-        return [(rid, "i", payload, len(payload[0]), [], True, type(error).__name__)
+        return [(rid, KIND_INLINE, payload, len(payload[0]), [], True, type(error).__name__)
                 for rid in spec.return_ids]
 
     # =========================================================================

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from .. import exceptions as exc
 from ..core.membership import HEARTBEAT_TIMEOUT_S, Lost, Membership
+from ..core.object_directory import KIND_ARENA, KIND_INLINE
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
 from ..transport.dispatch import Handlers, dispatch
-from ..transport.messages import (KIND_ARENA, KIND_INLINE, DescriptorTuple, Fetch, Fetched, Free,
-                                  FromWorker, Heartbeat, MakeRoom, Ready, ReadyDriver, Register,
-                                  Registered, Room, Shutdown, ToWorker, WireMessage, WorkerExit,
-                                  op_of, wire)
+from ..transport.messages import (DescriptorTuple, Fetch, Fetched, Free, FromWorker, Heartbeat,
+                                  MakeRoom, Ready, ReadyDriver, Register, Registered, Room,
+                                  Shutdown, ToWorker, WireMessage, WorkerExit, op_of, wire)
 from .cluster import NodeInfo
 from .lineage import Lineage
 from .worker_pool import WorkerHandle
