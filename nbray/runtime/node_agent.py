@@ -127,7 +127,7 @@ class NodeAgent:
             os.close(self.arena_fd)
             raise
         # head->agent messages (the sender is the head's connection), and the two
-        # worker->node requests the agent answers itself instead of relaying them.
+        # worker->node messages the agent handles itself instead of relaying them.
         self.head_handlers: Handlers[Any] = Handlers({
             ToWorker: self._to_worker, Signal: self._signal, Free: self._free,
             Fetch: self._on_fetch, Room: self._on_room, Registered: self._on_registered,
@@ -189,7 +189,7 @@ class NodeAgent:
         self.net.loop.call_later(HEARTBEAT_S, self._beat)
 
     def _from_worker(self, wid: str, wconn: MessageConnection, msg: WireMessage) -> None:
-        if msg[:1] in _ANSWERED_HERE:
+        if type(msg) is tuple and msg[:1] in _ANSWERED_HERE:
             try:
                 dispatch(self.local_handlers, wconn, msg)
             except Exception:  # a bad message must not stop the agent's network loop
