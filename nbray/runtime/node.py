@@ -186,17 +186,11 @@ class Node:
                     self.on_worker_exit(worker)
                     continue
                 handlers = self.handlers
-                by_op = handlers.by_op
                 with self.lock:
                     for msg in msgs:
                         try:
-                            # dispatch's fast path inline (a task round trip has 2-3 messages);
-                            # anything unusual goes through dispatch, which refuses it.
-                            entry = by_op.get(msg[0]) if type(msg) is tuple and msg else None
-                            if entry is not None and entry[1] <= len(msg) <= entry[2]:
-                                entry[0](worker, *msg[1:])
-                            else:
-                                dispatch(handlers, worker, msg)
+                            # (measured: inlining dispatch's fast path here saves nothing)
+                            dispatch(handlers, worker, msg)
                         except Exception:  # a bug or a bad message must not take the node down
                             self.internal_error(
                                 f"handling {repr(msg)[:60]} from {worker.worker_id}")
