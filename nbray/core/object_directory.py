@@ -23,16 +23,18 @@ for each return value) and `Descriptor` (where a ready value is, for a reader).
 
 from __future__ import annotations
 
-from typing import (Any, Callable, Collection, Iterable, List, NamedTuple, Optional, Sequence,
-                    Set, Tuple, Union)
+from typing import (Any, Callable, Collection, Iterable, List, Literal, NamedTuple, Optional,
+                    Sequence, Set, Tuple, Union)
 
 from ..exceptions import ObjectLostError
 from .object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry, ObjectTable
 
-# Kinds of a TaskResult's payload and of a Descriptor: where the value's bytes are.
-INLINE_KIND = "i"    # (meta, buffers): pickled bytes, small enough to travel in messages
-SHM_KIND = "s"       # result: (offset, block) of an arena block; descriptor: offset
-SPILLED_KIND = "f"   # (url, block) on the spill target
+# Kinds of a TaskResult's payload and of a Descriptor: where the value's bytes are.  Their
+# one definition: transport/messages.py re-exports them for the records that carry them.
+ValueKind = Literal["i", "s", "f"]
+KIND_INLINE: ValueKind = "i"   # (meta, buffers): pickled bytes, small enough to travel in messages
+KIND_ARENA: ValueKind = "s"    # result: (offset, block) of an arena block; descriptor: offset
+KIND_FILE: ValueKind = "f"     # (url, block) on the spill target (larger than the whole store)
 
 Waiter = Callable[[ObjectEntry], None]
 
@@ -43,7 +45,7 @@ class TaskResult(NamedTuple):
     The worker builds it as a plain 7-tuple in this order; it unpacks the same."""
 
     object_id: bytes
-    kind: str                 # INLINE_KIND | SHM_KIND | SPILLED_KIND
+    kind: str                 # KIND_INLINE | KIND_ARENA | KIND_FILE
     payload: Any              # (meta, buffers) | (offset, block) | (url, block)
     size: int                 # bytes of the serialized value
     contains: Sequence[bytes]  # refs nested in the value (kept alive while it lives)
@@ -52,9 +54,9 @@ class TaskResult(NamedTuple):
 
 
 # Where a ready value is, so a process of the node can read it:
-#   (INLINE_KIND, (meta, buffers), is_error)  the bytes themselves
-#   (SHM_KIND, offset, is_error)              an arena block; the reader was registered
-#   (SPILLED_KIND, (url, block), is_error)    read it from the spill target
+#   (KIND_INLINE, (meta, buffers), is_error)  the bytes themselves
+#   (KIND_ARENA, offset, is_error)            an arena block; the reader was registered
+#   (KIND_FILE, (url, block), is_error)       read it from the spill target
 # A plain tuple, not a NamedTuple: descriptors ride in every "exec" and "get" reply, and a
 # NamedTuple pickles by class (measured: +1.5 us per message each way).
 Descriptor = Tuple[str, Any, bool]
@@ -221,13 +223,13 @@ class ObjectDirectory:
             # Nobody holds a ref any more (or it is stored already): drop the value at once.
             return self.result_blocks(result, from_node)
         entry.type_name = type_name
-        if kind == INLINE_KIND:
+        if kind == KIND_INLINE:
             waiters = self.make_ready(entry, inline=payload, size=size, contains=contains,
                                       is_error=is_error, now=now)
-        elif kind == SHM_KIND and from_node and from_node != self.node_id:
+        elif kind == KIND_ARENA and from_node and from_node != self.node_id:
             waiters = self.make_ready(entry, remote=(from_node, payload), size=size,
                                       contains=contains, is_error=is_error, now=now)
-        elif kind == SPILLED_KIND:
+        elif kind == KIND_FILE:
             waiters = self.make_ready(entry, spilled=payload, size=size, contains=contains,
                                       is_error=is_error, now=now)
         else:
@@ -238,11 +240,11 @@ class ObjectDirectory:
     def result_blocks(self, result: TaskResult, from_node: str = "") -> Sequence[Instruction]:
         """What to free of a result that will not be stored (a retried run, a dropped item)."""
         kind, payload = result[1], result[2]
-        if kind == SHM_KIND:
+        if kind == KIND_ARENA:
             if from_node and from_node != self.node_id:
                 return (FreeRemoteBlock(from_node, payload[0], payload[1]),)
             return (FreeBlock(payload[0], payload[1]),)
-        if kind == SPILLED_KIND:
+        if kind == KIND_FILE:
             return (DeleteSpilled(payload[0]),)
         return NOTHING
 
@@ -310,19 +312,19 @@ class ObjectDirectory:
         could not restore into the arena is read from the spill target."""
         entry.last_access = now
         if entry.state == INLINE:
-            return (INLINE_KIND, entry.inline, entry.is_error)
+            return (KIND_INLINE, entry.inline, entry.is_error)
         if entry.state == SPILLED:
-            return (SPILLED_KIND, (entry.spill_url, entry.block), entry.is_error)
+            return (KIND_FILE, (entry.spill_url, entry.block), entry.is_error)
         self.table.add_reader(entry, reader)
-        return (SHM_KIND, entry.offset, entry.is_error)
+        return (KIND_ARENA, entry.offset, entry.is_error)
 
     def copy_descriptor(self, entry: ObjectEntry, node_id: str, reader: str) -> Descriptor:
         """Where a ready value is for `reader` on node `node_id` (a copy must be there)."""
         if entry.state == INLINE:
-            return (INLINE_KIND, entry.inline, entry.is_error)
+            return (KIND_INLINE, entry.inline, entry.is_error)
         offset, _block = entry.copies[node_id]
         self.table.add_reader(entry, reader)
-        return (SHM_KIND, offset, entry.is_error)
+        return (KIND_ARENA, offset, entry.is_error)
 
     # -- questions ----------------------------------------------------------------------
     def pending_of(self, object_ids: Iterable[bytes]) -> List[ObjectEntry]:
@@ -379,5 +381,5 @@ class ObjectDirectory:
 
 __all__ = ["ObjectDirectory", "TaskResult", "Descriptor", "Instruction", "Wake", "FreeBlock",
            "FreeRemoteBlock", "DeleteSpilled", "ReleaseCopies", "DropLineage",
-           "ActorObjectFreed", "INLINE_KIND", "SHM_KIND", "SPILLED_KIND", "Waiter", "NOTHING",
-           "TRANSITIONS", "spilled", "restored", "copy_arrived", "lost"]
+           "ActorObjectFreed", "ValueKind", "KIND_INLINE", "KIND_ARENA", "KIND_FILE", "Waiter",
+           "NOTHING", "TRANSITIONS", "spilled", "restored", "copy_arrived", "lost"]

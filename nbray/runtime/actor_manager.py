@@ -19,12 +19,17 @@ from ..core.actor_table import (
     ActorRecord, ActorTable, CancelForwarded, CompleteCall, CountRestart, EndCreation,
     FailCall, Forward, Instruction, KillWorker, ReleaseWorker, StartActors, StopWorker,
     StoreCreation)
+from ..core.object_directory import KIND_INLINE
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
+from ..transport.messages import CancelRunning, Exit, Reply, wire
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node
     from .worker_pool import WorkerHandle
+
+
+_EXIT = wire(Exit())  # the same tuple every time
 
 
 class ActorManager:
@@ -91,10 +96,10 @@ class ActorManager:
         self.node.pool.kill(ins.worker)
 
     def _stop(self, ins: StopWorker) -> None:
-        self.node.reply(ins.worker, ("exit",))
+        self.node.reply(ins.worker, _EXIT)
 
     def _cancel_forwarded(self, ins: CancelForwarded) -> None:
-        self.node.reply(ins.worker, ("cancel", ins.task_id, False))
+        self.node.reply(ins.worker, wire(CancelRunning(ins.task_id, False)))
 
     def _start_actors(self, ins: StartActors) -> None:
         self.node.tasks.dispatch()
@@ -224,9 +229,9 @@ class ActorManager:
         try:
             result = self.create(spec, info)
         except Exception as e:  # name taken, unschedulable: raised in the caller
-            self.node.reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, wire(Reply(req, False, e)))
             return
-        self.node.reply(worker, ("reply", req, True, result))
+        self.node.reply(worker, wire(Reply(req, True, result)))
 
     def on_actor_exit(self, worker: "WorkerHandle", task_id: bytes, reason: str) -> None:
         """The ``actor-exit`` message: the actor on `worker` called exit_actor()."""
@@ -240,15 +245,15 @@ class ActorManager:
     def on_get_actor(self, worker: "WorkerHandle", req: int, name: str, namespace: str) -> None:
         """The ``get-actor`` message: nbray.get_actor() from a task or actor."""
         record = self.lookup(name, namespace)
-        self.node.reply(worker, ("reply", req, True,
-                                  None if record is None else (record.actor_id, record.handle_info())))
+        found = None if record is None else (record.actor_id, record.handle_info())
+        self.node.reply(worker, wire(Reply(req, True, found)))
 
 
 def _error_text(result: Tuple[Any, ...]) -> str:
     """The message of the error a worker reported for a failed call.  Read from the result
     itself: the object may already be freed when no handle holds the actor any more."""
     _oid, kind, payload = result[:3]
-    if kind != "i":
+    if kind != KIND_INLINE:
         return "(unknown error)"
     from ..serialization import deserialize
 

@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tornado.httpserver
@@ -28,7 +29,11 @@ from ..ids import new_node_id
 from ..store.allocator import Allocator
 from ..store.shm import Arena, create_arena_fd
 from ..store.spill import FileSpill, default_spill_root
+from ..transport.dispatch import Handlers, dispatch
 from ..transport.framing import ConnectionClosed, MessageConnection
+from ..transport.messages import (Alloc, Fetch, Fetched, Free, FreeBlock, FromWorker, Heartbeat,
+                                  MakeRoom, Register, Registered, Reply, Room, Shutdown, Signal,
+                                  ToWorker, WireMessage, WorkerExit, op_of, wire)
 from ..transport.tls import TlsConfig
 from ..transport.ws import PING_INTERVAL, PING_TIMEOUT, LoopThread, connect
 from ..core.membership import HEARTBEAT_TIMEOUT_S
@@ -36,6 +41,17 @@ from .object_transfer import MAX_REQUEST, ObjectSocket, PullClient
 from .worker_pool import WorkerHandle, WorkerPool
 
 HEARTBEAT_S = 1.0
+
+# The worker messages the agent answers itself (from its own arena); it relays the rest.
+_ANSWERED_HERE = ((op_of(Alloc),), (op_of(FreeBlock),))
+
+
+def _send_reply(wconn: MessageConnection, msg: WireMessage) -> None:
+    """Answer a worker (its exit, if it is gone, is seen by the reader)."""
+    try:
+        wconn.send(msg)
+    except ConnectionClosed:
+        pass
 
 
 class NodeAgent:
@@ -110,17 +126,20 @@ class NodeAgent:
             self.arena.close()
             os.close(self.arena_fd)
             raise
-        self._head_handlers: Dict[str, Callable[..., None]] = {
-            "to": self._to_worker, "signal": self._signal, "free": self._free,
-            "fetch": self._fetch, "room": self._room_made, "spawn": self._spawn_n,
-            "registered": lambda head_node_id: None,  # the head's acknowledgement
-            "shutdown": self._head_shutdown}
+        # head->agent messages (the sender is the head's connection), and the two
+        # worker->node messages the agent handles itself instead of relaying them.
+        self.head_handlers: Handlers[Any] = Handlers({
+            ToWorker: self._to_worker, Signal: self._signal, Free: self._free,
+            Fetch: self._on_fetch, Room: self._on_room, Registered: self._on_registered,
+            Shutdown: self._head_shutdown})
+        self.local_handlers: Handlers[MessageConnection] = Handlers(
+            {Alloc: self._on_alloc, FreeBlock: self._on_free_block}, reply=_send_reply)
         self.conn.on_message = self._from_head
         self.conn.on_close = lambda c: self._stop_soon("the head closed the connection",
                                                        lost=True)
         total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
-        self.conn.send(("register", self.node_id, total, self.object_url, socket.gethostname(),
-                        os.getpid(), cap, kind))
+        self.conn.send(wire(Register(self.node_id, total, self.object_url, socket.gethostname(),
+                                     os.getpid(), cap, kind)))
         self.net.call(self._beat)
         for _ in range(num_cpus):
             self._spawn()
@@ -163,42 +182,47 @@ class NodeAgent:
             self._stop_soon("the head stopped answering pings", lost=True)
             return
         try:
-            self.conn.send(("heartbeat", self.allocator.used, self.allocator.capacity))
+            self.conn.send(wire(Heartbeat(self.allocator.used, self.allocator.capacity)))
         except ConnectionError:
             self._stop_soon("lost the connection to the head", lost=True)
             return
         self.net.loop.call_later(HEARTBEAT_S, self._beat)
 
-    def _from_worker(self, wid: str, wconn: MessageConnection, msg: Tuple[Any, ...]) -> None:
-        op = msg[0]
-        if op == "alloc":
-            _, req, _oid, size = msg
-            if size > self.allocator.capacity:
-                wconn.send(("reply", req, False, "too-large"))  # the worker writes a spill file
-                return
-
-            def allocated(offset: Optional[int]) -> None:
-                try:
-                    if offset is None:
-                        wconn.send(("reply", req, False, exc.ObjectStoreFullError(
-                            _store_full(size, self.allocator))))
-                    else:
-                        wconn.send(("reply", req, True, offset))
-                except ConnectionClosed:
-                    if offset is not None:  # the worker died meanwhile
-                        with self.lock:
-                            self.allocator.free(offset, size)
-
-            self._allocate(size, allocated)
-            return
-        if op == "free-block":
-            with self.lock:
-                self.allocator.free(msg[1], msg[2])
+    def _from_worker(self, wid: str, wconn: MessageConnection, msg: WireMessage) -> None:
+        if type(msg) is tuple and msg[:1] in _ANSWERED_HERE:
+            try:
+                dispatch(self.local_handlers, wconn, msg)
+            except Exception:  # a bad message must not stop the agent's network loop
+                sys.stderr.write(f"nbray node {self.node_id[:12]}: handling {repr(msg)[:60]} "
+                                 f"from worker {wid}:\n{traceback.format_exc()}")
             return
         try:
-            self.conn.send(("w", wid, msg))
+            self.conn.send(wire(FromWorker(wid, msg)))
         except ConnectionError:
             self._stop_soon("lost the connection to the head", lost=True)
+
+    def _on_alloc(self, wconn: MessageConnection, req: int, oid: bytes, size: int) -> None:
+        if size > self.allocator.capacity:
+            _send_reply(wconn, wire(Reply(req, False, "too-large")))  # the worker spills it
+            return
+
+        def allocated(offset: Optional[int]) -> None:
+            try:
+                if offset is None:
+                    wconn.send(wire(Reply(req, False, exc.ObjectStoreFullError(
+                        _store_full(size, self.allocator)))))
+                else:
+                    wconn.send(wire(Reply(req, True, offset)))
+            except ConnectionClosed:
+                if offset is not None:  # the worker died meanwhile
+                    with self.lock:
+                        self.allocator.free(offset, size)
+
+        self._allocate(size, allocated)
+
+    def _on_free_block(self, wconn: MessageConnection, offset: int, size: int) -> None:
+        with self.lock:
+            self.allocator.free(offset, size)
 
     def _worker_exit(self, worker: WorkerHandle) -> None:
         if worker.state == "dead":
@@ -207,7 +231,7 @@ class NodeAgent:
         if self.closed:
             return
         try:
-            self.conn.send(("worker-exit", worker.worker_id, code))
+            self.conn.send(wire(WorkerExit(worker.worker_id, code)))
         except ConnectionError:
             return
         task_workers = sum(1 for w in list(self.pool.workers.values()) if w.proc is not None)
@@ -215,12 +239,11 @@ class NodeAgent:
             self._spawn()
 
     # -- head ---------------------------------------------------------------------
-    def _from_head(self, conn: Any, msg: Tuple[Any, ...]) -> None:
-        handler = self._head_handlers.get(msg[0])
-        if handler is not None:  # an op of a newer head: ignored, as before
-            handler(*msg[1:])
+    def _from_head(self, conn: Any, msg: WireMessage) -> None:
+        # An op this agent does not know raises ProtocolError: WsConnection.deliver logs it.
+        dispatch(self.head_handlers, conn, msg)
 
-    def _to_worker(self, worker_id: str, msg: Tuple[Any, ...]) -> None:
+    def _to_worker(self, conn: Any, worker_id: str, msg: WireMessage) -> None:
         worker = self.pool.workers.get(worker_id)
         if worker is not None:
             try:
@@ -228,20 +251,25 @@ class NodeAgent:
             except ConnectionClosed:
                 pass
 
-    def _signal(self, worker_id: str, signum: int) -> None:
+    def _signal(self, conn: Any, worker_id: str, signum: int) -> None:
         worker = self.pool.workers.get(worker_id)
         if worker is not None and worker.proc is not None:
             worker.signal(signum)
 
-    def _free(self, offset: int, block: int) -> None:
+    def _free(self, conn: Any, offset: int, block: int) -> None:
         with self.lock:
             self.allocator.free(offset, block)
 
-    def _spawn_n(self, n: int) -> None:
-        for _ in range(n):
-            self._spawn()
+    def _on_fetch(self, conn: Any, oid: bytes, block: int, src_url: str, src_offset: int) -> None:
+        self._fetch(oid, block, src_url, src_offset)
 
-    def _head_shutdown(self) -> None:
+    def _on_room(self, conn: Any, key: int) -> None:
+        self._room_made(key)
+
+    def _on_registered(self, conn: Any, head_node_id: str) -> None:
+        pass  # the head's acknowledgement: nothing to do
+
+    def _head_shutdown(self, conn: Any) -> None:
         self.head_shut_down = True
         self._stop_soon("the head shut down")
 
@@ -259,7 +287,7 @@ class NodeAgent:
             then(offset)
             return
         try:
-            self.conn.send(("make-room", key, size))
+            self.conn.send(wire(MakeRoom(key, size)))
         except ConnectionError:
             with self.lock:
                 self._room_waiting.pop(key, None)
@@ -279,17 +307,18 @@ class NodeAgent:
     def _fetch_into(self, oid: bytes, block: int, src_url: str, src_offset: int,
                     offset: Optional[int]) -> None:
         if offset is None:
-            self.conn.send(("fetched", oid, -1, block, _store_full(block, self.allocator), "full"))
+            full = _store_full(block, self.allocator)
+            self.conn.send(wire(Fetched(oid, -1, block, full, "full")))
             return
 
         def done(error: Optional[BaseException]) -> None:
-            msg: Tuple[Any, ...]
+            msg: WireMessage
             if error is not None:
                 with self.lock:
                     self.allocator.free(offset, block)
-                msg = ("fetched", oid, -1, block, str(error), "transfer")
+                msg = wire(Fetched(oid, -1, block, str(error), "transfer"))
             else:
-                msg = ("fetched", oid, offset, block, None, None)
+                msg = wire(Fetched(oid, offset, block, None, None))
             try:
                 self.conn.send(msg)
             except ConnectionError:

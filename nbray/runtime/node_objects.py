@@ -23,6 +23,7 @@ from ..core.object_table import PENDING, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
 from ..serialization import Serialized
 from ..store.layout import layout_chunks, layout_size, write_object
+from ..transport.messages import Free, wire
 from .latch import Latch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,7 +63,7 @@ class NodeObjects:
                 info = node.cluster_nodes.get(ins.node_id)
                 if info is not None and info.alive:
                     try:
-                        info.conn.send(("free", ins.offset, ins.block))
+                        info.conn.send(wire(Free(ins.offset, ins.block)))
                     except ConnectionError:
                         pass
             elif isinstance(ins, ReleaseCopies):

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import exceptions as exc
-from ..core.object_directory import SHM_KIND, TaskResult
+from ..core.object_directory import KIND_ARENA, TaskResult
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
+from ..transport.messages import Reply, wire
 from .latch import Latch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,9 +67,10 @@ class NodeStreams:
         if spec.task_id not in self.streams:
             self.streams[spec.task_id] = Stream(spec.task_id, spec.owner, spec.generator)
 
-    def on_yield(self, worker: "WorkerHandle", task_id: bytes, index: int,
+    def on_yield(self, worker: "WorkerHandle", task_id: bytes, item_no: int,
                  result: TaskResult) -> None:
-        """A worker yielded item `index` of task `task_id` (a result tuple, as in "done")."""
+        """A worker yielded item `item_no` of task `task_id` (a result tuple, as in "done")."""
+        index = item_no  # the body's name (a field cannot be `index`: tuple.index)
         node = self.node
         oid = result[0]
         spec = node.tasks.by_id.get(task_id)
@@ -95,7 +97,7 @@ class NodeStreams:
         # Lineage (remote_nodes.py): which items the task made, and whether any lives only
         # in another node's memory, so a lost node's items can be rebuilt by a re-run.
         if worker.node_id != node.node_id:
-            node.remote.lineage.note_item(task_id, index, result[1] == SHM_KIND)
+            node.remote.lineage.note_item(task_id, index, result[1] == KIND_ARENA)
         self._notify(stream)
 
     def finish(self, spec: TaskSpec) -> None:
@@ -268,7 +270,7 @@ class NodeStreams:
         node = self.node
         answer = self.next_of(task_id, take)
         if answer[0] != "pending" or not block:
-            node.reply(worker, ("reply", req, True, answer))
+            node.reply(worker, wire(Reply(req, True, answer)))
             return
         node.requests.block(worker)   # lend its CPUs: the generator may need one to run
         key = (worker.worker_id, req)
@@ -282,7 +284,7 @@ class NodeStreams:
                 return
             del node.objects.get_requests[key]
             node.requests.unblock(worker)
-            node.reply(worker, ("reply", req, True, now))
+            node.reply(worker, wire(Reply(req, True, now)))
 
         node.objects.get_requests[key] = ([], changed)
         self._watch(task_id, changed)
@@ -292,7 +294,7 @@ class NodeStreams:
         node = self.node
         objs, gens, pending = self._readiness(object_ids, task_ids)
         if len(objs) + len(gens) >= num_returns or not block:
-            node.reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
+            node.reply(worker, wire(Reply(req, True, (sorted(objs), sorted(gens)))))
             return
         node.requests.block(worker)
         key = (worker.worker_id, req)
@@ -311,7 +313,7 @@ class NodeStreams:
             del node.objects.get_requests[key]
             self._unwatch(task_ids, changed)
             node.requests.unblock(worker)
-            node.reply(worker, ("reply", req, True, (sorted(objs), sorted(gens))))
+            node.reply(worker, wire(Reply(req, True, (sorted(objs), sorted(gens)))))
 
         node.objects.get_requests[key] = (pending, changed)
         self._watch_all(pending, task_ids, gens, changed)
@@ -330,7 +332,7 @@ class NodeStreams:
                 stream.room_waiters.append(check)
                 return
             del node.objects.get_requests[key]
-            node.reply(worker, ("reply", req, True, None))
+            node.reply(worker, wire(Reply(req, True, None)))
 
         node.objects.get_requests[key] = ([], check)
         check()

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..core.object_directory import KIND_ARENA, KIND_INLINE
 from ..core.object_table import ObjectEntry
 from ..core.scheduler import (Assign, CancelActorCall, Fail, FetchArgs, Instruction, Interrupt,
                               Kill, Scheduler, StartWorkers, StopWorker, cancelled_error,
@@ -21,11 +22,16 @@ from ..core.scheduler import (Assign, CancelActorCall, Fail, FetchArgs, Instruct
 from ..core.specs import TaskSpec
 from ..serialization import serialize
 from ..transport.framing import ConnectionClosed
+from ..transport.fast_wire import wire_exec
+from ..transport.messages import CancelRunning, Exit, Reply, wire
 from .worker_process import _describe_exit
 
 if TYPE_CHECKING:
     from .node import Node
     from .worker_pool import WorkerHandle
+
+
+_EXIT = wire(Exit())  # the same tuple every time
 
 
 class NodeTasks:
@@ -199,12 +205,13 @@ class NodeTasks:
                 if node.remote.deps_present(worker, ins.spec):  # (fetches what is missing)
                     self.assign(worker, ins.spec)
             elif isinstance(ins, StopWorker):
-                node.reply(ins.worker, ("exit",))  # type: ignore[arg-type]
+                node.reply(ins.worker, _EXIT)  # type: ignore[arg-type]
             elif isinstance(ins, Interrupt):
                 try:
                     # The worker interrupts itself once it has recorded the cancellation,
                     # so the signal can never arrive before the flag.
-                    ins.worker.conn.send(("cancel", ins.task_id))  # type: ignore[attr-defined]
+                    cancel = wire(CancelRunning(ins.task_id))
+                    ins.worker.conn.send(cancel)  # type: ignore[attr-defined]
                 except (ConnectionClosed, ConnectionError):
                     pass
             elif isinstance(ins, Kill):
@@ -255,7 +262,7 @@ class NodeTasks:
             blob = self.functions[spec.function_id]
             worker.functions.add(spec.function_id)
         try:
-            worker.conn.send(("exec", spec, blob, deps))
+            worker.conn.send(wire_exec(spec, blob, deps))
         except ConnectionClosed:
             pass  # the I/O thread sees the exit and retries the task
 
@@ -289,12 +296,12 @@ class NodeTasks:
         else:
             node.objects.store_results(spec, results, worker.node_id)
             keep = worker.node_id != node.node_id and (
-                any(r[1] == "s" for r in results) or node.remote.lineage.remote_items(task_id)) \
+                any(r[1] == KIND_ARENA for r in results) or node.remote.lineage.remote_items(task_id)) \
                 and node.remote.lineage.keep(spec)
             self.finish(spec, keep_args=keep)
         stop = core.after_run(worker, spec, time.monotonic())
         if stop is not None:
-            node.reply(worker, ("exit",))
+            node.reply(worker, _EXIT)
         self.dispatch()
 
     def worker_exited(self, worker: "WorkerHandle", code: Optional[int]) -> None:
@@ -331,7 +338,7 @@ class NodeTasks:
 
     def error_results(self, spec: TaskSpec, error: BaseException) -> List[Tuple[Any, ...]]:
         payload = (serialize(error, context="error").meta, ())
-        return [(rid, "i", payload, len(payload[0]), [], True, type(error).__name__)
+        return [(rid, KIND_INLINE, payload, len(payload[0]), [], True, type(error).__name__)
                 for rid in spec.return_ids]
 
     # =========================================================================
@@ -342,9 +349,9 @@ class NodeTasks:
         try:
             self.cancel_checked(task_id, force, recursive)
         except ValueError as e:  # raised in the task that called cancel()
-            self.node.reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, wire(Reply(req, False, e)))
             return
-        self.node.reply(worker, ("reply", req, True, None))
+        self.node.reply(worker, wire(Reply(req, True, None)))
 
     def cancel(self, task_id: bytes, force: bool = False, recursive: bool = True) -> None:
         """Driver side (takes the lock)."""

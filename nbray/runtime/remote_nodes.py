@@ -26,8 +26,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from .. import exceptions as exc
 from ..core import object_directory
 from ..core.membership import HEARTBEAT_TIMEOUT_S, Lost, Membership
+from ..core.object_directory import KIND_ARENA, KIND_INLINE
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
+from ..transport.dispatch import Handlers, dispatch
+from ..transport.messages import (DescriptorTuple, Fetch, Fetched, Free, FromWorker, Heartbeat,
+                                  MakeRoom, Ready, ReadyDriver, Register, Registered, Room,
+                                  Shutdown, ToWorker, WireMessage, WorkerExit, op_of, wire)
 from .cluster import NodeInfo
 from .lineage import Lineage
 from .worker_pool import WorkerHandle
@@ -41,6 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # source has been declared lost (and its objects rebuilt) before the last try.
 FETCH_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 4.0)
 
+# A relayed worker the head does not know yet must first say who it is.
+_READY_DRIVER = op_of(ReadyDriver)
+_HELLOS = ((op_of(Ready),), (_READY_DRIVER,))
+
 
 class RelayConn:
     """How the head talks to a worker of another node: through that node's websocket."""
@@ -53,7 +62,7 @@ class RelayConn:
         from ..transport.framing import ConnectionClosed
 
         try:
-            self.info.conn.send(("to", self.worker_id, msg))
+            self.info.conn.send(wire(ToWorker(self.worker_id, msg)))
         except (ConnectionError, AttributeError) as e:
             raise ConnectionClosed(str(e)) from e
 
@@ -81,10 +90,10 @@ class RemoteNodes:
         self.net: Optional[LoopThread] = None        # the head server's network loop (timers)
         # (object id, target node) -> (attempt, source node, pull handle if the head pulls)
         self.fetch_state: Dict[Tuple[bytes, str], Tuple[int, str, Any]] = {}
-        self._handlers: Dict[str, Callable[..., None]] = {
-            "w": self._from_worker, "register": self._register, "heartbeat": self._heartbeat,
-            "worker-exit": self._worker_exit, "fetched": self._fetched,
-            "make-room": self._make_room}
+        # agent->head messages; the sender is the node's websocket connection.
+        self.handlers: Handlers[Any] = Handlers({
+            FromWorker: self._from_worker, Register: self._register, Heartbeat: self._heartbeat,
+            WorkerExit: self._worker_exit, Fetched: self._fetched, MakeRoom: self._make_room})
 
     def serve(self, object_url: str, fetch_client: PullClient, net: LoopThread) -> None:
         """Connect to the head server: its object URL, its client for pulling objects into
@@ -109,19 +118,18 @@ class RemoteNodes:
     def _on_message(self, conn: Any, msg: Tuple[Any, ...]) -> None:
         """A message from a node (its own, or one of its workers' relayed: "w")."""
         with self.node.lock:
-            handler = self._handlers.get(msg[0])
-            if handler is None:
+            try:
+                dispatch(self.handlers, conn, msg)
+            except Exception:  # a bug or a bad message must not take the head down
                 self.node.internal_error(
-                    f"unknown op {msg[0]!r} from node {conn.info.get('node_id')}")
-                return
-            handler(conn, *msg[1:])
+                    f"handling {repr(msg)[:60]} from node {conn.info.get('node_id')}")
 
-    def _heartbeat(self, conn: Any, store_used: int, store_capacity: int) -> None:
+    def _heartbeat(self, conn: Any, used: int, capacity: int) -> None:
         info = self._info_of(conn)
         if info is not None:
             self.membership.heard(info.node_id, conn.info.get("incarnation", 0),
                                   time.monotonic())
-            info.store_used, info.store_capacity = store_used, store_capacity
+            info.store_used, info.store_capacity = used, capacity
 
     def _worker_exit(self, conn: Any, worker_id: str, code: Optional[int]) -> None:
         worker = self.node.workers.get(worker_id)
@@ -144,7 +152,7 @@ class RemoteNodes:
         node.cluster_nodes[node_id] = info
         conn.info["node_id"] = node_id
         conn.info["incarnation"] = incarnation
-        conn.send(("registered", node.node_id))
+        conn.send(wire(Registered(node.node_id)))
         node.stats["nodes_joined"] += 1
         node.tasks.dispatch()
 
@@ -159,22 +167,22 @@ class RemoteNodes:
         """Called periodically by the node's I/O thread, with the lock held."""
         self._handle_lost(self.membership.expired(time.monotonic()))
 
-    def _from_worker(self, conn: Any, worker_id: str, msg: Tuple[Any, ...]) -> None:
+    def _from_worker(self, conn: Any, worker_id: str, msg: WireMessage) -> None:
         node = self.node
         worker = node.workers.get(worker_id)
         if worker is None:
             info = self._info_of(conn)
-            if info is None or msg[0] not in ("ready", "ready-driver"):
+            if info is None or msg[:1] not in _HELLOS:
                 return
             worker = WorkerHandle(worker_id, None, RelayConn(info, worker_id),
                                   idle_since=time.monotonic(), node_id=info.node_id,
                                   remote_pid=msg[1])
-            if msg[0] == "ready-driver":
+            if msg[0] == _READY_DRIVER:
                 worker.state = "driver"  # an attached driver: never given tasks
                 node.pool.add(worker)
                 return
             node.pool.add(worker)
-        node.handle(worker, msg)
+        node.handle(worker, msg)  # dispatched through node.handlers
 
     # =========================================================================
     # where objects are
@@ -194,13 +202,13 @@ class RemoteNodes:
                 total += entry.block
         return total
 
-    def descriptor(self, entry: ObjectEntry, worker: "WorkerHandle") -> Tuple[Any, ...]:
+    def descriptor(self, entry: ObjectEntry, worker: "WorkerHandle") -> DescriptorTuple:
         """Descriptor for a worker of another node (the object must be there already)."""
         if entry.state == INLINE:
-            return ("i", entry.inline, entry.is_error)
+            return (KIND_INLINE, entry.inline, entry.is_error)
         offset, _block = entry.copies[worker.node_id]
         self.node.table.add_reader(entry, worker.worker_id)
-        return ("s", offset, entry.is_error)
+        return (KIND_ARENA, offset, entry.is_error)
 
     def deps_present(self, worker: "WorkerHandle", spec: TaskSpec) -> bool:
         """True if every argument is on the worker's node; else pull them and re-queue the
@@ -266,7 +274,7 @@ class RemoteNodes:
         else:
             info = node.cluster_nodes[target]
             try:
-                info.conn.send(("fetch", entry.object_id, entry.block, src_url, src_offset))
+                info.conn.send(wire(Fetch(entry.object_id, entry.block, src_url, src_offset)))
             except ConnectionError as e:
                 self._finish_fetch(entry, target, None, e, retry=True)
 
@@ -304,7 +312,7 @@ class RemoteNodes:
         if (oid, target) not in self.fetches or entry is None:
             # Freed meanwhile, or given up on (the source node was lost): drop the copy.
             if error is None:
-                conn.send(("free", offset, block))
+                conn.send(wire(Free(offset, block)))
             if (oid, target) in self.fetches:  # the object was freed while it travelled
                 for cb in self._settle_fetch(oid, target):
                     cb(None)  # callers look again
@@ -390,7 +398,7 @@ class RemoteNodes:
         def answer() -> None:
             node.stats["node_room_requests"] += 1
             try:
-                conn.send(("room", key))
+                conn.send(wire(Room(key)))
             except ConnectionError:
                 pass
 
@@ -428,7 +436,7 @@ class RemoteNodes:
     def _drop_copy(self, entry: ObjectEntry, node_id: str, conn: Any) -> int:
         offset, block = entry.copies.pop(node_id)
         try:
-            conn.send(("free", offset, block))
+            conn.send(wire(Free(offset, block)))
         except ConnectionError:
             pass
         self.node.stats["node_copies_dropped"] += 1
@@ -440,7 +448,7 @@ class RemoteNodes:
             info = self.node.cluster_nodes.get(node_id)
             if info is not None and info.alive and info.conn is not None:
                 try:
-                    info.conn.send(("free", offset, block))
+                    info.conn.send(wire(Free(offset, block)))
                 except ConnectionError:
                     pass
         entry.copies.clear()
@@ -499,7 +507,7 @@ class RemoteNodes:
         for info in self.node.cluster_nodes.values():
             if not info.is_head and info.alive and info.conn is not None:
                 try:
-                    info.conn.send(("shutdown",))
+                    info.conn.send(wire(Shutdown()))
                 except ConnectionError:
                     pass
 

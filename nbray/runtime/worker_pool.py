@@ -24,6 +24,7 @@ from typing import Any, Callable, ContextManager, Deque, Dict, List, Optional, S
 from ..core.scheduler import WorkerState
 from ..core.specs import TaskSpec
 from ..transport.framing import ConnectionClosed
+from ..transport.messages import Exit, Signal, wire
 from .worker_process import start_worker_process
 
 # Seconds a worker gets to exit after its socket closed (EOF) before it is killed.
@@ -61,7 +62,7 @@ class WorkerHandle:
                 pass
         else:
             try:
-                self.conn.node_send(("signal", self.worker_id, int(signum)))
+                self.conn.node_send(wire(Signal(self.worker_id, int(signum))))
             except (ConnectionError, AttributeError):  # gone, or an attached driver
                 pass
 
@@ -159,7 +160,7 @@ class WorkerPool:
             if w.state == "idle" and now - w.idle_since > idle_timeout_s:
                 w.state = "exiting"
                 try:
-                    w.conn.send(("exit",))
+                    w.conn.send(wire(Exit()))
                 except ConnectionClosed:
                     pass
                 extra -= 1

@@ -18,6 +18,7 @@ import sys
 from typing import Any, Dict, Optional, Tuple
 
 from ..transport.framing import MessageConnection
+from ..transport.messages import Secrets, op_of, wire
 
 
 def start_worker_process(arena_fd: int, capacity: int, node_id: str, worker_id: str,
@@ -35,7 +36,7 @@ def start_worker_process(arena_fd: int, capacity: int, node_id: str, worker_id: 
         child_sock.close()
     conn = MessageConnection(parent_sock)
     try:
-        conn.send(("secrets", secrets))  # always first, read by receive_secrets()
+        conn.send(wire(Secrets(secrets)))  # always first, read by receive_secrets()
     except ConnectionError:
         pass  # the worker died at once: its exit is noticed like any other
     return proc, conn
@@ -54,10 +55,10 @@ worker_secrets: Dict[str, Any] = {}
 def receive_secrets(conn: MessageConnection) -> None:
     """In a worker, at startup: read the secrets message its node sends first."""
     msg = conn.recv()
-    if not (isinstance(msg, tuple) and msg and msg[0] == "secrets"):
+    if not (isinstance(msg, tuple) and msg[:1] == (op_of(Secrets),) and len(msg) == 2):
         raise RuntimeError(f"nbray worker: expected the secrets message first, got {msg!r:.80}")
     worker_secrets.clear()
-    worker_secrets.update(msg[1])
+    worker_secrets.update(Secrets(*msg[1:]).secrets)
 
 
 def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, Any],

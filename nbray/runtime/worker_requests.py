@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, List
 
 from .. import exceptions as exc
 from ..core.object_table import ObjectEntry
+from ..transport.fast_wire import wire_reply
+from ..transport.messages import Reply, wire
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node
@@ -37,14 +39,14 @@ class WorkerObjectRequests:
 
     def on_alloc(self, worker: WorkerHandle, req: int, oid: bytes, size: int) -> None:
         if size > self.node.allocator.capacity:
-            self.node.reply(worker, ("reply", req, False, "too-large"))
+            self.node.reply(worker, wire(Reply(req, False, "too-large")))
             return
         try:
             offset = self.node.store.allocate(size, oid)
         except (exc.ObjectStoreFullError, exc.ObjectSpillError) as e:
-            self.node.reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, wire(Reply(req, False, e)))
             return
-        self.node.reply(worker, ("reply", req, True, offset))
+        self.node.reply(worker, wire(Reply(req, True, offset)))
 
     def on_free_block(self, worker: WorkerHandle, offset: int, size: int) -> None:
         self.node.allocator.free(offset, size)
@@ -67,13 +69,18 @@ class WorkerObjectRequests:
                                        node_id=worker.node_id, call_site=call_site)
         self.objects.make_ready(entry, spilled=(url, block), size=size, contains=contains)
 
-    def on_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool = False) -> None:
+    def on_get(self, worker: WorkerHandle, req: int, oids: List[bytes]) -> None:
+        self._answer_get(worker, req, oids, False)
+
+    def _answer_get(self, worker: WorkerHandle, req: int, oids: List[bytes], blocked: bool) -> None:
+        """Answer get `req` if every object is on the worker's node, else wait for them;
+        `blocked`: the worker already lends its CPUs (a re-check once they arrived)."""
         try:
             missing = self.objects.not_here(oids, worker.node_id)
         except exc.ObjectLostError as e:
             if blocked:
                 self.unblock(worker)
-            self.node.reply(worker, ("reply", req, False, e))
+            self.node.reply(worker, wire(Reply(req, False, e)))
             return
         if not missing:
             if blocked:
@@ -82,9 +89,10 @@ class WorkerObjectRequests:
                 entries = self.objects.table.entries
                 descs = [self.objects.worker_descriptor(entries[o], worker) for o in oids]
             except KeyError as e:
-                self.node.reply(worker, ("reply", req, False, exc.ObjectLostError(e.args[0].hex())))
+                lost = exc.ObjectLostError(e.args[0].hex())
+                self.node.reply(worker, wire(Reply(req, False, lost)))
                 return
-            self.node.reply(worker, ("reply", req, True, descs))
+            self.node.reply(worker, wire_reply(req, True, descs))
             return
         if not blocked:
             self.block(worker)
@@ -97,9 +105,9 @@ class WorkerObjectRequests:
             if state["left"] == 0 and self.objects.get_requests.pop(key, None) is not None:
                 if errors:  # no copy could be brought to the worker's node
                     self.unblock(worker)
-                    self.node.reply(worker, ("reply", req, False, errors[0]))
+                    self.node.reply(worker, wire(Reply(req, False, errors[0])))
                     return
-                self.on_get(worker, req, oids, blocked=True)  # check again: all here now?
+                self._answer_get(worker, req, oids, True)  # check again: all here now?
 
         waiters = self.objects.await_here(missing, worker.node_id, on_ready, errors)
         self.objects.get_requests[key] = ([e for e, _ in waiters], on_ready)
@@ -110,7 +118,7 @@ class WorkerObjectRequests:
         ready = [o for o in oids if is_ready(o)]
         need = num_returns - len(set(ready))
         if need <= 0 or not block:
-            self.node.reply(worker, ("reply", req, True, ready))
+            self.node.reply(worker, wire_reply(req, True, ready))
             return
         self.block(worker)
         key = (worker.worker_id, req)
@@ -123,7 +131,7 @@ class WorkerObjectRequests:
                 self.unblock(worker)
                 self.objects.remove_waiter(pending, on_ready)
                 now = [o for o in oids if is_ready(o)]
-                self.node.reply(worker, ("reply", req, True, now))
+                self.node.reply(worker, wire_reply(req, True, now))
 
         self.objects.get_requests[key] = (pending, on_ready)
         self.objects.directory.add_waiter(pending, on_ready)

@@ -20,16 +20,12 @@ from __future__ import annotations
 from typing import (Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Type, TypeVar,
                     Union)
 
+from ..core.object_directory import KIND_ARENA, KIND_FILE, KIND_INLINE, ValueKind
 from ..core.specs import TaskSpec
 
 Channel = Literal["worker->node", "node->worker", "agent->head", "head->agent"]
 CHANNELS: Tuple[Channel, ...] = ("worker->node", "node->worker", "agent->head", "head->agent")
 
-# Where a value lives, in a task result and in a descriptor.
-ValueKind = Literal["i", "s", "f"]
-KIND_INLINE: ValueKind = "i"   # the bytes travel in the message
-KIND_ARENA: ValueKind = "s"    # a block of the node's shared-memory arena
-KIND_FILE: ValueKind = "f"     # a file on the spill target (larger than the whole store)
 
 InlineValue = Tuple[bytes, Tuple[bytes, ...]]   # (metadata pickle, out-of-band buffers)
 ArenaBlock = Tuple[int, int]                    # (offset, block size) in an arena
@@ -590,7 +586,7 @@ class Shutdown(NamedTuple):
 __all__ = [
     "CHANNELS", "Channel", "MessageInfo", "message", "op_of", "info_of", "messages", "wire",
     "is_record_type", "channel_ops", "WireMessage", "Result", "Descriptor",
-    "ResultTuple", "DescriptorTuple", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
+    "ResultTuple", "DescriptorTuple", "ValueKind", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
     "Ready", "ReadyDriver", "Refs", "Unpin", "StreamRelease", "Put", "Alloc", "FreeBlock",
     "Seal", "SealSpilled", "Get", "GetCancel", "Wait", "Submit", "RegisterFunction", "Cancel",
     "CreateActor", "KillActor", "GetActor", "Query", "Log", "Done", "Yield", "StreamNext",

@@ -8,7 +8,7 @@ import pytest
 
 from nbray.core import object_directory as od
 from nbray.core.object_directory import (
-    INLINE_KIND, NOTHING, SHM_KIND, SPILLED_KIND, ActorObjectFreed, DeleteSpilled, DropLineage,
+    KIND_INLINE, NOTHING, KIND_ARENA, KIND_FILE, ActorObjectFreed, DeleteSpilled, DropLineage,
     FreeBlock, FreeRemoteBlock, Instruction, ObjectDirectory, ReleaseCopies, TaskResult, Wake)
 from nbray.core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from nbray.exceptions import ObjectLostError
@@ -137,51 +137,51 @@ def _result(oid: bytes, kind: str, payload: Any, is_error: bool = False) -> Task
 
 
 def test_task_result_unpacks_like_the_workers_plain_tuple() -> None:
-    r = _result(A, INLINE_KIND, PAYLOAD)
+    r = _result(A, KIND_INLINE, PAYLOAD)
     assert tuple(r) == (A, "i", PAYLOAD, 10, [], False, "int")
     oid, kind, *_ = r
-    assert (oid, kind) == (A, INLINE_KIND)
+    assert (oid, kind) == (A, KIND_INLINE)
 
 
 def test_store_inline_result_makes_it_ready() -> None:
     d = _dir()
     e = _pending(d, A)
-    assert d.store_result(_result(A, INLINE_KIND, PAYLOAD), "", 5.0) == NOTHING
+    assert d.store_result(_result(A, KIND_INLINE, PAYLOAD), "", 5.0) == NOTHING
     assert (e.state, e.inline, e.type_name, e.created_at) == (INLINE, PAYLOAD, "int", 5.0)
 
 
 def test_store_result_accepts_a_plain_tuple() -> None:
     d = _dir()
     e = _pending(d, A)
-    d.store_result((A, SHM_KIND, (0, 64), 50, [], False, "ndarray"), "", 0.0)  # type: ignore[arg-type]
+    d.store_result((A, KIND_ARENA, (0, 64), 50, [], False, "ndarray"), "", 0.0)  # type: ignore[arg-type]
     assert (e.state, e.offset, e.block, e.type_name) == (SHM, 0, 64, "ndarray")
 
 
 def test_store_local_shm_result_from_this_node_id() -> None:
     d = _dir()
     e = _pending(d, A)
-    d.store_result(_result(A, SHM_KIND, (0, 64)), HERE, 0.0)
+    d.store_result(_result(A, KIND_ARENA, (0, 64)), HERE, 0.0)
     assert e.offset == 0 and not e.copies
 
 
 def test_store_shm_result_from_another_node_is_a_remote_copy() -> None:
     d = _dir()
     e = _pending(d, A)
-    d.store_result(_result(A, SHM_KIND, (16, 64)), OTHER, 0.0)
+    d.store_result(_result(A, KIND_ARENA, (16, 64)), OTHER, 0.0)
     assert e.state == SHM and e.offset == -1 and e.copies == {OTHER: (16, 64)}
 
 
 def test_store_spilled_result() -> None:
     d = _dir()
     e = _pending(d, A)
-    d.store_result(_result(A, SPILLED_KIND, ("s3://b/k", 4096)), "", 0.0)
+    d.store_result(_result(A, KIND_FILE, ("s3://b/k", 4096)), "", 0.0)
     assert (e.state, e.spill_url, e.block) == (SPILLED, "s3://b/k", 4096)
 
 
 def test_store_error_result_is_ready_and_an_error() -> None:
     d = _dir()
     e = _pending(d, A)
-    d.store_result(_result(A, INLINE_KIND, PAYLOAD, is_error=True), "", 0.0)
+    d.store_result(_result(A, KIND_INLINE, PAYLOAD, is_error=True), "", 0.0)
     assert e.state == INLINE and e.is_error
     assert d.first_error([A]) == A
 
@@ -190,37 +190,37 @@ def test_store_result_wakes_the_waiters() -> None:
     d = _dir()
     e = _pending(d, A)
     d.add_waiter([e], print)
-    out = d.store_result(_result(A, INLINE_KIND, PAYLOAD), "", 0.0)
+    out = d.store_result(_result(A, KIND_INLINE, PAYLOAD), "", 0.0)
     assert list(out) == [Wake(e, [print])]
 
 
 def test_store_result_nobody_holds_drops_the_block() -> None:
     d = _dir()
-    assert list(d.store_result(_result(A, SHM_KIND, (0, 64)), "", 0.0)) == [FreeBlock(0, 64)]
+    assert list(d.store_result(_result(A, KIND_ARENA, (0, 64)), "", 0.0)) == [FreeBlock(0, 64)]
     assert A not in d.entries
 
 
 def test_store_result_already_ready_drops_the_second_copy() -> None:
     d = _dir()
     e = _shm(d, A, 0, 64)
-    out = d.store_result(_result(A, SHM_KIND, (512, 64)), "", 0.0)
+    out = d.store_result(_result(A, KIND_ARENA, (512, 64)), "", 0.0)
     assert list(out) == [FreeBlock(512, 64)] and e.offset == 0
 
 
 def test_store_result_nobody_holds_from_another_node_frees_there() -> None:
     d = _dir()
-    out = d.store_result(_result(A, SHM_KIND, (16, 64)), OTHER, 0.0)
+    out = d.store_result(_result(A, KIND_ARENA, (16, 64)), OTHER, 0.0)
     assert list(out) == [FreeRemoteBlock(OTHER, 16, 64)]
 
 
 def test_store_result_nobody_holds_spilled_deletes_the_file() -> None:
     d = _dir()
-    out = d.store_result(_result(A, SPILLED_KIND, ("file:///s", 64)), "", 0.0)
+    out = d.store_result(_result(A, KIND_FILE, ("file:///s", 64)), "", 0.0)
     assert list(out) == [DeleteSpilled("file:///s")]
 
 
 def test_result_blocks_of_an_inline_result_is_nothing() -> None:
-    assert _dir().result_blocks(_result(A, INLINE_KIND, PAYLOAD)) == NOTHING
+    assert _dir().result_blocks(_result(A, KIND_INLINE, PAYLOAD)) == NOTHING
 
 
 # -- references and frees ------------------------------------------------------------------
@@ -342,14 +342,14 @@ def test_a_captured_object_is_pinned() -> None:
 def test_descriptor_of_an_inline_object_has_the_bytes() -> None:
     d = _dir()
     e = _inline(d, A)
-    assert d.descriptor(e, "driver", 9.0) == (INLINE_KIND, PAYLOAD, False)
+    assert d.descriptor(e, "driver", 9.0) == (KIND_INLINE, PAYLOAD, False)
     assert e.last_access == 9.0 and not e.readers
 
 
 def test_descriptor_of_an_arena_object_registers_the_reader() -> None:
     d = _dir()
     e = _shm(d, A, 64, 128)
-    assert d.descriptor(e, "w1", 0.0) == (SHM_KIND, 64, False)
+    assert d.descriptor(e, "w1", 0.0) == (KIND_ARENA, 64, False)
     assert e.readers == {"w1": 1}
 
 
@@ -357,7 +357,7 @@ def test_descriptor_of_a_spilled_object_points_at_the_file_and_pins_nothing() ->
     d = _dir()
     e = _pending(d, A)
     d.make_ready(e, spilled=("file:///x", 64), size=60, is_error=True)
-    assert d.descriptor(e, "w1", 0.0) == (SPILLED_KIND, ("file:///x", 64), True)
+    assert d.descriptor(e, "w1", 0.0) == (KIND_FILE, ("file:///x", 64), True)
     assert not e.readers
 
 
@@ -365,14 +365,14 @@ def test_copy_descriptor_uses_the_copy_on_the_readers_node() -> None:
     d = _dir()
     e = _pending(d, A)
     d.make_ready(e, remote=(OTHER, (48, 64)), size=60)
-    assert d.copy_descriptor(e, OTHER, "w9") == (SHM_KIND, 48, False)
+    assert d.copy_descriptor(e, OTHER, "w9") == (KIND_ARENA, 48, False)
     assert e.readers == {"w9": 1}
 
 
 def test_copy_descriptor_of_an_inline_object() -> None:
     d = _dir()
     e = _inline(d, A)
-    assert d.copy_descriptor(e, OTHER, "w9") == (INLINE_KIND, PAYLOAD, False)
+    assert d.copy_descriptor(e, OTHER, "w9") == (KIND_INLINE, PAYLOAD, False)
 
 
 def test_freed_while_read_is_a_zombie_until_the_last_reader_lets_go() -> None:
@@ -461,15 +461,15 @@ def test_a_waiter_on_several_objects_is_returned_by_each() -> None:
     d = _dir()
     a, b = _pending(d, A), _pending(d, B)
     d.add_waiter([a, b], print)
-    assert d.store_result(_result(A, INLINE_KIND, PAYLOAD), "", 0.0) == (Wake(a, [print]),)
-    assert d.store_result(_result(B, INLINE_KIND, PAYLOAD), "", 0.0) == (Wake(b, [print]),)
+    assert d.store_result(_result(A, KIND_INLINE, PAYLOAD), "", 0.0) == (Wake(a, [print]),)
+    assert d.store_result(_result(B, KIND_INLINE, PAYLOAD), "", 0.0) == (Wake(b, [print]),)
 
 
 def test_a_freed_pending_object_stores_no_late_result() -> None:
     d = _dir()
     _pending(d, A)
     assert [e.object_id for e in d.update_holders("driver", [], [A])] == [A]
-    assert list(d.store_result(_result(A, SHM_KIND, (0, 64)), "", 0.0)) == [FreeBlock(0, 64)]
+    assert list(d.store_result(_result(A, KIND_ARENA, (0, 64)), "", 0.0)) == [FreeBlock(0, 64)]
 
 
 # -- state changes outside creation (store and remote-node shells) -----------------------
