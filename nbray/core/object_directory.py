@@ -39,27 +39,44 @@ KIND_FILE: ValueKind = "f"     # (url, block) on the spill target (larger than t
 Waiter = Callable[[ObjectEntry], None]
 
 
+InlineValue = Tuple[bytes, Tuple[bytes, ...]]   # (metadata pickle, out-of-band buffers)
+ArenaBlock = Tuple[int, int]                    # (offset, block size) in an arena
+SpillFile = Tuple[str, int]                     # (url, block size) on the spill target
+
+
 class TaskResult(NamedTuple):
-    """One return value of a task, as the worker sends it ("done", "yield").
+    """One return value of a task (or one item a generator task yielded), as its worker
+    stored it ("done", "yield"): `payload` is an InlineValue (KIND_INLINE), an ArenaBlock
+    (KIND_ARENA) or a SpillFile (KIND_FILE).
 
-    The worker builds it as a plain 7-tuple in this order; it unpacks the same."""
+    It travels as a plain 7-tuple in this order (`ResultTuple`): a NamedTuple pickles by
+    class, which costs microseconds per message; it unpacks the same either way."""
 
-    object_id: bytes
-    kind: str                 # KIND_INLINE | KIND_ARENA | KIND_FILE
-    payload: Any              # (meta, buffers) | (offset, block) | (url, block)
-    size: int                 # bytes of the serialized value
+    oid: bytes
+    kind: ValueKind
+    payload: Any              # InlineValue | ArenaBlock | SpillFile
+    size: int                 # bytes of the serialized value (what memory reports show)
     contains: Sequence[bytes]  # refs nested in the value (kept alive while it lives)
     is_error: bool            # the value is an exception, raised by get()
-    type_name: str
+    type_name: str            # for the memory inspector
 
 
-# Where a ready value is, so a process of the node can read it:
-#   (KIND_INLINE, (meta, buffers), is_error)  the bytes themselves
-#   (KIND_ARENA, offset, is_error)            an arena block; the reader was registered
-#   (KIND_FILE, (url, block), is_error)       read it from the spill target
-# A plain tuple, not a NamedTuple: descriptors ride in every "exec" and "get" reply, and a
-# NamedTuple pickles by class (measured: +1.5 us per message each way).
-Descriptor = Tuple[str, Any, bool]
+class Descriptor(NamedTuple):
+    """Where a ready value is, so that the process it is sent to can read it: `where` is an
+    InlineValue (KIND_INLINE), an arena offset (KIND_ARENA; the receiver was registered as a
+    reader and unpins it when done) or a SpillFile (KIND_FILE).
+
+    It travels as a plain 3-tuple (`DescriptorTuple`), for the reason TaskResult does:
+    descriptors ride in every "exec" and "get" reply."""
+
+    kind: ValueKind
+    where: Any                # InlineValue | int | SpillFile
+    is_error: bool
+
+
+# What travels: a TaskResult or Descriptor fits these, and so does a plain tuple of its fields.
+ResultTuple = Tuple[bytes, str, Any, int, Sequence[bytes], bool, str]
+DescriptorTuple = Tuple[str, Any, bool]
 
 
 # -- instructions (performed by the shell, in order) ---------------------------------
@@ -214,7 +231,7 @@ class ObjectDirectory:
             entry.offset = -1
         return (FreeBlock(offset, block),)
 
-    def store_result(self, result: TaskResult, from_node: str, now: float
+    def store_result(self, result: ResultTuple, from_node: str, now: float
                      ) -> Sequence[Instruction]:
         """A task's return value arrived from a worker of node `from_node` ("" = here)."""
         oid, kind, payload, size, contains, is_error, type_name = result
@@ -237,7 +254,7 @@ class ObjectDirectory:
                                       is_error=is_error, now=now)
         return (Wake(entry, waiters),) if waiters else NOTHING
 
-    def result_blocks(self, result: TaskResult, from_node: str = "") -> Sequence[Instruction]:
+    def result_blocks(self, result: ResultTuple, from_node: str = "") -> Sequence[Instruction]:
         """What to free of a result that will not be stored (a retried run, a dropped item)."""
         kind, payload = result[1], result[2]
         if kind == KIND_ARENA:
@@ -306,7 +323,7 @@ class ObjectDirectory:
         return out
 
     # -- readers ----------------------------------------------------------------------
-    def descriptor(self, entry: ObjectEntry, reader: str, now: float) -> Descriptor:
+    def descriptor(self, entry: ObjectEntry, reader: str, now: float) -> DescriptorTuple:
         """Where a ready value is for `reader` on this node; an arena block gets `reader`
         registered, so its memory is not reused while mapped.  A spilled entry the shell
         could not restore into the arena is read from the spill target."""
@@ -318,7 +335,7 @@ class ObjectDirectory:
         self.table.add_reader(entry, reader)
         return (KIND_ARENA, entry.offset, entry.is_error)
 
-    def copy_descriptor(self, entry: ObjectEntry, node_id: str, reader: str) -> Descriptor:
+    def copy_descriptor(self, entry: ObjectEntry, node_id: str, reader: str) -> DescriptorTuple:
         """Where a ready value is for `reader` on node `node_id` (a copy must be there)."""
         if entry.state == INLINE:
             return (KIND_INLINE, entry.inline, entry.is_error)
@@ -379,7 +396,8 @@ class ObjectDirectory:
                 pass
 
 
-__all__ = ["ObjectDirectory", "TaskResult", "Descriptor", "Instruction", "Wake", "FreeBlock",
+__all__ = ["ObjectDirectory", "TaskResult", "Descriptor", "ResultTuple", "DescriptorTuple",
+           "InlineValue", "ArenaBlock", "SpillFile", "Instruction", "Wake", "FreeBlock",
            "FreeRemoteBlock", "DeleteSpilled", "ReleaseCopies", "DropLineage",
            "ActorObjectFreed", "ValueKind", "KIND_INLINE", "KIND_ARENA", "KIND_FILE", "Waiter",
            "NOTHING", "TRANSITIONS", "spilled", "restored", "copy_arrived", "lost"]

@@ -7,15 +7,9 @@ Kept apart from node.py so that the modules the node is built from never import 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 DRIVER = "driver"
-
-# A descriptor says where a ready value is, so any process of the node can read it:
-#   ("i", (meta, buffers), is_error)  inline bytes
-#   ("s", offset, is_error)           arena block; the receiver is registered as a reader
-#   ("f", (spill url, size), is_error) a spill file (too big for the store)
-Descriptor = Tuple[Any, ...]
 
 
 @dataclass(eq=False)
@@ -39,4 +33,4 @@ class NodeInfo:
     is_driver: bool = False            # the in-process node of an attached driver (no CPUs)
 
 
-__all__ = ["DRIVER", "Descriptor", "NodeInfo"]
+__all__ = ["DRIVER", "NodeInfo"]

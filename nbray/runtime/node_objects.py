@@ -16,9 +16,9 @@ from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, O
                     Set, Tuple)
 
 from .. import exceptions as exc
-from ..core.object_directory import (ActorObjectFreed, DeleteSpilled, Descriptor, DropLineage,
+from ..core.object_directory import (ActorObjectFreed, DeleteSpilled, DescriptorTuple, DropLineage,
                                      FreeBlock, FreeRemoteBlock, Instruction, ObjectDirectory,
-                                     ReleaseCopies, TaskResult, Wake)
+                                     ReleaseCopies, ResultTuple, Wake)
 from ..core.object_table import PENDING, SPILLED, ObjectEntry
 from ..core.specs import TaskSpec
 from ..serialization import Serialized
@@ -181,7 +181,7 @@ class NodeObjects:
         for waiter in waiters:
             waiter(entry)
 
-    def store_results(self, spec: Optional[TaskSpec], results: Iterable[TaskResult],
+    def store_results(self, spec: Optional[TaskSpec], results: Iterable[ResultTuple],
                       node_id: str = "") -> None:
         """A task's return values arrived from a worker of node `node_id` ("" = here)."""
         directory = self.directory
@@ -191,25 +191,25 @@ class NodeObjects:
             if instructions:
                 self.perform(instructions)
 
-    def free_blocks_of(self, results: Iterable[TaskResult], node_id: str = "") -> None:
+    def free_blocks_of(self, results: Iterable[ResultTuple], node_id: str = "") -> None:
         """Drop results that will not be stored (a retried run, an item nobody takes)."""
         for result in results:
             self.perform(self.directory.result_blocks(result, node_id))
 
     # -- reading -----------------------------------------------------------------------
-    def descriptor(self, entry: ObjectEntry, reader: str) -> Descriptor:
+    def descriptor(self, entry: ObjectEntry, reader: str) -> DescriptorTuple:
         if entry.state == SPILLED:
             # Back into the arena if it fits; else it is read from the spill target.
             self.node.store.restore(entry)
         return self.directory.descriptor(entry, reader, time.time())
 
-    def worker_descriptor(self, entry: ObjectEntry, worker: "WorkerHandle") -> Descriptor:
+    def worker_descriptor(self, entry: ObjectEntry, worker: "WorkerHandle") -> DescriptorTuple:
         if worker.node_id == self.node.node_id:
             return self.descriptor(entry, worker.worker_id)
         return self.directory.copy_descriptor(entry, worker.node_id, worker.worker_id)
 
     def get_descriptors(self, object_ids: List[bytes], timeout: Optional[float],
-                        reader: str = DRIVER) -> List[Descriptor]:
+                        reader: str = DRIVER) -> List[DescriptorTuple]:
         """Descriptors of the objects, waiting until all exist (driver side)."""
         node = self.node
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import exceptions as exc
-from ..core.object_directory import KIND_ARENA, TaskResult
+from ..core.object_directory import KIND_ARENA, ResultTuple
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import object_id_for_return
@@ -68,7 +68,7 @@ class NodeStreams:
             self.streams[spec.task_id] = Stream(spec.task_id, spec.owner, spec.generator)
 
     def on_yield(self, worker: "WorkerHandle", task_id: bytes, item_no: int,
-                 result: TaskResult) -> None:
+                 result: ResultTuple) -> None:
         """A worker yielded item `item_no` of task `task_id` (a result tuple, as in "done")."""
         index = item_no  # the body's name (a field cannot be `index`: tuple.index)
         node = self.node

@@ -17,52 +17,22 @@ id `req` as its first field and is answered by one `Reply`.  Receiving is
 
 from __future__ import annotations
 
-from typing import (Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Type, TypeVar,
-                    Union)
+from typing import Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Type, TypeVar
 
-from ..core.object_directory import KIND_ARENA, KIND_FILE, KIND_INLINE, ValueKind
+from ..core.object_directory import (KIND_ARENA, KIND_FILE, KIND_INLINE, ArenaBlock, Descriptor,
+                                     DescriptorTuple, InlineValue, ResultTuple, SpillFile,
+                                     TaskResult, ValueKind)
 from ..core.specs import TaskSpec
 
 Channel = Literal["worker->node", "node->worker", "agent->head", "head->agent"]
 CHANNELS: Tuple[Channel, ...] = ("worker->node", "node->worker", "agent->head", "head->agent")
 
 
-InlineValue = Tuple[bytes, Tuple[bytes, ...]]   # (metadata pickle, out-of-band buffers)
-ArenaBlock = Tuple[int, int]                    # (offset, block size) in an arena
-SpillFile = Tuple[str, int]                     # (url, block size) on the spill target
 WireMessage = Tuple[Any, ...]                   # (op, *fields): what travels
 
-
-# =============================================================================
-# values inside messages (they travel as plain tuples of these fields)
-# =============================================================================
-class Result(NamedTuple):
-    """One return value of a task (or one item a generator task yielded), as its worker
-    stored it: `payload` is an InlineValue ("i"), an ArenaBlock ("s") or a SpillFile
-    ("f")."""
-
-    oid: bytes
-    kind: ValueKind
-    payload: Union[InlineValue, ArenaBlock, SpillFile]
-    size: int                 # the value's serialized size (what memory reports show)
-    contains: List[bytes]     # refs inside the value (kept alive while it lives)
-    is_error: bool            # the value is an exception, raised by get()
-    type_name: str            # for the memory inspector
-
-
-class Descriptor(NamedTuple):
-    """Where a ready value is, so that the process it is sent to can read it: `where` is
-    an InlineValue ("i"), an arena offset ("s"; the receiver was registered as a reader
-    and sends `Unpin` when done) or a SpillFile ("f")."""
-
-    kind: ValueKind
-    where: Union[InlineValue, int, SpillFile]
-    is_error: bool
-
-
-# What travels: a Result or Descriptor fits these, and so does a plain tuple of its fields.
-ResultTuple = Tuple[bytes, str, Any, int, List[bytes], bool, str]
-DescriptorTuple = Tuple[str, Any, bool]
+# The values inside messages are defined once, with the objects they describe
+# (core/object_directory.py); `Result` is this protocol's name for a TaskResult.
+Result = TaskResult
 
 
 # =============================================================================
@@ -586,7 +556,8 @@ class Shutdown(NamedTuple):
 __all__ = [
     "CHANNELS", "Channel", "MessageInfo", "message", "op_of", "info_of", "messages", "wire",
     "is_record_type", "channel_ops", "WireMessage", "Result", "Descriptor",
-    "ResultTuple", "DescriptorTuple", "ValueKind", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
+    "ResultTuple", "DescriptorTuple", "InlineValue", "ArenaBlock", "SpillFile", "TaskResult",
+    "ValueKind", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
     "Ready", "ReadyDriver", "Refs", "Unpin", "StreamRelease", "Put", "Alloc", "FreeBlock",
     "Seal", "SealSpilled", "Get", "GetCancel", "Wait", "Submit", "RegisterFunction", "Cancel",
     "CreateActor", "KillActor", "GetActor", "Query", "Log", "Done", "Yield", "StreamNext",
