@@ -233,28 +233,33 @@ class Scheduler:
     # =========================================================================
     def fits(self, demand: Dict[str, float], node_id: Optional[str] = None) -> bool:
         """Whether `demand` fits now on the node (None: on any live node)."""
+        # Plain loops, not any()/all() over generators: this runs several times per task.
         if node_id is None:
-            return any(info.alive and self.fits(demand, nid) for nid, info in self.nodes.items())
+            for nid, info in self.nodes.items():
+                if info.alive and self.fits(demand, nid):
+                    return True
+            return False
         avail = self.nodes[node_id].available
-        return all(avail.get(k, 0) >= v - _EPS for k, v in demand.items())
+        for k, v in demand.items():
+            if avail.get(k, 0) < v - _EPS:
+                return False
+        return True
 
     def feasible(self, demand: Dict[str, float]) -> bool:
         """Whether some live node could ever run `demand`."""
         return any(info.alive and all(info.total.get(k, 0) >= v - _EPS for k, v in demand.items())
                    for info in self.nodes.values())
 
-    def _available(self, node_id: str) -> Dict[str, float]:
-        info = self.nodes.get(node_id)
-        return info.available if info is not None else {}
-
     def acquire(self, worker: WorkerLike, demand: Dict[str, float]) -> None:
-        avail = self._available(worker.node_id)
+        info = self.nodes.get(worker.node_id)
+        avail = info.available if info is not None else {}
         for k, v in demand.items():
             avail[k] = avail.get(k, 0) - v
         worker.held = dict(demand)
 
     def release(self, worker: WorkerLike) -> None:
-        avail = self._available(worker.node_id)
+        info = self.nodes.get(worker.node_id)
+        avail = info.available if info is not None else {}
         for k, v in worker.held.items():
             avail[k] = avail.get(k, 0) + v
         worker.held = {}
