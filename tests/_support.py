@@ -136,5 +136,13 @@ def run_driver(script: str, args: Sequence[str] = (),
                           cwd=str(REPO_ROOT), timeout=timeout)
 
 
+def run_attached(script: str, token: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `script` (Python source) as a driver that attaches to a head, the token in its
+    environment as `nbray attach` users give it; returns its exit code and output."""
+    env = dict(os.environ, NBRAY_TOKEN=token)
+    return subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", script],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
 __all__ = ["DEFAULT_TIMEOUT", "FileEvent", "Counter", "poll_for", "dev_shm_entries",
-           "pid_gone", "start_driver", "run_driver", "driver_env"]
+           "pid_gone", "start_driver", "run_driver", "run_attached", "driver_env"]

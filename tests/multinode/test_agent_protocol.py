@@ -7,13 +7,11 @@ The test process is the head (see conftest.py); the agents are processes of thei
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from typing import Any, Tuple
 
 import nbray
+from tests._support import run_attached
 
 
 def test_an_agents_handlers_take_their_records_fields_and_the_head_refuses_a_bad_message(
@@ -38,9 +36,7 @@ def test_an_agents_handlers_take_their_records_fields_and_the_head_refuses_a_bad
         finally:
             attached.close()
     """)
-    env = dict(os.environ, NBRAY_TOKEN=head.server.token)
-    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", driver],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = run_attached(driver, head.server.token)
     assert out.returncode == 0, out.stderr
     assert ("head ['Fetch', 'Free', 'Registered', 'Room', 'Shutdown', 'Signal', 'ToWorker']"
             in out.stdout), out.stdout

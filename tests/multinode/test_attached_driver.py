@@ -5,10 +5,8 @@ The test process is the head (see conftest.py); the attached driver is a subproc
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
+from tests._support import run_attached
 
 
 def test_an_attached_driver_get_that_times_out_raises_get_timeout_and_the_value_comes_later(head):
@@ -36,8 +34,6 @@ def test_an_attached_driver_get_that_times_out_raises_get_timeout_and_the_value_
         print("value", nbray.get(ref, timeout=60))
         nbray.shutdown()
     """)
-    env = dict(os.environ, NBRAY_TOKEN=head.server.token)
-    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", driver],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = run_attached(driver, head.server.token)
     assert out.returncode == 0, out.stderr
     assert "timed out" in out.stdout and "value done" in out.stdout, out.stdout

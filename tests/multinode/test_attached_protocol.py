@@ -6,10 +6,8 @@ The test process is the head (see conftest.py); the driver is a process of its o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
+from tests._support import run_attached
 
 
 def test_an_attached_drivers_handlers_take_their_records_fields(head):
@@ -26,8 +24,6 @@ def test_an_attached_drivers_handlers_take_their_records_fields(head):
         finally:
             attached.close()
     """)
-    env = dict(os.environ, NBRAY_TOKEN=head.server.token)
-    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", driver],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = run_attached(driver, head.server.token)
     assert out.returncode == 0, out.stderr
     assert "handled ['Output', 'Reply']" in out.stdout, out.stdout

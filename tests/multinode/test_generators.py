@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 
 import nbray
-from tests._support import FileEvent, poll_for
+from tests._support import FileEvent, poll_for, run_attached
 
 MiB = 2**20
 
@@ -95,9 +93,7 @@ def test_an_attached_driver_streams_a_generator_and_frees_its_items(head):
         print("left", nbray.reference_counts())
         nbray.shutdown()
     """)
-    env = dict(os.environ, NBRAY_TOKEN=head.server.token)
-    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", driver],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = run_attached(driver, head.server.token)
     assert out.returncode == 0, out.stderr
     assert "first 0.0" in out.stdout and "dynamic [0.0, 1.0]" in out.stdout, out.stdout
     assert "left {}" in out.stdout, out.stdout
