@@ -144,18 +144,9 @@ class WorkerObjectRequests:
             self.unblock(worker)
 
     def block(self, worker: WorkerHandle) -> None:
-        """A worker waits inside a task: lend its CPUs to other tasks meanwhile."""
-        worker.blocked += 1
-        if worker.blocked == 1 and worker.task is not None:
-            held = worker.held
-            self.node.tasks.release_resources(worker)
-            worker.held = {}
-            worker.lent = held
-            self.node.tasks.dispatch()
+        """A worker waits inside a task: the scheduler lends its CPUs to other tasks."""
+        self.node.tasks.lend(worker)
 
     def unblock(self, worker: WorkerHandle) -> None:
-        worker.blocked = max(0, worker.blocked - 1)
-        if worker.blocked == 0 and worker.task is not None:
-            lent, worker.lent = worker.lent, {}
-            if lent:
-                self.node.tasks.acquire(worker, lent)  # may oversubscribe briefly, as Ray does
+        """The wait is over: the task takes its CPUs back."""
+        self.node.tasks.reclaim(worker)
