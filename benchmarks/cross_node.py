@@ -105,7 +105,7 @@ def nbray_gbps(nbytes: int, reps: int) -> tuple:
     from nbray.runtime.head_server import HeadServer
 
     nbray.init(num_cpus=1, object_store_memory=3 * nbytes)
-    node = nbray.api._state.node
+    node = nbray.runtime.context.current_driver().node
     server = HeadServer(node, write_address=False)
     env = dict(os.environ, NBRAY_TOKEN=server.token)
     agent = subprocess.Popen([sys.executable, "-m", "nbray.runtime.node_agent", server.address, "1",

@@ -33,14 +33,6 @@ from .runtime_context import RuntimeContext  # noqa: F401
 context.set_auto_init(init)
 
 
-def __getattr__(name: str) -> Any:
-    # `api._state`: the driver in the runtime's slot, as tests and tools read it (a view
-    # of the one slot, not a second one).
-    if name == "_state":
-        return context.current_driver()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # =============================================================================
 # remote functions and actors
 # =============================================================================

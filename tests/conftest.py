@@ -44,7 +44,7 @@ class Cluster:
 
     @property
     def node(self) -> Any:
-        state = nbray.api._state
+        state = nbray.runtime.context.current_driver()
         assert state is not None and state.node is not None, "the cluster is not running"
         return state.node
 

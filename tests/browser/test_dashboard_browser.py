@@ -26,7 +26,7 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
     from nbray.runtime.head_server import HeadServer
 
     make_cluster(object_store_memory=64 * 2**20)
-    head = HeadServer(nbray.api._state.node, write_address=False)
+    head = HeadServer(nbray.runtime.context.current_driver().node, write_address=False)
     try:
         small = nbray.put(list(range(10)))
         big = [nbray.put(np.full(3 * 2**20, float(i))) for i in range(3)]  # 72 MiB: one spills

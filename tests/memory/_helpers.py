@@ -9,6 +9,7 @@ import numpy as np
 
 import nbray
 from nbray import api
+from nbray.runtime import context
 from tests._support import poll_for
 
 MiB = 2**20
@@ -20,7 +21,7 @@ def make_array(seed: int, size: int) -> np.ndarray:
 
 
 def node() -> Any:
-    state = api._state
+    state = context.current_driver()
     assert state is not None and state.node is not None, "no local cluster is running"
     return state.node
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 import nbray
-from nbray import api
+from nbray.runtime import context
 from tests._support import driver_env
 
 from ._helpers import MiB, make_array, memory, node
@@ -24,7 +24,7 @@ def _nbray(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 def _socket() -> str:
-    server = api._state.state_server
+    server = context.current_driver().state_server
     assert server is not None, "the cluster has no state socket"
     return server.path
 

@@ -26,7 +26,7 @@ class Head:
         from nbray.runtime.head_server import HeadServer
 
         nbray.init(num_cpus=1, object_store_memory=store)
-        self.node = nbray.api._state.node
+        self.node = nbray.runtime.context.current_driver().node
         self.server = HeadServer(self.node, write_address=False, **server_options)
         self.agents: list = []
 

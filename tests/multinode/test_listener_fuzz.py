@@ -221,7 +221,7 @@ def test_state_socket_requests(head, tmp_path):
 
     rng = random.Random(SEED + 4)
     marker = str(tmp_path / "pwned")
-    path = nbray.api._state.state_server.path
+    path = nbray.runtime.context.current_driver().state_server.path
     evil = pickle.dumps(Planted(marker))
     for _ in range(CASES):
         data = rng.choice([evil, os.urandom(rng.randint(1, 4096)),

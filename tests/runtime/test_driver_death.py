@@ -24,7 +24,7 @@ DRIVER = """
         time.sleep(600)
 
     ref = long_task.remote(started)
-    node = nbray.api._state.node
+    node = nbray.runtime.context.current_driver().node
     deadline = time.monotonic() + 60
     while not os.path.exists(started) or len(node.worker_pids()) < 2:
         assert time.monotonic() < deadline, "the task did not start"
@@ -80,7 +80,7 @@ def test_driver_that_exits_without_shutdown_leaves_nothing(tmp_path):
             return os.getpid()
 
         pids = nbray.get([pid.remote() for _ in range(4)])
-        print(json.dumps(nbray.api._state.node.worker_pids()))
+        print(json.dumps(nbray.runtime.context.current_driver().node.worker_pids()))
     """)
     assert result.returncode == 0, result.stderr
     workers = json.loads(result.stdout.strip().splitlines()[-1])
@@ -96,7 +96,7 @@ def test_driver_that_dies_of_an_exception_leaves_nothing(tmp_path):
         import nbray
 
         nbray.init(num_cpus=2, object_store_memory=64 * 2**20)
-        print(json.dumps(nbray.api._state.node.worker_pids()), flush=True)
+        print(json.dumps(nbray.runtime.context.current_driver().node.worker_pids()), flush=True)
         raise SystemExit("driver gives up")
     """)
     assert result.returncode == 1

@@ -14,6 +14,7 @@ import pytest
 
 import nbray
 from nbray import api
+from nbray.runtime import context
 from tests._support import FileEvent, poll_for
 
 MiB = 2**20
@@ -25,7 +26,7 @@ def _counts():
 
 def _store_used():
     _counts()
-    return api._state.node.store_stats()["used"]
+    return context.current_driver().node.store_stats()["used"]
 
 
 def _unfinished_tasks():
@@ -226,7 +227,7 @@ def test_cancelling_a_task_blocked_in_next_frees_the_generator_it_held(cluster, 
 
 
 def _room_waiters(task_id):
-    node = api._state.node
+    node = context.current_driver().node
     with node.lock:
         stream = node.streams.streams.get(task_id)
         return len(stream.room_waiters) if stream is not None else 0

@@ -93,7 +93,7 @@ def test_reinit_with_the_same_arguments_returns_the_running_cluster(make_cluster
     c = make_cluster()
     ctx = nbray.init(**c.options)
     assert ctx["node_id"] == c.context["node_id"]
-    assert nbray.api._state.node is c.node
+    assert nbray.runtime.context.current_driver().node is c.node
 
 
 def test_reinit_without_arguments_returns_the_running_cluster(make_cluster):
