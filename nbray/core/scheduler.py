@@ -164,6 +164,11 @@ class Scheduler:
     # =========================================================================
     # submission
     # =========================================================================
+    def readmit(self, spec: TaskSpec) -> None:
+        """A finished task is known again, to run once more (lineage rebuilds what a lost
+        node held); the task that submitted it is long over, so it has no parent link."""
+        self.by_id[spec.task_id] = spec
+
     def register(self, spec: TaskSpec) -> None:
         """A task (or actor call / creation) exists until `forget`."""
         tasks = self.by_id

@@ -104,8 +104,7 @@ class Lineage:
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
                 object_directory.lost(e)
-        node.tasks.by_id[spec.task_id] = spec
-        node.when_args_ready(spec, lambda: node.tasks.enqueue(spec))
+        node.tasks.rerun(spec)
 
     def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
         err = error or exc.ObjectLostError(entry.object_id.hex(), reason)

@@ -79,6 +79,13 @@ class NodeTasks:
         if spec.generator:
             node.streams.open(spec)
 
+    def rerun(self, spec: TaskSpec) -> None:
+        """Run a finished task again (lineage: its outputs were lost with a node).  Its
+        return objects exist and its argument holds were kept, so it is only known again and
+        queued once its arguments exist."""
+        self.core.readmit(spec)
+        self.when_args_ready(spec, lambda: self.enqueue(spec))
+
     def submit_locked(self, spec: TaskSpec) -> None:
         core = self.core
         if core.cancelled_parents and core.cancelled_on_arrival(spec):
@@ -376,8 +383,6 @@ class NodeTasks:
         out: List[Instruction] = []
         self.core.cancel_one(task_id, force, out)
         self.perform(out)
-
-    # -- the task table, as a dict (MERGE-ALIAS: callers move to `by_id`) ------------
 
 
 __all__ = ["NodeTasks"]

@@ -665,3 +665,15 @@ def test_dead_and_remote_workers_do_not_count_as_live():
     worker(s, "w0").state = "dead"
     worker(s, "w1").node_id = OTHER
     assert s.live_task_workers() == []
+
+
+def test_a_readmitted_task_is_known_again_and_runs_without_a_parent_link():
+    s = sched(cpus=1, workers=1)
+    parent = task("p")
+    s.register(parent)
+    child = task("c", parent=parent.task_id)
+    s.readmit(child)     # lineage: a finished task runs once more
+    assert s.by_id[child.task_id] is child
+    assert child.task_id not in s.children.get(parent.task_id, [])
+    s.enqueue(child)
+    assert assigned(s.schedule()) == ["c"]
