@@ -131,6 +131,11 @@ class NodeTasks:
         self.core.enqueue(spec)
         self.dispatch()
 
+    def requeue(self, spec: TaskSpec) -> None:
+        """Back at the head of the queue (its arguments arrived on the node it was placed on)."""
+        self.core.requeue(spec)
+        self.dispatch()
+
     def on_submit(self, worker: "WorkerHandle", spec: TaskSpec) -> None:
         try:
             self.submit_locked(spec)

@@ -227,8 +227,7 @@ class RemoteNodes:
                 return
             left["n"] -= 1
             if left["n"] == 0 and spec.task_id in node.tasks.by_id:
-                node.tasks.ready.appendleft(spec)
-                node.tasks.dispatch()
+                node.tasks.requeue(spec)
 
         for entry in missing:
             self.fetch(entry, worker.node_id, arrived)
