@@ -70,22 +70,21 @@ class NodeStreams:
     def on_yield(self, worker: "WorkerHandle", task_id: bytes, item_no: int,
                  result: ResultTuple) -> None:
         """A worker yielded item `item_no` of task `task_id` (a result tuple, as in "done")."""
-        index = item_no  # the body's name (a field cannot be `index`: tuple.index)
         node = self.node
         oid = result[0]
         spec = node.tasks.by_id.get(task_id)
         stream = self.streams.get(task_id)
         entry = node.table.entries.get(oid)
-        if oid != object_id_for_return(task_id, index) or index < 1:
+        if oid != object_id_for_return(task_id, item_no) or item_no < 1:
             node.objects.free_blocks_of([result], worker.node_id)
-            node.internal_error(f"checking item {index} of task {task_id.hex()}: wrong id")
+            node.internal_error(f"checking item {item_no} of task {task_id.hex()}: wrong id")
             return
         if entry is not None and entry.state == PENDING and spec is not None:
             # Rebuilt from lineage (its only copy was on a lost node): this run refills it.
             node.objects.store_results(spec, [result], worker.node_id)
             return
         if (spec is None or stream is None or stream.released or stream.finished
-                or index != stream.items + 1 or entry is not None):
+                or item_no != stream.items + 1 or entry is not None):
             # Nobody will take it (the generator is gone), or a retried task yielded again
             # an item its first run already sent: drop this copy at once.
             node.objects.free_blocks_of([result], worker.node_id)
@@ -93,11 +92,11 @@ class NodeStreams:
         node.table.create(oid, owner=stream.owner, holder=stream.owner, created_by=spec.name,
                           call_site=spec.call_site, node_id=node.node_id)
         node.objects.store_results(spec, [result], worker.node_id)
-        stream.items = index
+        stream.items = item_no
         # Lineage (remote_nodes.py): which items the task made, and whether any lives only
         # in another node's memory, so a lost node's items can be rebuilt by a re-run.
         if worker.node_id != node.node_id:
-            node.remote.lineage.note_item(task_id, index, result[1] == KIND_ARENA)
+            node.remote.lineage.note_item(task_id, item_no, result[1] == KIND_ARENA)
         self._notify(stream)
 
     def finish(self, spec: TaskSpec) -> None:
