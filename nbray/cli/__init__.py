@@ -203,13 +203,13 @@ def _cmd_start(args: argparse.Namespace) -> int:
 def _cmd_stop(args: argparse.Namespace) -> int:
     import psutil
 
-    from ..runtime.head_server import _same_head
+    from ..runtime.head_server import same_head
     from ..runtime.pidfiles import describe, process_matches, read_pid_files
 
     # Only processes that still match their pid file (pid, start time, command line):
     # a stale file whose pid now belongs to something else is removed, never signalled.
     targets = [i for i in read_pid_files()
-               if args.address is None or _same_head(str(i.get("address")), args.address)]
+               if args.address is None or same_head(str(i.get("address")), args.address)]
     # Nodes first, then heads, so nodes do not report their head as lost.
     targets.sort(key=lambda i: i.get("kind") == "head")
     stopped = []

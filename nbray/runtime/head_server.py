@@ -41,7 +41,7 @@ def head_address_file(port: int) -> str:
     return os.path.join(cluster_dir(), f"head-{port}.json")
 
 
-def _same_head(a: str, b: str) -> bool:
+def same_head(a: str, b: str) -> bool:
     """ws://localhost:P and ws://127.0.0.1:P name the same head."""
     from urllib.parse import urlsplit
 
@@ -89,7 +89,7 @@ def find_head(address: Optional[str] = None) -> Dict[str, Any]:
     heads = live_heads()
     if address not in (None, "auto"):
         for h in heads:
-            if _same_head(h["address"], address):
+            if same_head(h["address"], address):
                 return h
         raise ConnectionError(f"no head of yours at {address} runs on this machine, so its token "
                               f"is not here: pass the token (token=..., NBRAY_TOKEN, --token-file)")

@@ -47,7 +47,7 @@ from .timeline import Timeline
 from .worker_requests import WorkerObjectRequests
 from .cluster import NodeInfo
 from .worker_pool import WorkerHandle, WorkerPool
-from .worker_process import _describe_exit, print_worker_output, worker_env
+from .worker_process import describe_exit, print_worker_output, worker_env
 
 
 class Node:
@@ -294,7 +294,7 @@ class Node:
             self.objects.holder_gone(worker.worker_id)
             self.streams.owner_gone(worker.worker_id)
             if worker.actor_id is not None:
-                self.actors.on_worker_exit(worker, _describe_exit(code))
+                self.actors.on_worker_exit(worker, describe_exit(code))
                 self.tasks.dispatch()
                 return
             if not self.closed:  # its task: retried or failed; a replacement worker

@@ -24,7 +24,7 @@ from ..serialization import serialize
 from ..transport.framing import ConnectionClosed
 from ..transport.fast_wire import wire_exec
 from ..transport.messages import CancelRunning, Exit, Reply, wire
-from .worker_process import _describe_exit
+from .worker_process import describe_exit
 
 if TYPE_CHECKING:
     from .node import Node
@@ -320,7 +320,7 @@ class NodeTasks:
         """The task half of a task worker's exit: retry or fail its task, ask for a
         replacement, dispatch again."""
         if worker.task is not None:
-            how = _describe_exit(code)
+            how = describe_exit(code)
         else:
             how = ""
         self.perform(self.core.worker_exited(worker, how))

@@ -15,7 +15,7 @@ import socket
 import threading
 from typing import Any, Callable, Dict, List
 
-from ..store.spill import _pid_alive
+from ..store.spill import pid_alive
 
 MAX_REQUEST = 64 * 1024
 
@@ -47,7 +47,7 @@ def live_sessions() -> List[str]:
             pid = int(name[:-5])
         except ValueError:
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             try:
                 os.unlink(path)
             except OSError:

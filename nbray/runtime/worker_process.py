@@ -83,7 +83,7 @@ def worker_env(inline_threshold: int, spill_url: str, spill_options: Dict[str, A
     return env
 
 
-def _describe_exit(code: Optional[int]) -> str:
+def describe_exit(code: Optional[int]) -> str:
     if code is None:
         return "died"
     if code < 0:

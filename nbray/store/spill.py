@@ -287,13 +287,13 @@ def remove_stale_sessions(root: Optional[str] = None) -> int:
             pid = int(name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
             removed += 1
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
