@@ -158,6 +158,34 @@ def test_no_calls_of_other_objects_private_methods():
     assert not calls, f"{len(calls)} private reach-in(s):\n" + "\n".join(calls)
 
 
+def _private_imports(name: str, path: pathlib.Path) -> List[str]:
+    """`from nbray.x import _y` where `_y` is a private name of another module (not a
+    module itself, like `_raylet` or `_version`)."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(parts + ([node.module] if node.module else []))
+        else:
+            base = node.module or ""
+        if not base.startswith("nbray"):
+            continue
+        for alias in node.names:
+            if alias.name.startswith("_") and not alias.name.startswith("__") \
+                    and f"{base}.{alias.name}" not in MODULES:
+                found.append(f"{name}: from {base} import {alias.name}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = [f for name, path in sorted(MODULES.items()) for f in _private_imports(name, path)]
+    assert not found, "private names imported across modules:\n" + "\n".join(found)
+
+
 def test_the_checks_catch_what_they_look_for(tmp_path):
     """The detectors themselves: a reach-in, a library call, and a two-module cycle."""
     sample = tmp_path / "sample.py"
@@ -165,6 +193,11 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
                       "    super()._x()\n    self._y()\n")
     found = _private_calls(sample, root=tmp_path)
     assert len(found) == 1 and found[0].endswith("node._dispatch()")
+    probe = tmp_path / "probe.py"
+    probe.write_text("from nbray.runtime.worker_process import _hidden, describe_exit\n"
+                     "from nbray import _raylet\nfrom os import _exit\n")
+    assert _private_imports("nbray.probe", probe) == [
+        "nbray.probe: from nbray.runtime.worker_process import _hidden"]
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
