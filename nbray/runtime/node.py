@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import collections
 import os
-import selectors
+import select
 import sys
 import threading
 import traceback
@@ -37,6 +37,7 @@ from ..transport.messages import (Alloc, Cancel, CreateActor, Done, ExitActor, F
                                   StreamRelease, StreamRoom, StreamWait, Submit, Unpin, Wait,
                                   WireMessage, Yield, wire)
 from .actor_manager import ActorManager
+from .direct_poll import DirectPoll
 from .gpu_ids import GpuSlots
 from .node_objects import NodeObjects
 from .node_store import NodeStore
@@ -94,10 +95,14 @@ class Node:
         self.wait_all_or_first_error = self.objects.wait_all_or_first_error
         self.ready_ids = self.objects.ready_ids
         self.wait_ids = self.objects.wait_ids
-        self._selector = selectors.DefaultSelector()
+        # A raw epoll, not `selectors`: a driver thread takes a worker's socket out of it
+        # and puts it back on every blocking get (direct_poll.py), which must cost no more
+        # than the two epoll_ctl calls.  `_watched` maps each fd to its worker.
+        self._epoll = select.epoll()
+        self._watched: Dict[int, WorkerHandle] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._epoll.register(self._wake_r, select.EPOLLIN)
         self._io_thread = threading.Thread(target=self._io_loop, name="nbray-node-io", daemon=True)
         self.pool = WorkerPool(node_id, self._arena_fd, cap, self._make_worker_env(), self.lock,
                                self._watch, self.stats)
@@ -125,6 +130,7 @@ class Node:
             StreamRoom: self.streams.on_room, ExitActor: self.actors.on_actor_exit,
         }, reply=self.reply)
         self.remote = RemoteNodes(self)
+        self.waits = DirectPoll(self)
         self.gpu_slots = GpuSlots()
         self.timeline = Timeline()
         self._io_thread.start()
@@ -144,14 +150,44 @@ class Node:
         self.wake()
 
     def _watch(self, worker: WorkerHandle) -> None:
-        self._selector.register(worker.conn.fileno(), selectors.EVENT_READ, worker)
+        fd = worker.conn.fileno()
+        self._watched[fd] = worker
+        self._epoll.register(fd, select.EPOLLIN)
 
     def _unwatch(self, worker: WorkerHandle) -> None:
-        if worker.proc is not None:  # a relayed worker's messages come through its node
+        if worker.proc is None:  # a relayed worker's messages come through its node
+            return
+        fd = worker.conn.fd
+        if self._watched.get(fd) is worker:
+            del self._watched[fd]
             try:
-                self._selector.unregister(worker.conn.fileno())
-            except (KeyError, ValueError, OSError):
+                self._epoll.unregister(fd)
+            except (ValueError, OSError):  # closed already (epoll forgot it then)
                 pass
+
+    # A driver thread that borrows a worker's socket while it waits (direct_poll.py) pauses
+    # it here rather than unregistering it: EPOLL_CTL_MOD costs half of a DEL plus an ADD.
+    # A paused socket still reports a hang-up, which the I/O thread skips (the borrower
+    # holds the worker's reader lock and handles the exit).
+    def stop_watching(self, worker: WorkerHandle) -> bool:
+        """Stop the I/O thread reading a worker process's socket; False if not watched."""
+        fd = worker.conn.fd
+        if self._watched.get(fd) is not worker:
+            return False
+        try:
+            self._epoll.modify(fd, 0)
+        except (ValueError, OSError):  # closed meanwhile
+            return False
+        return True
+
+    def watch_again(self, worker: WorkerHandle) -> None:
+        fd = worker.conn.fd
+        if self._watched.get(fd) is not worker:
+            return  # it exited meanwhile, and was unwatched
+        try:
+            self._epoll.modify(fd, select.EPOLLIN)
+        except (ValueError, OSError):  # the node shut down
+            pass
 
     # =========================================================================
     # I/O thread
@@ -167,33 +203,32 @@ class Node:
         while not self.closed:
             timeout = 0.05 if self.objects.deferred else 1.0
             try:
-                events = self._selector.select(timeout)
+                events = self._epoll.poll(timeout)
             except OSError:
                 if self.closed:
                     return
                 raise
-            for key, _ in events:
-                worker = key.data
+            watched = self._watched
+            for fd, _ in events:
+                worker = watched.get(fd)
                 if worker is None:
+                    if fd != self._wake_r:
+                        continue  # unwatched a moment ago
                     try:
                         os.read(self._wake_r, 4096)
                     except OSError:
                         pass
                     continue
+                reader = worker.reader
+                if not reader.acquire(False):
+                    continue  # a waiting driver thread has borrowed it (direct_poll.py)
                 try:
                     msgs = worker.conn.recv_available()
+                    self.handle_batch(worker, msgs, self.handlers)
                 except ConnectionClosed:
                     self.on_worker_exit(worker)
-                    continue
-                handlers = self.handlers
-                with self.lock:
-                    for msg in msgs:
-                        try:
-                            # (measured: inlining dispatch's fast path here saves nothing)
-                            dispatch(handlers, worker, msg)
-                        except Exception:  # a bug or a bad message must not take the node down
-                            self.internal_error(
-                                f"handling {repr(msg)[:60]} from {worker.worker_id}")
+                finally:
+                    reader.release()
             if self.closed:
                 return
             if self.pool.spawn_requests:
@@ -203,6 +238,16 @@ class Node:
                 self.pool.reap_idle(self.config.num_cpus, self.config.idle_worker_timeout_s)
                 if len(self.cluster_nodes) > 1:
                     self.remote.check_heartbeats()
+
+    def handle_batch(self, worker: WorkerHandle, msgs: List[Any], handlers: Handlers[WorkerHandle]) -> None:
+        """Handle the messages read from one worker's socket, in order, under the lock."""
+        with self.lock:
+            for msg in msgs:
+                try:
+                    # (measured: inlining dispatch's fast path here saves nothing)
+                    dispatch(handlers, worker, msg)
+                except Exception:  # a bug or a bad message must not take the node down
+                    self.internal_error(f"handling {repr(msg)[:60]} from {worker.worker_id}")
 
     def handle(self, worker: WorkerHandle, msg: Tuple[Any, ...]) -> None:
         """Handle one message from `worker` (one relayed from another node); lock held."""
@@ -354,12 +399,13 @@ class Node:
             self._io_thread.join(timeout=5)
         # Only now: the I/O thread may have been starting a worker a moment ago.
         self.pool.shutdown()
-        self._selector.close()
+        self._epoll.close()
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self.waits.close()
         self.arena.close()
         try:
             os.close(self._arena_fd)

@@ -24,7 +24,6 @@ from ..core.specs import TaskSpec
 from ..serialization import Serialized
 from ..store.layout import layout_chunks, layout_size, write_object
 from ..transport.messages import Free, wire
-from .latch import Latch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node
@@ -221,11 +220,12 @@ class NodeObjects:
                 if not missing:
                     entries = self.table.entries
                     return [self.descriptor(entries[oid], reader) for oid in object_ids]
-                countdown = Latch(len(missing))
+                countdown = node.waits.latch(len(missing))
                 errors: List[BaseException] = []
                 waiters = self.await_here(missing, node.node_id, countdown, errors)
             try:
-                ok = countdown.wait(None if deadline is None else deadline - time.monotonic())
+                ok = node.waits.wait(countdown, None if deadline is None
+                                     else deadline - time.monotonic(), object_ids)
             except BaseException:
                 self.remove_waiters(waiters)
                 raise
@@ -251,7 +251,7 @@ class NodeObjects:
             failed = directory.first_error(object_ids)
             if failed is not None or not pending:
                 return failed
-            countdown = Latch(len(pending))
+            countdown = self.node.waits.latch(len(pending))
 
             def arrived(entry: ObjectEntry) -> None:
                 if entry.is_error and countdown.remaining > 0:
@@ -260,7 +260,7 @@ class NodeObjects:
 
             directory.add_waiter(pending, arrived)
         try:
-            countdown.wait(timeout)
+            self.node.waits.wait(countdown, timeout, object_ids)
         finally:
             self.remove_waiter(pending, arrived)
         with self.node.lock:
@@ -356,10 +356,10 @@ class NodeObjects:
             if timeout == 0:
                 return ready
             pending = [entries[oid] for oid in object_ids if oid not in ready]
-            countdown = Latch(need)
+            countdown = self.node.waits.latch(need)
             self.directory.add_waiter(pending, countdown)
         try:
-            countdown.wait(timeout)
+            self.node.waits.wait(countdown, timeout, object_ids)
         finally:
             self.remove_waiter(pending, countdown)
         return self.ready_ids(object_ids)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Deque, Dict, List, Optional, Set
@@ -48,6 +49,9 @@ class WorkerHandle:
     node_id: str = ""
     remote_pid: int = 0
     calls: Dict[bytes, int] = field(default_factory=dict)  # function id -> runs (max_calls)
+    # Held by the one thread reading and handling its messages: the I/O thread, or a
+    # driver thread that borrowed the connection while it waits (direct_poll.py).
+    reader: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def pid(self) -> int:

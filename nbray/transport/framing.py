@@ -26,6 +26,7 @@ class MessageConnection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.fd = sock.fileno()  # stays the number it had (check `closed` before using it)
         self._send_lock = threading.Lock()
         self._buf = bytearray()
         self.closed = False

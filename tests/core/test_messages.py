@@ -71,6 +71,9 @@ class Pipe:
         chunk, self.data[:n] = bytes(self.data[:n]), b""
         return chunk
 
+    def fileno(self) -> int:
+        return -1  # no descriptor: nothing polls this one
+
 
 def through_framing(*msgs: Any) -> List[Any]:
     """`msgs` sent and received by framing.MessageConnection (its pickler, its frames)."""
