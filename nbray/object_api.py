@@ -3,13 +3,13 @@ errors and sent through the current client (`nbray.runtime.context`)."""
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Set, Tuple, Union
 
 from .runtime.blocking import check_timeout, get_many, get_one
 from .runtime.context import client_or_init
 from .runtime.generators import ObjectRefGenerator
 from .runtime.notebook_port import report_interrupt
-from .runtime.object_ref import ObjectRef
+from .runtime.object_ref import ObjectRef, ref_id
 from .runtime.remote_function import RemoteFunction
 
 
@@ -70,7 +70,10 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
     if not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"wait() takes a list of ObjectRefs, got {type(object_refs).__name__}")
     has_generators = False
-    for i, r in enumerate(object_refs):
+    # A drain loop calls wait() once per finished ref over a long list: the common case (a
+    # list of plain refs) is checked and keyed by C loops, not a Python loop per item.
+    only_refs = set(map(type, object_refs)) == _ONLY_REFS
+    for i, r in enumerate(() if only_refs else object_refs):
         if type(r) is ObjectRef:   # the common case, without isinstance's subclass walk
             continue
         has_generators = has_generators or isinstance(r, ObjectRefGenerator)
@@ -89,7 +92,7 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
     # Duplicates are found on the ids (bytes hash in C; ObjectRef.__hash__ is Python code,
     # and a drain loop calls wait() once per finished ref).
     keys = [r.binary() if type(r) is ObjectRef else r for r in object_refs] \
-        if has_generators else [r._id for r in object_refs]
+        if has_generators else list(map(ref_id, object_refs))
     if len(set(keys)) != len(keys):
         raise ValueError("wait() requires a list of unique ObjectRefs; the list has duplicates")
     timeout = check_timeout(timeout, "wait()")
@@ -101,9 +104,25 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
     except KeyboardInterrupt:
         report_interrupt(ids)
         raise
-    ready: List[ObjectRef] = []
-    not_ready: List[ObjectRef] = []
-    for r, oid in zip(object_refs, ids):
+    return _split(object_refs, ids, ready_ids, num_returns)
+
+
+def _split(refs: Sequence[Any], ids: List[bytes], ready_ids: Set[bytes], num_returns: int
+           ) -> Tuple[List[Any], List[Any]]:
+    """(ready, not ready), both in input order, at most `num_returns` ready."""
+    if len(ready_ids) <= _FEW:
+        # Each ready id found by a C scan (list.index), the rest as slices.
+        at = sorted(ids.index(oid) for oid in ready_ids)[:num_returns]
+        not_ready: List[Any] = []
+        start = 0
+        for i in at:
+            not_ready += refs[start:i]
+            start = i + 1
+        not_ready += refs[start:]
+        return [refs[i] for i in at], not_ready
+    ready: List[Any] = []
+    not_ready = []
+    for r, oid in zip(refs, ids):
         if oid in ready_ids and len(ready) < num_returns:
             ready.append(r)
         else:
@@ -147,5 +166,10 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
         raise TypeError(f"cancel() takes an ObjectRef, got {type(object_ref).__name__}")
     client_or_init().cancel(object_ref.task_id().binary(), bool(force), bool(recursive))
 
+
+_ONLY_REFS = {ObjectRef}
+# Up to this many ready refs, wait() finds each by a C scan of the id list and slices the
+# rest; more, and one Python pass over the list is cheaper.
+_FEW = 16
 
 __all__ = ["NotObjectRefsError", "cancel", "get", "put", "wait"]

@@ -23,6 +23,8 @@ for each return value) and `Descriptor` (where a ready value is, for a reader).
 
 from __future__ import annotations
 
+import itertools
+
 from typing import (Any, Callable, Collection, Iterable, List, Literal, NamedTuple, Optional,
                     Sequence, Set, Tuple, Union)
 
@@ -181,6 +183,10 @@ class ObjectDirectory:
         self.node_id = node_id
         self.table = table if table is not None else ObjectTable()
         self.entries = self.table.entries
+        self.pending = self.table.pending
+        # Called with every entry that becomes ready, while a wait() over many objects runs
+        # (one listener instead of a waiter on each of its entries).
+        self.ready_listeners: List[Waiter] = []
 
     # -- creation and readiness ----------------------------------------------------
     def create(self, object_id: bytes, owner: str, holder: Optional[str] = None,
@@ -214,10 +220,18 @@ class ObjectDirectory:
         entry.is_error = is_error
         entry.created_at = entry.last_access = now
         self.table.seal(entry, tuple(contains))
+        self.pending.discard(entry.object_id)
         waiters = entry.waiters
         if waiters:
             entry.waiters = []
+        if self.ready_listeners:
+            return waiters + self.ready_listeners
         return waiters
+
+    def mark_lost(self, entry: ObjectEntry) -> None:
+        """Every copy of a ready object is gone (see `lost`): it is pending again."""
+        lost(entry)
+        self.pending.add(entry.object_id)
 
     def placed(self, entry: ObjectEntry, offset: int, block: int) -> None:
         """An arena block was reserved for the entry (being written, still pending)."""
@@ -227,6 +241,7 @@ class ObjectDirectory:
         """Writing the value into the block reserved for it failed: forget the entry and
         give the block back."""
         entry = self.entries.pop(object_id, None)
+        self.pending.discard(object_id)
         if entry is not None:
             entry.offset = -1
         return (FreeBlock(offset, block),)
@@ -375,6 +390,15 @@ class ObjectDirectory:
         """Ready, or freed (a freed object is not waited for: get() reports it lost)."""
         entry = self.entries.get(object_id)
         return entry is None or entry.state != PENDING
+
+    def split_ready(self, object_ids: List[bytes], num_returns: int) -> Set[bytes]:
+        """Up to `num_returns` of the ids whose value exists (or that were freed), the first
+        ones in input order; set operations and C iteration only, as a drain loop calls this
+        once per finished object over a long list."""
+        ready = set(object_ids).difference(self.pending)
+        if len(ready) > num_returns:
+            ready = set(itertools.islice(filter(ready.__contains__, object_ids), num_returns))
+        return ready
 
     def ready_ids(self, object_ids: Iterable[bytes]) -> Set[bytes]:
         entries = self.entries

@@ -12,7 +12,7 @@ its memory once no reader still maps it (`readers`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 # where the bytes are
 INLINE, SHM, PENDING, SPILLED = "inline", "shm", "pending", "spilled"
@@ -58,6 +58,9 @@ class FreedBlock:
 class ObjectTable:
     def __init__(self) -> None:
         self.entries: Dict[bytes, ObjectEntry] = {}
+        # Ids of the entries whose value does not exist yet: wait() splits a long list into
+        # ready and not ready with set operations in C instead of a Python loop per id.
+        self.pending: Set[bytes] = set()
         # Freed objects whose arena block is still mapped by a reader.
         self.zombies: Dict[bytes, ObjectEntry] = {}
 
@@ -68,6 +71,8 @@ class ObjectTable:
         if entry is None:
             entry = ObjectEntry(object_id, owner=owner, **attrs)
             self.entries[object_id] = entry
+            if entry.state == PENDING:
+                self.pending.add(object_id)
         if holder is not None:
             entry.holders[holder] = entry.holders.get(holder, 0) + 1
         return entry
@@ -132,6 +137,7 @@ class ObjectTable:
             if e.is_referenced() or self.entries.get(e.object_id) is not e:
                 continue
             del self.entries[e.object_id]
+            self.pending.discard(e.object_id)
             for inner in e.contains:
                 ie = self.entries.get(inner)
                 if ie is not None:

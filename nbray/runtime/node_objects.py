@@ -339,30 +339,34 @@ class NodeObjects:
 
     def wait_ids(self, object_ids: List[bytes], num_returns: int,
                  timeout: Optional[float]) -> Set[bytes]:
-        """Block until `num_returns` of the objects are ready or the timeout passes."""
+        """Block until `num_returns` of the objects are ready or the timeout passes; returns
+        the ready ones (at most `num_returns` if that many were ready at once).
+
+        A drain loop calls this once per finished object over a long list, so nothing here
+        walks the list in Python: the split is set arithmetic on the directory's pending
+        ids, and the wait is one listener on the directory, not a waiter on each entry."""
+        directory = self.directory
         with self.node.lock:
             self.drain_deferred()
-            entries = self.table.entries
-            ready: Set[bytes] = set()
-            # In input order, stopping at num_returns: a drain loop over a long list that
-            # is mostly done costs what it returns, not the whole list.
-            for oid in object_ids:
-                e = entries.get(oid)
-                if e is None or e.state != PENDING:
-                    ready.add(oid)
-                    if len(ready) >= num_returns:
-                        return ready
-            need = num_returns - len(ready)
-            if timeout == 0:
+            ready = directory.split_ready(object_ids, num_returns)
+            if len(ready) >= num_returns or timeout == 0:
                 return ready
-            pending = [entries[oid] for oid in object_ids if oid not in ready]
-            countdown = self.node.waits.latch(need)
-            self.directory.add_waiter(pending, countdown)
+            wanted = set(object_ids)
+            countdown = self.node.waits.latch(num_returns - len(ready))
+
+            def arrived(entry: ObjectEntry) -> None:
+                oid = entry.object_id
+                if oid in wanted and oid not in ready:
+                    ready.add(oid)
+                    countdown.count_down()
+
+            directory.ready_listeners.append(arrived)
         try:
             self.node.waits.wait(countdown, timeout, object_ids)
         finally:
-            self.remove_waiter(pending, countdown)
-        return self.ready_ids(object_ids)
+            with self.node.lock:
+                directory.ready_listeners.remove(arrived)
+        return ready
 
 
 __all__ = ["NodeObjects", "DRIVER"]
