@@ -85,6 +85,8 @@ class BaseClient:
                 value = deserialize(meta, buffers)
             finally:
                 del meta, buffers
+                if not pinned:  # no out-of-band buffer: no view outlives this read
+                    self._unpin(object_id)
         if desc[2]:
             if isinstance(value, exc.RayTaskError):
                 value = value.as_instanceof_cause()
