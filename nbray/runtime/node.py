@@ -126,7 +126,7 @@ class Node:
         }, reply=self.reply)
         self.remote = RemoteNodes(self)
         self.gpu_slots = GpuSlots()
-        self.timeline = Timeline()
+        self.timeline = Timeline(self.config.timeline_events)
         self._io_thread.start()
         self.request_workers(self.config.num_cpus)
 
