@@ -13,11 +13,12 @@ import gc
 from types import SimpleNamespace
 from typing import Any, Callable, Dict
 
+import numpy as np
 import pytest
 
 import nbray
 from nbray.runtime.timeline import MAX_EVENTS, Timeline
-from tests._support import poll_for
+from tests._support import FileEvent, poll_for
 
 N = 2_000
 
@@ -43,6 +44,11 @@ def boom():
 
 
 @nbray.remote
+def takes_two(a, b):
+    return None
+
+
+@nbray.remote
 def fan_out(n):
     return sum(nbray.get([small.remote(i) for i in range(n)]))
 
@@ -51,6 +57,15 @@ def fan_out(n):
 def count_to(n):
     for i in range(n):
         yield i
+
+
+@nbray.remote
+class Blockable:
+    def block(self, go):
+        return go.wait(60)
+
+    def take(self, a):
+        return a.sum()
 
 
 @nbray.remote
@@ -159,6 +174,15 @@ def _arena_results(n: int) -> None:
         assert nbray.get([big_bytes.remote() for _ in range(20)])[-1][:1] == b"b"
 
 
+def _failed_arguments(n: int) -> None:
+    # The first argument is an error: the task never runs, and the worker never reads the
+    # second one (an arena array it was sent): that read ends all the same.
+    array = nbray.put(np.ones(100_000))
+    for _ in range(n // 20):
+        with pytest.raises(ValueError):
+            nbray.get(takes_two.remote(boom.remote(), array))
+
+
 WORKLOADS: Dict[str, Callable[[int], None]] = {
     "async": lambda n: nbray.get([noop.remote() for _ in range(n)]),
     "sync": _sync,
@@ -169,6 +193,7 @@ WORKLOADS: Dict[str, Callable[[int], None]] = {
     "wait drain": _wait_drain,
     "results dropped": lambda n: nbray.get([small.remote(i) for i in range(n)]),
     "arena results read": _arena_results,
+    "failed arguments": _failed_arguments,
 }
 
 
@@ -178,6 +203,28 @@ def test_tables_are_back_to_their_size_after_thousands_of_tasks(cluster, work):
     WORKLOADS[work](50)   # workers started, functions and the actor class registered
     before = steady_sizes(node)
     WORKLOADS[work](N)
+    assert settled_sizes(node, before) == before
+
+
+def test_actor_calls_cancelled_before_they_ran_release_their_arguments(cluster, tmp_path):
+    node = cluster.node
+    actor = Blockable.remote()
+    assert nbray.get(actor.take.remote(np.ones(10))) == 10
+    before = steady_sizes(node)
+    go = FileEvent(tmp_path / "go")
+    array = nbray.put(np.ones(100_000))
+    blocked = actor.block.remote(go)
+    calls = [actor.take.remote(array) for _ in range(20)]
+    (record,) = [r for r in node.actors.actors.values() if r.state == "ALIVE"]
+    poll_for(lambda: len(record.in_flight) == 21, msg="the calls to reach the actor's worker")
+    for ref in calls:
+        nbray.cancel(ref)
+    go.set()
+    assert nbray.get(blocked) is True
+    for ref in calls:
+        with pytest.raises(nbray.exceptions.TaskCancelledError):
+            nbray.get(ref)
+    del array, blocked, calls, ref, record
     assert settled_sizes(node, before) == before
 
 
