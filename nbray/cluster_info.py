@@ -113,7 +113,9 @@ def get_gpu_ids() -> List[Any]:
 
 
 def timeline(filename: Optional[str] = None) -> Optional[List[Dict[str, Any]]]:
-    """Chrome trace events of the tasks and actor calls that ran (the last 10,000).
+    """Chrome trace events of the tasks and actor calls that ran: the newest 10,000 runs
+    (`NBRAY_TIMELINE_EVENTS` sets how many the cluster keeps; older ones are dropped, so
+    the record's memory stays bounded however many tasks run).
 
     One "complete" event (`ph` "X") per run: `ts` and `dur` in microseconds, `pid` the
     node, `tid` "worker:<worker id>", `name` the task's name, `cat` "task::<name>",

@@ -41,6 +41,7 @@ class Config:
     inline_threshold: int = INLINE_THRESHOLD
     max_workers: int = 0                   # 0: max(64, 8 * num_cpus); extra ones stand in for blocked workers
     idle_worker_timeout_s: float = 10.0    # extra workers beyond num_cpus exit after this
+    timeline_events: int = 10_000          # task runs timeline() keeps, newest (0: none)
     log_to_driver: bool = True
     namespace: str = "default"
     job_id: str = ""                       # set by init(); workers report it in their context

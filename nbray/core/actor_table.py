@@ -55,6 +55,12 @@ TRANSITIONS: Dict[Tuple[ActorState, ActorState], str] = {
 
 W = TypeVar("W")
 
+MAX_DEAD_ACTORS = 1_000
+"""Dead actors no handle can reach any more that the table keeps (for `rows()`, i.e.
+list_actors and the dashboard); the oldest beyond this are forgotten, so a program that
+creates actors forever holds a bounded table (about 4 kB each).  A dead actor that a live
+handle can still call is always kept: its calls fail with the cause of its death."""
+
 # A task result row as workers report it: (object id, kind, payload, size, contains,
 # is_error, type name).  The table only passes it on.
 Result = Tuple[Any, ...]
@@ -189,10 +195,15 @@ class ActorTable(Generic[W]):
     ``start_queue`` (records waiting for a worker, oldest first).
     """
 
-    def __init__(self, describe_error: Callable[[Result], str]) -> None:
+    def __init__(self, describe_error: Callable[[Result], str],
+                 max_dead: int = MAX_DEAD_ACTORS) -> None:
         # The text of the error in a failed constructor's result (reading it means
         # deserializing, which the shell knows how to do).
         self.describe_error = describe_error
+        self.max_dead = max_dead
+        # Dead actors whose creation object is freed (no handle left), oldest first: only
+        # `max_dead` of them stay in `actors`.
+        self.retired: Deque[bytes] = collections.deque()
         self.actors: Dict[bytes, ActorRecord[W]] = {}
         self.by_creation_object: Dict[bytes, bytes] = {}
         self.names: Dict[Tuple[str, str], bytes] = {}
@@ -240,15 +251,18 @@ class ActorTable(Generic[W]):
 
     def on_creation_args_ready(self, actor_id: bytes) -> List[Instruction]:
         """The constructor's arguments exist: the actor waits for a worker."""
-        record = self.actors[actor_id]
-        if record.state == DEAD:
+        record = self.actors.get(actor_id)
+        if record is None or record.state == DEAD:
             return []
         self.start_queue.append(record)
         return [StartActors()]
 
     def on_creation_failed(self, actor_id: bytes, cause: str) -> List[Instruction]:
         """The constructor can never run (an argument was freed; the shell failed it)."""
-        return self._mark_dead(self.actors[actor_id], cause)
+        record = self.actors.get(actor_id)
+        if record is None or record.state == DEAD:
+            return []
+        return self._mark_dead(record, cause)
 
     def next_to_start(self) -> Optional[ActorRecord[W]]:
         """The actor first in line for a worker (dead ones leave the line)."""
@@ -404,7 +418,12 @@ class ActorTable(Generic[W]):
         if actor_id is None:
             return []
         record = self.actors.get(actor_id)
-        if record is None or record.detached:
+        if record is None:
+            return []
+        if record.state == DEAD:
+            self._retire(record)
+            return []
+        if record.detached:
             return []
         record.out_of_scope = True
         return self._maybe_end(record)
@@ -511,7 +530,17 @@ class ActorTable(Generic[W]):
         out.append(EndCreation(record.create_spec, error))
         if record.worker is not None:
             out.append(ReleaseWorker(record.worker))
+        if record.creation_object not in self.by_creation_object:
+            self._retire(record)
         return out
+
+    def _retire(self, record: ActorRecord[W]) -> None:
+        """`record` is dead and no handle can reach it: it is kept among the last
+        `max_dead` such actors, then forgotten."""
+        retired = self.retired
+        retired.append(record.actor_id)
+        while len(retired) > self.max_dead:
+            self.actors.pop(retired.popleft(), None)
 
     def _died_error(self, record: ActorRecord[W]) -> exc.ActorDiedError:
         return exc.ActorDiedError(f"The actor {record.label()} died: {record.death_cause}",
@@ -525,7 +554,8 @@ class ActorTable(Generic[W]):
         return record if record is not None and record.state != DEAD else None
 
     def rows(self) -> List[Dict[str, Any]]:
-        """One row per actor ever created (list_actors / the dashboard)."""
+        """One row per actor (list_actors / the dashboard): every live one, every dead one
+        a handle can still reach, and the last `max_dead` others."""
         return [{"actor_id": r.actor_id.hex(), "class_name": r.class_name, "name": r.name,
                  "namespace": r.namespace, "state": r.state, "restarts": r.restarts,
                  "node_id": r.node_id if r.worker is not None else None, "pid": r.pid,

@@ -85,6 +85,8 @@ class BaseClient:
                 value = deserialize(meta, buffers)
             finally:
                 del meta, buffers
+                if not pinned:  # no out-of-band buffer: no view outlives this read
+                    self._unpin(object_id)
         if desc[2]:
             if isinstance(value, exc.RayTaskError):
                 value = value.as_instanceof_cause()
@@ -103,12 +105,16 @@ class BaseClient:
             try:
                 out.append(self.decode(oid, desc))
             except BaseException:
-                # Readers registered for the values not decoded must be released.
-                for later_oid, later in zip(object_ids[i + 1:], descs[i + 1:]):
-                    if later[0] == KIND_ARENA:
-                        self._unpin(later_oid)
+                self.release_unread(zip(object_ids[i + 1:], descs[i + 1:]))
                 raise
         return out
+
+    def release_unread(self, pairs: Iterable[Tuple[bytes, DescriptorTuple]]) -> None:
+        """(object id, descriptor) pairs that will never be decoded: the node registered
+        this process as a reader of each arena block, so end those reads."""
+        for oid, desc in pairs:
+            if desc[0] == KIND_ARENA:
+                self._unpin(oid)
 
     def put(self, value: Any) -> ObjectRef:
         if isinstance(value, ObjectRef):

@@ -132,7 +132,7 @@ class Node:
         self.remote = RemoteNodes(self)
         self.waits = DirectPoll(self)
         self.gpu_slots = GpuSlots()
-        self.timeline = Timeline()
+        self.timeline = Timeline(self.config.timeline_events)
         self._io_thread.start()
         self.request_workers(self.config.num_cpus)
 

@@ -229,6 +229,7 @@ class Worker:
         try:
             try:
                 if spec.task_id in self.cancelled:
+                    self.client.release_unread(deps)   # its arguments are never read
                     raise KeyboardInterrupt  # cancelled while it waited in this worker
                 value = self._call(spec, blob, deps)
                 results, retry = self._returns(spec, value)
@@ -270,16 +271,23 @@ class Worker:
 
     def _call(self, spec: TaskSpec, blob: Optional[bytes], deps: list) -> Any:
         fn: Any = self.functions.get(spec.function_id) if spec.function_id else None
-        if fn is None and spec.function_id:
-            if blob is None:
-                raise exc.NbrayInternalError(f"function of {spec.name} was never sent to this worker")
-            fn = self.functions[spec.function_id] = deserialize(blob)
         values: Dict[bytes, Any] = {}
-        for oid, desc in deps:
+        if fn is None and spec.function_id:
             try:
+                if blob is None:
+                    raise exc.NbrayInternalError(f"function of {spec.name} was never sent to this worker")
+                fn = self.functions[spec.function_id] = deserialize(blob)
+            except BaseException:
+                self.client.release_unread(deps)   # its arguments are never read
+                raise
+        try:
+            for oid, desc in deps:
                 values[oid] = self.client.decode(oid, desc)
-            except exc.NbrayError as e:
+        except BaseException as e:
+            self.client.release_unread(deps[len(values) + 1:])  # (deps has no duplicate)
+            if isinstance(e, exc.NbrayError):
                 raise _DependencyError(e)
+            raise
         args_ref = spec.args_ref
         packed = values.pop(args_ref) if args_ref is not None else deserialize(*spec.args)
         args, kwargs = unpack_args(packed, values)

@@ -12,7 +12,7 @@ import pytest
 
 from nbray import exceptions as exc
 from nbray.core.actor_table import (
-    ALIVE, DEAD, PENDING_CREATION, RESTARTING, ActorTable, CancelForwarded, CompleteCall,
+    ALIVE, DEAD, MAX_DEAD_ACTORS, PENDING_CREATION, RESTARTING, ActorTable, CancelForwarded, CompleteCall,
     CountRestart, EndCreation, FailCall, Forward, Instruction, KillWorker, ReleaseWorker,
     StartActors, StopWorker, StoreCreation, TRANSITIONS, move_state)
 from nbray.core.specs import TaskSpec
@@ -600,6 +600,53 @@ def test_freeing_an_object_that_is_no_creation_object_does_nothing():
     t: ActorTable[str] = ActorTable(describe)
     started(t)
     assert t.on_creation_object_freed(b"some other object") == []
+
+
+# -- how many dead actors are kept --------------------------------------------------------
+def test_only_the_last_max_dead_unreachable_dead_actors_are_kept():
+    t: ActorTable[str] = ActorTable(describe, max_dead=3)
+    ids = []
+    for i in range(10):
+        aid = started(t, f"w{i}")
+        t.on_creation_object_freed(t.actors[aid].creation_object)   # out of scope: dead
+        ids.append(aid)
+    assert list(t.actors) == ids[-3:]
+    assert [r["state"] for r in t.rows()] == ["DEAD"] * 3
+    assert len(t.retired) == 3
+
+
+def test_default_bound_of_dead_actors_is_max_dead_actors():
+    assert ActorTable(describe).max_dead == MAX_DEAD_ACTORS == 1_000
+
+
+def test_a_dead_actor_a_handle_still_reaches_is_kept_and_its_calls_fail_with_its_cause():
+    t: ActorTable[str] = ActorTable(describe, max_dead=1)
+    held = started(t, "w0")
+    t.on_worker_exited(held, "w0", 5, "crashed", closed=False)       # dead, handle alive
+    for i in range(5):
+        aid = started(t, f"w{i + 1}")
+        t.on_creation_object_freed(t.actors[aid].creation_object)
+    assert held in t.actors and len(t.actors) == 2                  # held + the last one
+    (error,) = failed(submit(t, call(held))).values()
+    assert isinstance(error, exc.ActorDiedError) and "(pid 5) crashed" in str(error)
+    # Its last handle goes: now it is one of the unreachable dead ones.
+    assert t.on_creation_object_freed(t.actors[held].creation_object) == []
+    assert held in t.actors and len(t.actors) == 1
+
+
+def test_events_for_a_forgotten_actor_are_ignored():
+    t: ActorTable[str] = ActorTable(describe, max_dead=0)
+    aid = new_actor(t)
+    creation = t.actors[aid].creation_object
+    t.on_creation_object_freed(creation)                             # dead before it started
+    assert aid not in t.actors and t.by_creation_object == {}
+    assert t.on_creation_args_ready(aid) == []
+    assert t.on_creation_failed(aid, "an argument was freed") == []
+    assert t.on_done(aid, b"some task", OK) == []
+    assert t.on_worker_exited(aid, "w1", 5, "crashed", closed=False) == []
+    assert t.kill(aid, no_restart=True, closed=False) == []
+    (error,) = failed(submit(t, call(aid))).values()
+    assert isinstance(error, exc.ActorDiedError)
 
 
 # -- introspection --------------------------------------------------------------------------

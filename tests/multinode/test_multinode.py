@@ -309,6 +309,32 @@ def test_lineage_rebuilds_a_chain_whose_every_link_was_on_the_lost_node(head):
     assert head.node.stats["reconstructions"] >= 4        # the whole chain ran again
 
 
+def test_lineage_is_kept_only_while_a_ref_to_an_output_lives(head):
+    first = head.join(resources='{"w": 1}')
+    lineage = head.node.remote.lineage
+
+    def lineage_size() -> int:
+        import gc
+        gc.collect()
+        with head.node.lock:
+            head.node.objects.drain_deferred()   # the driver's dropped refs
+            return len(lineage)
+
+    refs = [make_on_w.remote(40_000, float(i)) for i in range(300)]   # 320 kB each, only on w
+    nbray.wait(refs, num_returns=len(refs), timeout=60)
+    assert lineage_size() == 300
+    kept = [refs[7], refs[250]]
+    del refs
+    poll_for(lambda: lineage_size() == 2, msg="the lineage of dropped outputs to go")
+    os.kill(first.pid, signal.SIGKILL)
+    poll_for(lambda: len(head.alive_nodes()) == 1, timeout=30, msg="the node was declared lost")
+    head.join(resources='{"w": 1}')
+    assert [float(v[0]) for v in nbray.get(kept, timeout=60)] == [7.0, 250.0]
+    assert head.node.stats["reconstructions"] == 2
+    del kept
+    poll_for(lambda: lineage_size() == 0, msg="the lineage of the rebuilt outputs to go")
+
+
 def test_concurrent_pulls_of_one_object_to_one_node_are_merged(head):
     head.join(cpus=2, resources='{"w": 2}')
     big = nbray.put(np.ones(8 * MiB))                     # 64 MiB on the head

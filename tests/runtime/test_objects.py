@@ -195,6 +195,24 @@ def test_memory_of_a_freed_object_comes_back_once_readers_let_go(cluster):
     poll_for(lambda: cluster.node.store_stats()["used"] == used, msg="store memory to be returned")
 
 
+@pytest.mark.parametrize("value", [b"y" * 200_000, "z" * 200_000, list(range(40_000))],
+                         ids=["bytes", "str", "list"])
+def test_memory_of_a_value_with_no_buffer_comes_back_after_get(cluster, value):
+    # Over the inline threshold but pickled in-band (no out-of-band buffer): the value lives
+    # in the arena, every get() copies it out, and no view of the block outlives the read.
+    # The worker reads it as an argument, the driver as a result; then the refs go.
+    node = cluster.node
+    used = node.store_stats()["used"]
+    ref = identity.remote(value)
+    assert nbray.get(ref) == value
+    assert cluster.entry(ref).state == "shm"
+    del ref
+    gc.collect()
+    poll_for(lambda: node.store_stats()["used"] == used, msg="store memory to be returned")
+    with node.lock:
+        assert node.table.zombies == {}
+
+
 def test_object_is_freed_when_its_last_ref_goes(cluster):
     ref = nbray.put(np.ones(LARGE))
     copy = nbray.ObjectRef(ref.binary())
