@@ -11,8 +11,8 @@ Usage:
 
 Every cluster is used through the public Ray core API only (`import nbray as ray`
 runs the same code): init(num_cpus=2), put, get, wait, @remote functions and
-@remote classes.  The one place where the modules are treated differently is
-MODULE_TWEAKS below.
+@remote classes.  The places where the modules are treated differently are
+MODULE_TWEAKS below and CLUSTER_STARTS (how each starts a cluster of two nodes).
 
 How a run is organised (so the two modules never share the machine):
   reference  one child process measures the machine itself, no cluster: memcpy, and the
@@ -58,7 +58,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -86,7 +86,7 @@ MODULE_TWEAKS: Dict[str, Dict[str, Any]] = {
 # Named cluster configurations: extra init() keywords per module, computed in the
 # child that starts the cluster.  Cases run against "default" unless they name
 # another entry; each configuration gets its own child process per module and round.
-# two_nodes: the driver's node and a second one joined to it (CLUSTER_NODES); tasks are
+# two_nodes: the driver's node and a second one on this machine (CLUSTER_STARTS); tasks are
 # pinned to either by a custom resource each advertises plenty of.
 HERE, THERE = "bench_here", "bench_there"
 CLUSTERS: Dict[str, Callable[[str], Dict[str, Any]]] = {
@@ -136,11 +136,39 @@ def join_nbray_node(mod: Any) -> Callable[[], None]:
     return remove
 
 
-# Nodes joined to a configuration's cluster after init(), per module: a function of the
-# module returning the function that removes them.  Modules without an entry run no case of
-# the configuration (mark such cases not_for them).
-CLUSTER_NODES: Dict[str, Dict[str, Callable[[Any], Callable[[], None]]]] = {
-    "two_nodes": {"nbray": join_nbray_node},
+def nbray_two_nodes(mod: Any) -> Tuple[Any, Callable[[], None]]:
+    ctx = start_cluster(mod, "nbray", "two_nodes")
+    try:
+        return ctx, join_nbray_node(mod)
+    except BaseException:
+        mod.shutdown()
+        raise
+
+
+def ray_two_nodes(mod: Any) -> Tuple[Any, Callable[[], None]]:
+    """Two raylets on this machine, started by Ray's own test helper (no `ray start`, so
+    no `ray stop` that would end every Ray cluster of this user); the driver attaches to
+    the head's.  Its shutdown() ends both."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": NUM_CPUS, "resources": {HERE: 10_000}, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=NUM_CPUS, resources={THERE: 10_000})
+        ctx = mod.init(address=cluster.address, logging_level="ERROR")
+        cluster.wait_for_nodes()
+    except BaseException:
+        cluster.shutdown()
+        raise
+    return ctx, cluster.shutdown
+
+
+# Configurations that are more than init() keywords, per module: a function of the module
+# that starts the whole cluster and returns (init()'s return value, the function that
+# removes what it started besides, called after shutdown()).  A module without an entry
+# runs no case of such a configuration (mark those cases not_for it).
+CLUSTER_STARTS: Dict[str, Dict[str, Callable[[Any], Tuple[Any, Callable[[], None]]]]] = {
+    "two_nodes": {"nbray": nbray_two_nodes, "ray": ray_two_nodes},
 }
 
 
@@ -148,6 +176,18 @@ def start_cluster(mod: Any, module_name: str, cluster: str = "default") -> Any:
     kwargs = {"num_cpus": NUM_CPUS, **MODULE_TWEAKS.get(module_name, {}),
               **CLUSTERS[cluster](module_name)}
     return mod.init(**kwargs)
+
+
+def start_configuration(mod: Any, module_name: str, cluster: str
+                        ) -> Tuple[Any, Optional[Callable[[], None]]]:
+    """Start the cluster of a configuration: (init()'s return value, what to call after
+    shutdown(), or None)."""
+    starts = CLUSTER_STARTS.get(cluster)
+    if starts is None:
+        return start_cluster(mod, module_name, cluster), None
+    if module_name not in starts:
+        raise RuntimeError(f"cluster {cluster!r} has no start for {module_name}")
+    return starts[module_name](mod)
 
 
 def session_marker(context: Any) -> Optional[str]:
@@ -712,24 +752,23 @@ def list_1m(mod: Any, p: Params) -> Callable[[], Dict[str, float]]:
     return RepWithCleanup(rep, drop)
 
 
-RAY_SECOND_NODE = ("not measured: a second Ray node needs `ray start` (~25 s a round, two "
-                   "raylets on 2 cores; cross_node.py does that for transfers)")
 
 
-def node_id() -> str:
-    import nbray  # runs in a worker of the nbray cluster (the only module this case runs on)
-    return nbray.get_runtime_context().get_node_id()
+def node_id(module_name: str) -> str:
+    """The node a task runs on (the worker imports the module under test by name)."""
+    return str(importlib.import_module(module_name).get_runtime_context().get_node_id())
 
 
 @case("tasks_remote", "1000 no-ops on the second node", "tasks/s", HIGHER, cluster="two_nodes",
-      not_for={"ray": RAY_SECOND_NODE},
       rows=[("tasks_remote_local", "  the same on the driver's node", "tasks/s", HIGHER),
             ("tasks_remote_ratio", "  second node / driver's node", "ratio", HIGHER)])
 def tasks_remote(mod: Any, p: Params) -> Callable[[], Dict[str, float]]:
     there, here = (mod.remote(resources={r: 1})(noop) for r in (THERE, HERE))
     n, turn = p.remote_tasks, [0]
     driver_node = mod.get_runtime_context().get_node_id()
-    ran_on = mod.get([mod.remote(resources={r: 1})(node_id).remote() for r in (HERE, THERE)])
+    where = mod.remote(node_id)
+    ran_on = mod.get([where.options(resources={r: 1}).remote(mod.__name__)
+                      for r in (HERE, THERE)])
     if ran_on[0] != driver_node or ran_on[1] == driver_node:
         raise AssertionError(f"tasks were not placed as pinned: {ran_on}, driver {driver_node}")
 
@@ -956,28 +995,19 @@ def cluster_child(module_name: str, cluster: str, keys: List[str], p: Params,
     before = set(cluster_processes(None))
     t0 = time.perf_counter()
     try:
-        ctx = start_cluster(mod, module_name, cluster)
+        ctx, remove = start_configuration(mod, module_name, cluster)
     except Exception as e:
         write_json(out_path, {"cases": {}, "error": f"init() raised {type(e).__name__}: {e}"})
         raise
     init_s = time.perf_counter() - t0
     marker = session_marker(ctx)
-    remove_nodes: Optional[Callable[[], None]] = None
     try:
-        join = CLUSTER_NODES.get(cluster, {}).get(module_name)
-        if cluster in CLUSTER_NODES and join is None:
-            raise RuntimeError(f"cluster {cluster!r} has no nodes for {module_name}")
-        try:
-            remove_nodes = join(mod) if join is not None else None
-        except Exception as e:
-            write_json(out_path, {"cases": {}, "error": f"adding nodes: {type(e).__name__}: {e}"})
-            raise
         results = run_cases(mod, keys, p, case_timeout, out_path, tag)
     finally:
         procs = [proc for pid, proc in cluster_processes(marker).items() if pid not in before]
         mod.shutdown()
-        if remove_nodes is not None:
-            remove_nodes()
+        if remove is not None:
+            remove()
     leftovers = reap(procs, timeout=10)
     write_json(out_path, {"cases": results, "init_s": init_s, "leftovers": leftovers,
                           "version": getattr(mod, "__version__", "?")})
