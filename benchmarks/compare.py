@@ -30,8 +30,8 @@ and the figure quoted is the median of all measured repetitions.
 Reading the table: "ratio" is oriented so that > 1 means nbray is better, for
 every row: nbray/ray for rates (higher is better), ray/nbray for times and
 memory (lower is better).  A second table gives every per-operation rate as a
-fraction of the IPC floor measured in the same run.  Nothing here asserts anything about speed; a case
-fails only when it raises or returns a wrong value.
+fraction of the IPC floor measured in the same run.  Nothing here asserts
+anything about speed; a case fails only when it raises or returns a wrong value.
 
 Adding a case: write a function taking (mod, params) that does its setup and
 returns a function measuring one repetition, and decorate it with @case(...)
@@ -1370,8 +1370,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     meta = {"mode": "quick" if args.quick else "full", "modules": modules, "argv": sys.argv[1:],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **machine_info()}
-    print(f"compare.py: {meta['mode']} mode, modules {', '.join(modules)}, python {meta['python']}, "
-          f"numpy {meta['numpy']}, {meta['logical_cpus']} CPUs ({meta['cpu_model']}), "
+    print(f"compare.py: {meta['mode']} mode, modules {', '.join(modules)}, "
+          f"python {meta['python']}, numpy {meta['numpy']},\n"
+          f"{meta['logical_cpus']} CPUs ({meta['cpu_model']}), "
           f"{meta['memory_gib']} GiB, load average {meta['loadavg_start'][0]:.2f}", flush=True)
     wall0 = time.perf_counter()
     figs: Dict[str, Dict[str, Figures]] = {}
@@ -1487,7 +1488,8 @@ def main(argv: Optional[List[str]] = None) -> int:
           + (f"; {', '.join(plan)}" if plan else ""))
     print_table(modules, figs, keys, args.quick)
     print()
-    load_text = ", ".join(f"{m} {100 * statistics.median(v):.0f}%" for m, v in other_load.items() if v)
+    load_text = ", ".join(f"{m} {100 * statistics.median(v):.0f}%"
+                          for m, v in other_load.items() if v)
     print(f"done in {wall:.0f} s; load average {os.getloadavg()[0]:.2f} at the end; CPU used by "
           f"other processes\nwhile each module ran (median share of the machine): "
           f"{load_text or '-'}")

@@ -78,8 +78,12 @@ class Peer:
         (theirs if kind == "pipe" else theirs_sock).close()
         if cpus is not None:
             self.saved_affinity = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {cpus[0]})
-            os.sched_setaffinity(self.proc.pid, {cpus[1]})
+            try:
+                os.sched_setaffinity(0, {cpus[0]})
+                os.sched_setaffinity(self.proc.pid, {cpus[1]})
+            except OSError:
+                self.close()
+                raise
 
     def round_trips_per_s(self, n: int) -> float:
         """n round trips; every reply is checked (a wrong echo raises)."""
