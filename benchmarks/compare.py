@@ -446,10 +446,9 @@ def ipc_round_trips(kind: str, pinning: Optional[str] = None
             if cpus is None:
                 raise Skip(f"cannot pin to {pinning.replace('_', ' ')} here")
         peer = ipc_floor.Peer(kind, cpus)
-        # The case's function object lives until run_cases drops it: closing the peer then
-        # ends the echoing process and restores this process's CPU affinity.
-        rep = RepWithCleanup(lambda: peer.round_trips_per_s(p.ipc_round_trips), peer.close)
-        return rep
+        # run_cases closes the peer after the case: that ends the echoing process and
+        # restores this process's CPU affinity.
+        return RepWithCleanup(lambda: peer.round_trips_per_s(p.ipc_round_trips), peer.close)
     return setup
 
 
@@ -745,7 +744,7 @@ def list_1m(mod: Any, p: Params) -> Callable[[], Dict[str, float]]:
         if set(ids) != want_created:  # equal creation times may come in either order
             raise AssertionError("the created page is not the newest objects")
         return {"list_1m_size": by_size, "list_1m_created": by_created}
-    # The refs stay alive as long as the function does (run_cases drops it after the case).
+    # The refs stay alive until run_cases closes the case.
     def drop() -> None:
         big.clear()
         small.clear()
