@@ -8,7 +8,6 @@ records the change; the client delivers it in order with its other messages.
 
 from __future__ import annotations
 
-import operator
 import threading
 from typing import Any, Dict, Optional
 
@@ -191,7 +190,3 @@ _NIL = b"\xff" * OBJECT_ID_SIZE
 def _rebuild_ref(object_id: bytes) -> ObjectRef:
     return ObjectRef(object_id)
 
-
-# The ids of a list of refs in one C loop (`list(map(ref_ids, refs))`): wait() in a drain
-# loop takes them once per finished ref over a long list.
-ref_id = operator.attrgetter("_id")
