@@ -35,6 +35,8 @@ class Serialized:
 
     @property
     def nbytes(self) -> int:
+        if not self.buffers:
+            return len(self.meta)
         return len(self.meta) + sum(b.nbytes for b in self.buffers)
 
 
@@ -129,8 +131,15 @@ def _dumps(value: Any, buffer_callback: Any) -> bytes:
         return out.getvalue()
 
 
+# Values the C pickler writes whole, with no buffer and no ref inside: pickled without
+# cloudpickle's Pickler (whose construction alone costs microseconds), the same bytes.
+_ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
 def serialize(value: Any, *, context: str = "value", out_of_band: bool = True) -> Serialized:
     """Pickle `value`; raise SerializationError naming `context` if it cannot be pickled."""
+    if type(value) in _ATOMS:  # a task's None, a counter, a small string: the common returns
+        return Serialized(pickle.dumps(value, protocol=PROTOCOL))
     buffers: List[memoryview] = []
     refs: List[bytes] = []
     previous = getattr(_local, "collector", None)
