@@ -142,30 +142,42 @@ class DirectPoll:
         without the node lock; `object_ids` are what the latch waits for."""
         if not isinstance(latch, PollLatch) or latch.remaining <= 0:
             return latch.wait(timeout)
-        node = self.node
-        with node.lock:
-            producers = self._producers(object_ids) if not node.closed else []
-            borrowed = [w for w in producers if self._borrow(w)]
-        if not borrowed:
-            return latch.wait(timeout)
         guard = None
+        if threading.get_ident() == self._main_ident:
+            previous = _sig.getsignal(_SIGINT)
+            if previous is None:  # a handler set from C: node code must not run under it
+                return latch.wait(timeout)
+            if callable(previous):  # (SIG_IGN and SIG_DFL cannot raise in Python)
+                # Armed before anything is borrowed, and deferring while connections are
+                # borrowed and given back: an interrupt between the two would leave a
+                # worker unread for good.
+                guard = self._guard
+                guard.arm(previous)
+                guard.handling = True
+                _sig.signal(_SIGINT, guard)
+        borrowed: List["WorkerHandle"] = []
         try:
-            if threading.get_ident() == self._main_ident:
-                previous = _sig.getsignal(_SIGINT)
-                if previous is None:  # a handler set from C: node code must not run under it
-                    self._return(borrowed)
-                    borrowed = []
-                    return latch.wait(timeout)
-                if callable(previous):  # (SIG_IGN and SIG_DFL cannot raise in Python)
-                    guard = self._guard
-                    guard.arm(previous)
-                    _sig.signal(_SIGINT, guard)
+            node = self.node
+            with node.lock:
+                if not node.closed:
+                    for worker in self._producers(object_ids):
+                        if self._borrow(worker):
+                            borrowed.append(worker)
+            if guard is not None:
+                guard.handling = False
+                guard.raise_deferred()
+            if not borrowed:
+                return latch.wait(timeout)
             return self._poll(latch, timeout, borrowed, guard)
         finally:
+            if guard is not None:
+                guard.handling = True
             if borrowed:
                 self._return(borrowed)
             if guard is not None:
                 _sig.signal(_SIGINT, guard.previous)
+                guard.handling = False
+                guard.raise_deferred()
 
     def _producers(self, object_ids: Iterable[bytes]) -> List["WorkerHandle"]:
         """This node's worker processes running the tasks (or the actors of the calls)
