@@ -43,6 +43,7 @@ class RemoteFunction:
         self._captured: List[bytes] = []
         # Checked at every .remote(): a wrong call fails in the caller, as in Ray.
         self._signature = signature_of(function)
+        self._per_call: Optional[tuple] = None  # what every .remote() derives from the options
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -61,7 +62,21 @@ class RemoteFunction:
         clone.__dict__.update(self.__dict__)
         clone._options = merged
         clone._name = merged.get("name") or self._name
+        clone._per_call = None
         return clone
+
+    def _call_options(self) -> tuple:
+        """(num_returns, resources, max_retries, retry_exceptions as sent, backpressure,
+        max_calls): derived once per function and options, not at every call.  The
+        resources dict is shared by the specs, which never change it."""
+        if self._per_call is None:
+            opts = self._options
+            self._per_call = (
+                resolve_num_returns(opts, self._is_generator, self._name), resource_demand(opts),
+                opts.get("max_retries", DEFAULT_MAX_RETRIES),
+                packed_retry_exceptions(opts.get("retry_exceptions", False)),
+                opts.get("_generator_backpressure_num_objects") or 0, opts.get("max_calls") or 0)
+        return self._per_call
 
     def _ensure_registered(self, client: Any) -> bytes:
         key = client.session
@@ -86,18 +101,16 @@ class RemoteFunction:
             self._signature.check(args, kwargs, f"{self._name}.remote()")
         client = client_or_init()
         fid = self._ensure_registered(client)
-        opts = self._options
-        num_returns = resolve_num_returns(opts, self._is_generator, self._name)
+        num_returns, resources, max_retries, retry_exceptions, backpressure, max_calls = \
+            self._per_call or self._call_options()
         spec, refs, args_ref = client.build_spec(
             name=self._name, function_id=fid, args=args, kwargs=kwargs,
             num_returns=1 if isinstance(num_returns, str) else num_returns,
-            resources=resource_demand(opts), max_retries=opts.get("max_retries", DEFAULT_MAX_RETRIES),
-            retry_exceptions=packed_retry_exceptions(opts.get("retry_exceptions", False)))
+            resources=resources, max_retries=max_retries, retry_exceptions=retry_exceptions)
         if isinstance(num_returns, str):
             spec.generator = num_returns
-            spec.backpressure = opts.get("_generator_backpressure_num_objects") or 0
-        max_calls = opts.get("max_calls")
-        if max_calls:  # None or 0: no limit
+            spec.backpressure = backpressure
+        if max_calls:  # 0: no limit
             spec.max_calls = max_calls
         client.submit(spec)
         del args_ref  # the pending task keeps the argument object alive from here on
