@@ -40,9 +40,10 @@ from .latch import Latch
 try:
     # The C functions under `signal`: its Python wrappers convert handlers to and from
     # enums (a failed enum lookup per call), measured at 9 us per blocking get against 1 us.
-    import _signal as _sig
+    import _signal  # type: ignore[import-not-found]
+    _sig: Any = _signal
 except ImportError:  # pragma: no cover - other Pythons
-    _sig = signal  # type: ignore[no-redef]
+    _sig = signal
 
 if TYPE_CHECKING:
     from .node import Node
