@@ -22,6 +22,7 @@ from ..core.actor_table import (
 from ..core.object_directory import KIND_INLINE
 from ..core.object_table import PENDING, ObjectEntry
 from ..core.specs import TaskSpec
+from ..transport.framing import ConnectionClosed
 from ..transport.messages import CancelRunning, Exit, Reply, wire
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +58,7 @@ class ActorManager:
         for ins in instructions:
             # The two instructions of every call first, without the table lookup.
             if type(ins) is Forward:
-                self.node.tasks.send_exec(ins.worker, ins.spec)
+                self._forward(ins)
             elif type(ins) is CompleteCall:
                 self.node.objects.store_results(ins.spec, ins.results)
                 self.node.tasks.finish(ins.spec)
@@ -66,7 +67,34 @@ class ActorManager:
 
     # -- instructions ---------------------------------------------------------------
     def _forward(self, ins: Forward) -> None:
-        self.node.tasks.send_exec(ins.worker, ins.spec)
+        """Send a call (or the constructor) to the actor's worker.  A call behind one still
+        running on a one-at-a-time actor cannot start before that one's Done, so its exec
+        message waits and goes with the others in one write when that Done arrives
+        (`flush_calls`): a burst of calls costs the driver one send and the worker one
+        wake-up, not one per call."""
+        worker = ins.worker
+        later = worker.calls_out > 0 and worker.proc is not None and self._one_at_a_time(ins.spec)
+        worker.calls_out += 1
+        self.node.tasks.send_exec(worker, ins.spec, later=later)
+
+    def _one_at_a_time(self, spec: TaskSpec) -> bool:
+        """A plain actor (max_concurrency 1, not async): its calls run strictly in turn, so
+        holding one back until the previous Done delays nothing and deadlocks nothing."""
+        record = self.actors.get(spec.actor_id) if spec.actor_id is not None else None
+        if record is None or record.max_concurrency != 1:
+            return False
+        start = record.create_spec.actor
+        return start is None or not start.is_async
+
+    def flush_calls(self, worker: "WorkerHandle") -> None:
+        """A Done came back from `worker`: the calls held back behind it go now."""
+        if worker.calls_out > 0:
+            worker.calls_out -= 1
+        if worker.proc is not None and worker.conn.queued:
+            try:
+                worker.conn.flush()
+            except ConnectionClosed:
+                pass  # its exit is seen by whoever reads it
 
     def _fail(self, ins: FailCall) -> None:
         self.node.tasks.fail(ins.spec, ins.error)

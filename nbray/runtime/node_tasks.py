@@ -264,7 +264,9 @@ class NodeTasks:
         spec.gpu_ids = node.gpu_slots.assign(worker.node_id, total, worker.worker_id,
                                                       spec.resources.get("GPU", 0.0))
 
-    def send_exec(self, worker: "WorkerHandle", spec: TaskSpec) -> None:
+    def send_exec(self, worker: "WorkerHandle", spec: TaskSpec, later: bool = False) -> None:
+        """Send the task to the worker (`later`: queued on its connection until the next
+        send or flush, see ActorManager._forward)."""
         node = self.node
         entries = node.table.entries
         deps = [(oid, node.objects.worker_descriptor(entries[oid], worker))
@@ -274,7 +276,10 @@ class NodeTasks:
             blob = self.functions[spec.function_id]
             worker.functions.add(spec.function_id)
         try:
-            worker.conn.send(wire_exec(spec, blob, deps))
+            if later:
+                worker.conn.send_later(wire_exec(spec, blob, deps))
+            else:
+                worker.conn.send(wire_exec(spec, blob, deps))
         except ConnectionClosed:
             pass  # the I/O thread sees the exit and retries the task
 
@@ -295,6 +300,7 @@ class NodeTasks:
         if worker.actor_id is not None:
             node.actors.on_done(worker, task_id, results)
             self.dispatch()
+            node.actors.flush_calls(worker)
             return
         core = self.core
         outcome = core.task_done(worker, task_id, retry)

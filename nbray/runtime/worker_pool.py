@@ -52,6 +52,9 @@ class WorkerHandle:
     # Held by the one thread reading and handling its messages: the I/O thread, or a
     # driver thread that borrowed the connection while it waits (direct_poll.py).
     reader: threading.Lock = field(default_factory=threading.Lock)
+    # Actor calls forwarded to it whose Done has not come back (actor_manager.py batches
+    # the exec messages of calls behind one that runs).
+    calls_out: int = 0
 
     @property
     def pid(self) -> int:

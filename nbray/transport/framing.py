@@ -28,6 +28,7 @@ class MessageConnection:
         self.sock = sock
         self.fd = sock.fileno()  # stays the number it had (check `closed` before using it)
         self._send_lock = threading.Lock()
+        self._later: List[bytes] = []  # framed messages queued by send_later(), in order
         self._buf = bytearray()
         self.closed = False
 
@@ -35,11 +36,15 @@ class MessageConnection:
         return self.sock.fileno()
 
     def send(self, msg: Any) -> None:
+        """Send `msg` now, after any messages queued by send_later()."""
         data = pickle.dumps(msg, protocol=5)
         header = _LEN.pack(len(data))
         try:
             with self._send_lock:
-                if len(data) < 1 << 16:
+                if self._later:
+                    self._later.append(header + data)
+                    self._send_queued()
+                elif len(data) < 1 << 16:
                     self.sock.sendall(header + data)
                 else:
                     self.sock.sendall(header)
@@ -47,6 +52,32 @@ class MessageConnection:
         except OSError as exc:
             self.closed = True
             raise ConnectionClosed(str(exc)) from exc
+
+    def send_later(self, msg: Any) -> None:
+        """Queue `msg`: it goes with the next send() or flush(), in order, in one write.
+        For messages the peer cannot act on before it answers an earlier one."""
+        data = pickle.dumps(msg, protocol=5)
+        with self._send_lock:
+            self._later.append(_LEN.pack(len(data)) + data)
+
+    @property
+    def queued(self) -> int:
+        return len(self._later)
+
+    def flush(self) -> None:
+        """Send what send_later() queued (nothing if nothing is)."""
+        if not self._later:
+            return
+        try:
+            with self._send_lock:
+                self._send_queued()
+        except OSError as exc:
+            self.closed = True
+            raise ConnectionClosed(str(exc)) from exc
+
+    def _send_queued(self) -> None:
+        later, self._later = self._later, []
+        self.sock.sendall(b"".join(later))
 
     def recv(self) -> Any:
         """Block until one whole message arrives."""
