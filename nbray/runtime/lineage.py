@@ -103,14 +103,14 @@ class Lineage:
         for rid in self._ids(spec):   # a generator task's items too
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
-                object_directory.lost(e)
+                object_directory.lost(node.table, e)
         node.tasks.rerun(spec)
 
     def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
         err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
         from ..serialization import serialize
 
-        object_directory.lost(entry)
+        object_directory.lost(self.node.table, entry)
         payload = (serialize(err, context="error").meta, ())
         self.node.objects.make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
 
