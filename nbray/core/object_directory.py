@@ -219,7 +219,16 @@ class ObjectDirectory:
         entry.is_error = is_error
         entry.created_at = entry.last_access = now
         table = self.table
-        table.moved(entry, state, before)
+        if self.entries.get(entry.object_id) is entry:
+            # table.moved(entry, state, before), inlined: this runs on every put and result
+            counts, sizes = table.ready_counts, table.state_bytes
+            if state != PENDING:
+                counts[state] -= 1
+            if before:
+                sizes[state] -= before
+            state = entry.state
+            counts[state] += 1
+            sizes[state] += entry.block if state in BLOCK_STATES else size
         table.seal(entry, tuple(contains))
         waiters = entry.waiters
         if waiters:

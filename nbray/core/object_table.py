@@ -70,22 +70,39 @@ class ObjectTable:
         # Freed objects whose arena block is still mapped by a reader.
         self.zombies: Dict[bytes, ObjectEntry] = {}
         # Objects and their bytes (`footprint`) per state, kept up to date as entries come,
-        # change (`moved`) and go, so that store statistics need no pass over a million
-        # entries.  Inlined where it runs on every put and free.
-        self.state_counts: Dict[str, int] = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
+        # change (`moved`) and go, so that store statistics (`totals`) need no pass over a
+        # million entries.  Pending objects are not counted but derived (every entry not
+        # ready is pending), which spares a put two updates; the bytes of all four states
+        # are kept.  Inlined where it runs on every put and free.
+        self.ready_counts: Dict[str, int] = {INLINE: 0, SHM: 0, SPILLED: 0}
         self.state_bytes: Dict[str, int] = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
 
     # -- per-state totals ----------------------------------------------------------
+    def totals(self) -> Tuple[Dict[str, int], Dict[str, int]]:
+        """(objects, bytes) per state, from the kept totals."""
+        counts = dict(self.ready_counts)
+        counts[PENDING] = len(self.entries) - sum(counts.values())
+        return counts, dict(self.state_bytes)
+
     def moved(self, entry: ObjectEntry, state: str, bytes_before: int) -> None:
         """The entry changed from `state`, where it counted `bytes_before` bytes: move it
         in the totals (if it is in the table; a freed entry counts nowhere)."""
         if self.entries.get(entry.object_id) is entry:
             now = entry.state
-            counts, sizes = self.state_counts, self.state_bytes
-            counts[state] -= 1
-            counts[now] += 1
+            counts, sizes = self.ready_counts, self.state_bytes
+            if state != PENDING:
+                counts[state] -= 1
+            if now != PENDING:
+                counts[now] += 1
             sizes[state] -= bytes_before
             sizes[now] += entry.block if now in BLOCK_STATES else entry.size
+
+    def _left(self, entry: ObjectEntry) -> None:
+        """An entry left the table: take it out of the totals."""
+        state = entry.state
+        if state != PENDING:
+            self.ready_counts[state] -= 1
+        self.state_bytes[state] -= entry.block if state in BLOCK_STATES else entry.size
 
     def recount(self) -> Tuple[Dict[str, int], Dict[str, int]]:
         """(counts, bytes) per state from a full pass: what the kept totals must equal."""
@@ -100,8 +117,7 @@ class ObjectTable:
         """Drop an entry without freeing anything (its value was never stored)."""
         entry = self.entries.pop(object_id, None)
         if entry is not None:
-            self.state_counts[entry.state] -= 1
-            self.state_bytes[entry.state] -= footprint(entry)
+            self._left(entry)
         return entry
 
     # -- creation ----------------------------------------------------------------
@@ -111,9 +127,8 @@ class ObjectTable:
         if entry is None:
             entry = ObjectEntry(object_id, owner=owner, **attrs)
             self.entries[object_id] = entry
-            state = entry.state
-            self.state_counts[state] += 1
-            self.state_bytes[state] += entry.block if state in BLOCK_STATES else entry.size
+            if entry.state != PENDING or entry.size:   # a new pending entry changes no total
+                self.moved(entry, PENDING, 0)
         if holder is not None:
             entry.holders[holder] = entry.holders.get(holder, 0) + 1
         return entry
@@ -178,8 +193,9 @@ class ObjectTable:
             if e.is_referenced() or self.entries.get(e.object_id) is not e:
                 continue
             del self.entries[e.object_id]
-            state = e.state
-            self.state_counts[state] -= 1
+            state = e.state   # self._left(e), inlined: this runs on every free
+            if state != PENDING:
+                self.ready_counts[state] -= 1
             self.state_bytes[state] -= e.block if state in BLOCK_STATES else e.size
             for inner in e.contains:
                 ie = self.entries.get(inner)

@@ -15,7 +15,7 @@ import operator
 import os
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from .object_index import SORT_KEYS, page
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
@@ -35,23 +35,21 @@ _STATE_OF = {name: state for state, name in WHERE.items()}
 _HEX = frozenset("0123456789abcdef")
 
 
+# Whether an entry (and whether it is an actor's creation object) has each reference type,
+# in the order rows list them.
+_REFERENCE_TESTS: Dict[str, Callable[[ObjectEntry, bool], Any]] = {
+    LOCAL_REFERENCE: lambda e, actor: e.holders.get(e.owner),
+    BORROWED: lambda e, actor: any(h != e.owner for h in e.holders),
+    USED_BY_PENDING_TASK: lambda e, actor: e.submitted,
+    CAPTURED_IN_OBJECT: lambda e, actor: e.contained_in,
+    CAPTURED_BY_CLOSURE: lambda e, actor: e.captured and not actor,
+    PINNED_IN_MEMORY: lambda e, actor: e.readers,
+    ACTOR_HANDLE: lambda e, actor: actor,
+}
+
+
 def reference_types(entry: ObjectEntry, is_actor: bool = False) -> List[str]:
-    types = []
-    if entry.holders.get(entry.owner):
-        types.append(LOCAL_REFERENCE)
-    if any(h != entry.owner for h in entry.holders):
-        types.append(BORROWED)
-    if entry.submitted:
-        types.append(USED_BY_PENDING_TASK)
-    if entry.contained_in:
-        types.append(CAPTURED_IN_OBJECT)
-    if entry.captured and not is_actor:
-        types.append(CAPTURED_BY_CLOSURE)
-    if entry.readers:
-        types.append(PINNED_IN_MEMORY)
-    if is_actor:
-        types.append(ACTOR_HANDLE)
-    return types
+    return [name for name, test in _REFERENCE_TESTS.items() if test(entry, is_actor)]
 
 
 def _matching(node: Any, entries: Iterable[ObjectEntry], text: str, where: Optional[str],
@@ -67,20 +65,30 @@ def _matching(node: Any, entries: Iterable[ObjectEntry], text: str, where: Optio
         values = list(compress(values, map(_STATE_OF[where].__eq__, map(_STATE, values))))
     if ref_type is not None:
         actors = node.actors.by_creation_object
-        values = [e for e in values if ref_type in reference_types(e, e.object_id in actors)]
+        test = _REFERENCE_TESTS.get(ref_type)
+        values = [] if test is None else [e for e in values if test(e, e.object_id in actors)]
     if not text:
         return values
     text = text.lower()
     if " " in text:   # may span fields: test the whole line
         return [e for e in values if text in _haystack(e)]
-    verdict = {f: text in " ".join(f).lower() for f in set(map(_FIELDS, values))}
-    hits: Iterator[bool] = map(verdict.__getitem__, map(_FIELDS, values))
+    hits: Iterator[bool] = map(_Verdicts(text).__getitem__, map(_FIELDS, values))
     if set(text) <= _HEX:
         in_id = map(str.__contains__, map(bytes.hex, map(_OBJECT_ID, values)), repeat(text))
         hits = map(operator.or_, hits, in_id)
-    elif not any(verdict.values()):
-        return []
     return list(compress(values, hits))
+
+
+class _Verdicts(Dict[Tuple[str, ...], bool]):
+    """Whether the text is in a combination of text fields, computed at its first lookup."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, fields: Tuple[str, ...]) -> bool:
+        hit = self[fields] = self.text in " ".join(fields).lower()
+        return hit
 
 
 _STATE = attrgetter("state")
@@ -177,7 +185,7 @@ def all_node_stats(node: Any) -> List[Dict[str, Any]]:
 
 def node_stats(node: Any) -> Dict[str, Any]:
     """Store usage and spill counters of one node. Call with node.lock held."""
-    counts, sizes = node.table.state_counts, node.table.state_bytes
+    counts, sizes = node.table.totals()
     st = node.stats
     spill_s = st.get("spill_ns", 0) / 1e9
     restore_s = st.get("restore_ns", 0) / 1e9

@@ -17,14 +17,14 @@ def _oid(i: int) -> bytes:
 
 
 def _check(d: ObjectDirectory) -> None:
-    assert (d.table.state_counts, d.table.state_bytes) == d.table.recount()
+    assert d.table.totals() == d.table.recount()
 
 
 def test_totals_follow_creation_readiness_and_frees() -> None:
     d = ObjectDirectory(HERE)
     a = d.create(_oid(1), owner="driver", holder="driver")
     _check(d)
-    assert d.table.state_counts[PENDING] == 1
+    assert d.table.totals()[0][PENDING] == 1
     d.make_ready(a, inline=(b"xyz", ()), size=3)
     b = d.create(_oid(2), owner="driver", holder="driver")
     d.placed(b, 0, 4096)
@@ -35,11 +35,11 @@ def test_totals_follow_creation_readiness_and_frees() -> None:
     e = d.create(_oid(4), owner="driver", holder="driver")
     d.make_ready(e, remote=(OTHER, (0, 512)), size=500)
     _check(d)
-    assert d.table.state_counts == {INLINE: 1, SHM: 2, SPILLED: 1, PENDING: 0}
-    assert d.table.state_bytes == {INLINE: 3, SHM: 4096 + 512, SPILLED: 8192, PENDING: 0}
+    assert d.table.totals()[0] == {INLINE: 1, SHM: 2, SPILLED: 1, PENDING: 0}
+    assert d.table.totals()[1] == {INLINE: 3, SHM: 4096 + 512, SPILLED: 8192, PENDING: 0}
     d.update_holders("driver", [], [_oid(1), _oid(2)])
     _check(d)
-    assert d.table.state_counts == {INLINE: 0, SHM: 1, SPILLED: 1, PENDING: 0}
+    assert d.table.totals()[0] == {INLINE: 0, SHM: 1, SPILLED: 1, PENDING: 0}
 
 
 def test_totals_follow_spilling_restoring_copies_and_losses() -> None:
@@ -48,7 +48,7 @@ def test_totals_follow_spilling_restoring_copies_and_losses() -> None:
     d.make_ready(a, shm=(0, 4096), size=4000)
     od.spilled(d.table, a, "file:///s/a")
     _check(d)
-    assert d.table.state_bytes[SPILLED] == 4096
+    assert d.table.totals()[1][SPILLED] == 4096
     od.restored(d.table, a, 64)
     _check(d)
     od.spilled(d.table, a, "file:///s/a")
@@ -56,7 +56,7 @@ def test_totals_follow_spilling_restoring_copies_and_losses() -> None:
     _check(d)
     od.lost(d.table, a)
     _check(d)
-    assert d.table.state_counts[PENDING] == 1 and d.table.state_bytes[PENDING] == 4000
+    assert d.table.totals()[0][PENDING] == 1 and d.table.totals()[1][PENDING] == 4000
 
 
 def test_an_abandoned_write_and_a_reader_kept_block_leave_the_totals() -> None:
@@ -65,13 +65,13 @@ def test_an_abandoned_write_and_a_reader_kept_block_leave_the_totals() -> None:
     d.placed(a, 0, 4096)
     d.abandon(_oid(1), 0, 4096)
     _check(d)
-    assert d.table.state_counts[PENDING] == 0
+    assert d.table.totals()[0][PENDING] == 0
     b = d.create(_oid(2), owner="driver", holder="driver")
     d.make_ready(b, shm=(0, 4096), size=4000)
     d.descriptor(b, "w1", 1.0)                      # a reader maps it
     d.update_holders("driver", [], [_oid(2)])       # freed, kept for the reader (zombie)
     _check(d)
-    assert sum(d.table.state_counts.values()) == 0
+    assert sum(d.table.totals()[0].values()) == 0
     od.lost(d.table, b)                             # a change to a forgotten entry counts nowhere
     d.make_ready(b, inline=(b"x", ()), size=1)
     _check(d)
@@ -110,7 +110,7 @@ def test_totals_match_a_recount_after_a_random_history() -> None:
         else:
             d.update_holders("w1", [e.object_id], [])
     _check(d)
-    assert sum(d.table.state_counts.values()) == len(d.table.entries)
+    assert sum(d.table.totals()[0].values()) == len(d.table.entries)
 
 
 def test_the_footprint_is_the_block_where_there_is_one() -> None:

@@ -103,7 +103,7 @@ def test_node_statistics_equal_a_recount_through_spills_and_frees(make_cluster):
     n = node()
     with n.lock:
         counts, sizes = n.table.recount()
-        assert (n.table.state_counts, n.table.state_bytes) == (counts, sizes)
+        assert n.table.totals() == (counts, sizes)
         assert stats["objects"] == len(n.table.entries)
     assert stats["spilled_objects"] == counts["spilled"] > 0
     assert (stats["inline_objects"], stats["inline_bytes"]) == (counts["inline"], sizes["inline"])
