@@ -83,16 +83,46 @@ def test_select_returns_positions_of_the_stable_order() -> None:
     assert select(keys, 4, 5, False) == [2]
 
 
-def test_the_middle_of_a_long_text_sorted_list_falls_back_to_a_full_sort(monkeypatch) -> None:
-    table = _entries(400, seed=9)
-    calls = []
+def _counting_sorts(monkeypatch) -> List[int]:
+    """Make object_index's sorted() record how many items each call sorts."""
+    calls: List[int] = []
     real_sorted = sorted
-    monkeypatch.setattr(object_index, "sorted", lambda *a, **k: calls.append(1) or real_sorted(*a, **k),
-                        raising=False)
-    got = page(table.values(), "call_site", True, 190, 20)
-    assert got == _expected(list(table.values()), "call_site", True, 190, 20)
-    assert calls, "a page in the middle is cut from a full sort"
+
+    def counting_sorted(items, **kwargs):
+        items = list(items)
+        calls.append(len(items))
+        return real_sorted(items, **kwargs)
+
+    monkeypatch.setattr(object_index, "sorted", counting_sorted, raising=False)
+    return calls
+
+
+def test_the_middle_of_a_long_id_sorted_list_falls_back_to_a_full_sort(monkeypatch) -> None:
+    table = _entries(400, seed=9)
+    calls = _counting_sorts(monkeypatch)
+    got = page(table.values(), "object_id", True, 190, 20)
+    assert got == _expected(list(table.values()), "object_id", True, 190, 20)
+    assert calls == [400], "a page in the middle is cut from a full sort"
     calls.clear()
-    assert page(table.values(), "call_site", True, 0, 20) == _expected(
-        list(table.values()), "call_site", True, 0, 20)
+    assert page(table.values(), "object_id", True, 0, 20) == _expected(
+        list(table.values()), "object_id", True, 0, 20)
     assert not calls, "a first page is selected with a heap"
+
+
+@pytest.mark.parametrize("distinct", [3, 40, 150, 1000])
+@pytest.mark.parametrize("descending", [True, False])
+def test_text_keys_page_by_groups_of_equal_values_however_many(distinct: int, descending: bool,
+                                                              monkeypatch) -> None:
+    """Few big groups, many small ones (a page spans several), and so many values that the
+    heap takes over: each page still equals the slice of the full sort."""
+    rng = random.Random(distinct)
+    values = [ObjectEntry(i.to_bytes(28, "big"), owner=f"w{rng.randrange(distinct):04d}")
+              for i in range(2400)]
+    calls = _counting_sorts(monkeypatch)
+    for offset, limit in [(0, 100), (0, 1), (650, 200), (1199, 3), (2300, 100), (0, None)]:
+        expected = sorted(values, key=SORT_KEYS["owner"], reverse=descending)
+        got = page(values, "owner", descending, offset, limit)
+        assert got == expected[offset:None if limit is None else offset + limit], (offset, limit)
+    if distinct <= 150:
+        # Only the distinct values, and the members of the groups a page spans, are sorted.
+        assert all(n < 2400 for n in calls[:-1]), calls
