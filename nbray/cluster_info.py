@@ -27,7 +27,9 @@ def query(op: str, **args: Any) -> Any:
     if driver is None:
         raise RuntimeError("nbray is not initialized: call nbray.init() first")
     if driver.node is not None:
-        return queries.run(driver.node, op, args, dict(driver.client.ref_counter.counts))
+        # The live counts, not a copy: queries only look ids up (a copy costs a pass over
+        # every live ref, tens of ms at a million), and a lookup is atomic.
+        return queries.run(driver.node, op, args, driver.client.ref_counter.counts)
     return driver.client.query(op, args)
 
 

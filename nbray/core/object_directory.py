@@ -29,7 +29,8 @@ from typing import (Any, Callable, Collection, Iterable, List, Literal, NamedTup
                     Sequence, Set, Tuple, Union)
 
 from ..exceptions import ObjectLostError
-from .object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry, ObjectTable
+from .object_table import (BLOCK_STATES, INLINE, PENDING, SHM, SPILLED, ObjectEntry, ObjectTable,
+                           footprint)
 
 # Kinds of a TaskResult's payload and of a Descriptor: where the value's bytes are.  Their
 # one definition: transport/messages.py re-exports them for the records that carry them.
@@ -138,42 +139,45 @@ TRANSITIONS = frozenset({
 })
 
 
-def _move(entry: ObjectEntry, sources: Tuple[str, ...], to: str) -> None:
+def _move(table: ObjectTable, entry: ObjectEntry, sources: Tuple[str, ...], to: str) -> None:
     """Change the entry's state to `to`, if it is in one of `sources` (pairs of TRANSITIONS)."""
     if entry.state not in sources:
         raise ValueError(f"object {entry.object_id.hex()}: no transition from "
                          f"{entry.state!r} to {to!r} here (allowed from {', '.join(sources)})")
+    state, before = entry.state, footprint(entry)
     entry.state = to
+    table.moved(entry, state, before)
 
 
-def spilled(entry: ObjectEntry, url: str) -> None:
+def spilled(table: ObjectTable, entry: ObjectEntry, url: str) -> None:
     """The arena copy was written to `url` and its block given back."""
-    _move(entry, (SHM,), SPILLED)
+    _move(table, entry, (SHM,), SPILLED)
     entry.spill_url, entry.offset = url, -1
 
 
-def restored(entry: ObjectEntry, offset: int) -> None:
+def restored(table: ObjectTable, entry: ObjectEntry, offset: int) -> None:
     """A spilled object was read back into the arena block at `offset`."""
-    _move(entry, (SPILLED,), SHM)
+    _move(table, entry, (SPILLED,), SHM)
     entry.offset = offset
 
 
-def copy_arrived(entry: ObjectEntry, offset: int) -> None:
+def copy_arrived(table: ObjectTable, entry: ObjectEntry, offset: int) -> None:
     """A copy of the object was pulled into this node's arena at `offset` (a spilled
     object has one again; an object held elsewhere has one here too)."""
     if entry.state != SHM:
-        _move(entry, (SPILLED,), SHM)
+        _move(table, entry, (SPILLED,), SHM)
     entry.offset = offset
 
 
 _LOSABLE = (SHM, SPILLED, INLINE)
 
 
-def lost(entry: ObjectEntry) -> None:
+def lost(table: ObjectTable, entry: ObjectEntry) -> None:
     """Every copy of a ready object is gone: pending again, until its task runs again or
     an error takes its place."""
     if entry.state != PENDING:
-        _move(entry, _LOSABLE, PENDING)
+        _move(table, entry, _LOSABLE, PENDING)
+        table.pending.add(entry.object_id)
 
 
 class ObjectDirectory:
@@ -203,6 +207,8 @@ class ObjectDirectory:
         """The value exists (exactly one of inline / shm / spilled / remote says where).
 
         Returns the waiters to wake (each called with the entry), taken off the entry."""
+        state = entry.state   # PENDING, or a lost object's state being replaced
+        before = entry.block if state in BLOCK_STATES else entry.size
         if inline is not None:
             entry.state, entry.inline = INLINE, inline
         elif remote is not None:
@@ -219,7 +225,18 @@ class ObjectDirectory:
         entry.size = size
         entry.is_error = is_error
         entry.created_at = entry.last_access = now
-        self.table.seal(entry, tuple(contains))
+        table = self.table
+        if self.entries.get(entry.object_id) is entry:
+            # table.moved(entry, state, before), inlined: this runs on every put and result
+            counts, sizes = table.ready_counts, table.state_bytes
+            if state != PENDING:
+                counts[state] -= 1
+            if before:
+                sizes[state] -= before
+            state = entry.state
+            counts[state] += 1
+            sizes[state] += entry.block if state in BLOCK_STATES else size
+        table.seal(entry, tuple(contains))
         self.pending.discard(entry.object_id)
         waiters = entry.waiters
         if waiters:
@@ -228,20 +245,16 @@ class ObjectDirectory:
             return waiters + self.ready_listeners
         return waiters
 
-    def mark_lost(self, entry: ObjectEntry) -> None:
-        """Every copy of a ready object is gone (see `lost`): it is pending again."""
-        lost(entry)
-        self.pending.add(entry.object_id)
-
     def placed(self, entry: ObjectEntry, offset: int, block: int) -> None:
         """An arena block was reserved for the entry (being written, still pending)."""
+        state, before = entry.state, footprint(entry)
         entry.offset, entry.block = offset, block
+        self.table.moved(entry, state, before)
 
     def abandon(self, object_id: bytes, offset: int, block: int) -> Sequence[Instruction]:
         """Writing the value into the block reserved for it failed: forget the entry and
         give the block back."""
-        entry = self.entries.pop(object_id, None)
-        self.pending.discard(object_id)
+        entry = self.table.forget(object_id)
         if entry is not None:
             entry.offset = -1
         return (FreeBlock(offset, block),)

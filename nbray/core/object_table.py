@@ -55,6 +55,15 @@ class FreedBlock:
     block: int
 
 
+def footprint(entry: ObjectEntry) -> int:
+    """The bytes an entry counts for in store statistics: its arena block where it has one
+    (here or on the spill target), else the size of its value."""
+    return entry.block if entry.state in BLOCK_STATES else entry.size
+
+
+BLOCK_STATES = frozenset((SHM, SPILLED))   # states whose footprint is the block
+
+
 class ObjectTable:
     def __init__(self) -> None:
         self.entries: Dict[bytes, ObjectEntry] = {}
@@ -63,6 +72,57 @@ class ObjectTable:
         self.pending: Set[bytes] = set()
         # Freed objects whose arena block is still mapped by a reader.
         self.zombies: Dict[bytes, ObjectEntry] = {}
+        # Objects and their bytes (`footprint`) per state, kept up to date as entries come,
+        # change (`moved`) and go, so that store statistics (`totals`) need no pass over a
+        # million entries.  Pending objects are not counted but derived (every entry not
+        # ready is pending), which spares a put two updates; the bytes of all four states
+        # are kept.  Inlined where it runs on every put and free.
+        self.ready_counts: Dict[str, int] = {INLINE: 0, SHM: 0, SPILLED: 0}
+        self.state_bytes: Dict[str, int] = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
+
+    # -- per-state totals ----------------------------------------------------------
+    def totals(self) -> Tuple[Dict[str, int], Dict[str, int]]:
+        """(objects, bytes) per state, from the kept totals."""
+        counts = dict(self.ready_counts)
+        counts[PENDING] = len(self.entries) - sum(counts.values())
+        return counts, dict(self.state_bytes)
+
+    def moved(self, entry: ObjectEntry, state: str, bytes_before: int) -> None:
+        """The entry changed from `state`, where it counted `bytes_before` bytes: move it
+        in the totals (if it is in the table; a freed entry counts nowhere)."""
+        if self.entries.get(entry.object_id) is entry:
+            now = entry.state
+            counts, sizes = self.ready_counts, self.state_bytes
+            if state != PENDING:
+                counts[state] -= 1
+            if now != PENDING:
+                counts[now] += 1
+            sizes[state] -= bytes_before
+            sizes[now] += entry.block if now in BLOCK_STATES else entry.size
+
+    def _left(self, entry: ObjectEntry) -> None:
+        """An entry left the table: take it out of the totals."""
+        state = entry.state
+        if state != PENDING:
+            self.ready_counts[state] -= 1
+        self.state_bytes[state] -= entry.block if state in BLOCK_STATES else entry.size
+
+    def recount(self) -> Tuple[Dict[str, int], Dict[str, int]]:
+        """(counts, bytes) per state from a full pass: what the kept totals must equal."""
+        counts = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
+        sizes = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
+        for e in self.entries.values():
+            counts[e.state] += 1
+            sizes[e.state] += footprint(e)
+        return counts, sizes
+
+    def forget(self, object_id: bytes) -> Optional[ObjectEntry]:
+        """Drop an entry without freeing anything (its value was never stored)."""
+        entry = self.entries.pop(object_id, None)
+        self.pending.discard(object_id)
+        if entry is not None:
+            self._left(entry)
+        return entry
 
     # -- creation ----------------------------------------------------------------
     def create(self, object_id: bytes, owner: str, holder: Optional[str] = None,
@@ -73,6 +133,8 @@ class ObjectTable:
             self.entries[object_id] = entry
             if entry.state == PENDING:
                 self.pending.add(object_id)
+            if entry.state != PENDING or entry.size:   # a new pending entry changes no total
+                self.moved(entry, PENDING, 0)
         if holder is not None:
             entry.holders[holder] = entry.holders.get(holder, 0) + 1
         return entry
@@ -138,6 +200,10 @@ class ObjectTable:
                 continue
             del self.entries[e.object_id]
             self.pending.discard(e.object_id)
+            state = e.state   # self._left(e), inlined: this runs on every free
+            if state != PENDING:
+                self.ready_counts[state] -= 1
+            self.state_bytes[state] -= e.block if state in BLOCK_STATES else e.size
             for inner in e.contains:
                 ie = self.entries.get(inner)
                 if ie is not None:
@@ -174,4 +240,5 @@ class ObjectTable:
                 "readers": dict(entry.readers), "state": entry.state}
 
 
-__all__ = ["ObjectTable", "ObjectEntry", "FreedBlock", "INLINE", "SHM", "PENDING", "SPILLED"]
+__all__ = ["ObjectTable", "ObjectEntry", "FreedBlock", "footprint", "BLOCK_STATES", "INLINE", "SHM",
+           "PENDING", "SPILLED"]

@@ -2,15 +2,22 @@
 
 Everything here returns plain JSON-able dicts, so the memory API, the CLI, the
 notebook inspector and the dashboard all read the same thing.  Filtering and
-sorting run on the table's entries before rows are built, so a page of 100
-rows out of 100k objects costs one pass and a sort, not 100k row dicts.
+sorting run on the table's entries before rows are built, and a sorted page is
+selected (core/object_index.py), not cut from a full sort: a page of 100 rows
+out of 1M objects costs one pass over the entries, not a sort of them nor 1M
+row dicts.  Store statistics read the table's per-state totals, kept as
+objects come and go.
 """
 
 from __future__ import annotations
 
+import operator
 import os
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from itertools import compress, repeat
+from operator import attrgetter
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from .object_index import SORT_KEYS, page
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..ids import task_id_of
 
@@ -23,57 +30,82 @@ CAPTURED_BY_CLOSURE = "CAPTURED_BY_CLOSURE"
 PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
 ACTOR_HANDLE = "ACTOR_HANDLE"
 
-SORT_KEYS: Dict[str, Callable[[ObjectEntry], Any]] = {
-    "size": lambda e: e.size,
-    "created": lambda e: e.created_at,
-    "last_access": lambda e: e.last_access,
-    "object_id": lambda e: e.object_id,
-    "type": lambda e: e.type_name,
-    "where": lambda e: e.state,
-    "call_site": lambda e: e.call_site,
-    "owner": lambda e: e.owner,
-}
 WHERE = {INLINE: "inline", SHM: "shared_memory", SPILLED: "spilled", PENDING: "pending"}
+_STATE_OF = {name: state for state, name in WHERE.items()}
+_HEX = frozenset("0123456789abcdef")
+
+
+# Whether an entry (and whether it is an actor's creation object) has each reference type,
+# in the order rows list them.
+_REFERENCE_TESTS: Dict[str, Callable[[ObjectEntry, bool], Any]] = {
+    LOCAL_REFERENCE: lambda e, actor: e.holders.get(e.owner),
+    BORROWED: lambda e, actor: any(h != e.owner for h in e.holders),
+    USED_BY_PENDING_TASK: lambda e, actor: e.submitted,
+    CAPTURED_IN_OBJECT: lambda e, actor: e.contained_in,
+    CAPTURED_BY_CLOSURE: lambda e, actor: e.captured and not actor,
+    PINNED_IN_MEMORY: lambda e, actor: e.readers,
+    ACTOR_HANDLE: lambda e, actor: actor,
+}
 
 
 def reference_types(entry: ObjectEntry, is_actor: bool = False) -> List[str]:
-    types = []
-    if entry.holders.get(entry.owner):
-        types.append(LOCAL_REFERENCE)
-    if any(h != entry.owner for h in entry.holders):
-        types.append(BORROWED)
-    if entry.submitted:
-        types.append(USED_BY_PENDING_TASK)
-    if entry.contained_in:
-        types.append(CAPTURED_IN_OBJECT)
-    if entry.captured and not is_actor:
-        types.append(CAPTURED_BY_CLOSURE)
-    if entry.readers:
-        types.append(PINNED_IN_MEMORY)
-    if is_actor:
-        types.append(ACTOR_HANDLE)
-    return types
+    return [name for name, test in _REFERENCE_TESTS.items() if test(entry, is_actor)]
 
 
-def _matches(entry: ObjectEntry, text: str, where: Optional[str], ref_type: Optional[str],
-             node: Any) -> bool:
-    if where is not None and WHERE.get(entry.state) != where:
-        return False
-    if ref_type is not None and ref_type not in reference_types(
-            entry, entry.object_id in node.actors.by_creation_object):
-        return False
-    if text:
-        hay = " ".join((entry.object_id.hex(), entry.type_name, entry.call_site,
-                        entry.created_by, entry.owner)).lower()
-        if text.lower() not in hay:
-            return False
-    return True
+def _matching(node: Any, entries: Iterable[ObjectEntry], text: str, where: Optional[str],
+              ref_type: Optional[str]) -> List[ObjectEntry]:
+    """The entries a filter keeps, in table order, cheapest test first.
+
+    The text filter matches against "<hex id> <type> <call site> <created by> <owner>".
+    The four text fields repeat across objects, so a text without a space (which cannot
+    span two fields) is tested once per distinct combination of them, and against the id
+    only when it could be part of a hex id; the passes over the entries run in C."""
+    values = list(entries)
+    if where is not None:
+        values = list(compress(values, map(_STATE_OF[where].__eq__, map(_STATE, values))))
+    if ref_type is not None:
+        actors = node.actors.by_creation_object
+        test = _REFERENCE_TESTS.get(ref_type)
+        values = [] if test is None else [e for e in values if test(e, e.object_id in actors)]
+    if not text:
+        return values
+    text = text.lower()
+    if " " in text:   # may span fields: test the whole line
+        return [e for e in values if text in _haystack(e)]
+    hits: Iterator[bool] = map(_Verdicts(text).__getitem__, map(_FIELDS, values))
+    if set(text) <= _HEX:
+        in_id = map(str.__contains__, map(bytes.hex, map(_OBJECT_ID, values)), repeat(text))
+        hits = map(operator.or_, hits, in_id)
+    return list(compress(values, hits))
+
+
+class _Verdicts(Dict[Tuple[str, ...], bool]):
+    """Whether the text is in a combination of text fields, computed at its first lookup."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, fields: Tuple[str, ...]) -> bool:
+        hit = self[fields] = self.text in " ".join(fields).lower()
+        return hit
+
+
+_STATE = attrgetter("state")
+_OBJECT_ID = attrgetter("object_id")
+_FIELDS = attrgetter("type_name", "call_site", "created_by", "owner")
+
+
+def _haystack(e: ObjectEntry) -> str:
+    return " ".join((e.object_id.hex(), e.type_name, e.call_site, e.created_by,
+                     e.owner)).lower()
 
 
 def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
                 filter: str = "", where: Optional[str] = None, ref_type: Optional[str] = None,
                 offset: int = 0, limit: Optional[int] = 100,
-                driver_counts: Optional[Dict[bytes, int]] = None) -> Tuple[List[Dict[str, Any]], int]:
+                driver_counts: Optional[Mapping[bytes, int]] = None
+                ) -> Tuple[List[Dict[str, Any]], int]:
     """(rows of one page, number of objects that matched). Call with node.lock held."""
     if sort_by not in SORT_KEYS:
         raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)}, got {sort_by!r}")
@@ -81,16 +113,12 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
         raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError("offset and limit must be >= 0")
-    entries: Iterable[ObjectEntry] = node.table.entries.values()
+    entries: Any = node.table.entries.values()
     if filter or where or ref_type:
-        entries = [e for e in entries if _matches(e, filter, where, ref_type, node)]
-    else:
-        entries = list(entries)
-    total = len(entries)
-    entries.sort(key=SORT_KEYS[sort_by], reverse=descending)
-    page = entries[offset:None if limit is None else offset + limit]
+        entries = _matching(node, entries, filter, where, ref_type)
+    chosen = page(entries, sort_by, descending, offset, limit)
     pids = _holder_pids(node)
-    return [object_row(node, e, pids, driver_counts) for e in page], total
+    return [object_row(node, e, pids, driver_counts) for e in chosen], len(entries)
 
 
 def _holder_pids(node: Any) -> Dict[str, int]:
@@ -100,7 +128,7 @@ def _holder_pids(node: Any) -> Dict[str, int]:
 
 
 def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
-               driver_counts: Optional[Dict[bytes, int]] = None) -> Dict[str, Any]:
+               driver_counts: Optional[Mapping[bytes, int]] = None) -> Dict[str, Any]:
     is_actor = e.object_id in node.actors.by_creation_object
     holders = []
     for h, n in sorted(e.holders.items()):
@@ -157,12 +185,7 @@ def all_node_stats(node: Any) -> List[Dict[str, Any]]:
 
 def node_stats(node: Any) -> Dict[str, Any]:
     """Store usage and spill counters of one node. Call with node.lock held."""
-    entries = node.table.entries.values()
-    counts = {INLINE: 0, SHM: 0, SPILLED: 0, PENDING: 0}
-    sizes = {INLINE: 0, SHM: 0, SPILLED: 0, PENDING: 0}
-    for e in entries:
-        counts[e.state] = counts.get(e.state, 0) + 1
-        sizes[e.state] = sizes.get(e.state, 0) + (e.block if e.state in (SHM, SPILLED) else e.size)
+    counts, sizes = node.table.totals()
     st = node.stats
     spill_s = st.get("spill_ns", 0) / 1e9
     restore_s = st.get("restore_ns", 0) / 1e9

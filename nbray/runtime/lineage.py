@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from .. import exceptions as exc
+from ..core import object_directory
 from ..core.object_table import SHM, ObjectEntry
 from ..core.specs import TaskSpec
 from ..ids import is_put_object, task_id_of
@@ -102,14 +103,14 @@ class Lineage:
         for rid in self._ids(spec):   # a generator task's items too
             e = node.table.entries.get(rid)
             if e is not None and e.state == SHM and e.offset < 0 and not e.copies:
-                node.objects.directory.mark_lost(e)
+                object_directory.lost(node.table, e)
         node.tasks.rerun(spec)
 
     def _lose(self, entry: ObjectEntry, reason: str, error: Optional[BaseException] = None) -> None:
         err = error or exc.ObjectLostError(entry.object_id.hex(), reason)
         from ..serialization import serialize
 
-        self.node.objects.directory.mark_lost(entry)
+        object_directory.lost(self.node.table, entry)
         payload = (serialize(err, context="error").meta, ())
         self.node.objects.make_ready(entry, inline=payload, size=len(payload[0]), is_error=True)
 

@@ -81,7 +81,7 @@ class NodeStore:
             finally:
                 view.release()
         self.allocator.free(entry.offset, entry.block)
-        object_directory.spilled(entry, url)
+        object_directory.spilled(self.table, entry, url)
 
     def spill_write(self, object_id: bytes, chunks: List[Any], size: int) -> str:
         t0 = time.perf_counter()
@@ -117,7 +117,7 @@ class NodeStore:
                                        f"{url} failed: {type(e).__name__}: {e}") from e
         finally:
             view.release()
-        object_directory.restored(entry, offset)
+        object_directory.restored(self.table, entry, offset)
         self.stats["restored_objects"] += 1
         self.stats["restored_bytes"] += entry.block
         self.stats["restore_ns"] += int((time.perf_counter() - t0) * 1e9)

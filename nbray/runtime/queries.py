@@ -7,13 +7,13 @@ functions, so both get identical, JSON-able answers.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from .introspection import all_node_stats, object_rows
 
 
 def run(node: Any, op: str, args: Dict[str, Any],
-        driver_counts: Optional[Dict[bytes, int]] = None, holder: str = "driver") -> Any:
+        driver_counts: Optional[Mapping[bytes, int]] = None, holder: str = "driver") -> Any:
     handler = QUERIES.get(op)
     if handler is None:
         raise ValueError(f"unknown query {op!r}; known: {', '.join(sorted(QUERIES))}")
@@ -22,13 +22,13 @@ def run(node: Any, op: str, args: Dict[str, Any],
         return handler(node, driver_counts, holder, **args)
 
 
-def _memory(node: Any, counts: Optional[Dict[bytes, int]], holder: str, **kw: Any) -> Dict[str, Any]:
+def _memory(node: Any, counts: Optional[Mapping[bytes, int]], holder: str, **kw: Any) -> Dict[str, Any]:
     rows, total = object_rows(node, driver_counts=counts, **kw)
     return {"nodes": all_node_stats(node), "objects": rows, "total": total,
             "offset": kw.get("offset", 0), "limit": kw.get("limit"), "sort_by": kw.get("sort_by", "size")}
 
 
-def _reference_counts(node: Any, counts: Optional[Dict[bytes, int]], holder: str) -> Dict[str, Any]:
+def _reference_counts(node: Any, counts: Optional[Mapping[bytes, int]], holder: str) -> Dict[str, Any]:
     out = {}
     for oid, e in node.table.entries.items():
         local = counts.get(oid, 0) if counts is not None else e.holders.get(holder, 0)

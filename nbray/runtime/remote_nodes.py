@@ -301,7 +301,7 @@ class RemoteNodes:
                 node.allocator.free(offset, entry.block)  # freed meanwhile
                 self._finish_fetch(entry, node.node_id, None, None)
                 return
-            object_directory.copy_arrived(entry, offset)
+            object_directory.copy_arrived(node.table, entry, offset)
             self._finish_fetch(entry, node.node_id, offset, None)
 
     def _fetched(self, conn: Any, oid: bytes, offset: int, block: int, error: Optional[str],

@@ -480,22 +480,25 @@ def _in_arena(d: ObjectDirectory, oid: bytes, offset: int = 64, block: int = 409
 
 
 def test_spilling_moves_an_arena_object_to_the_target_and_gives_up_its_offset():
-    e = _in_arena(_dir(), A)
-    od.spilled(e, "file:///spill/a")
+    d = _dir()
+    e = _in_arena(d, A)
+    od.spilled(d.table, e, "file:///spill/a")
     assert (e.state, e.spill_url, e.offset) == (SPILLED, "file:///spill/a", -1)
 
 
 def test_restoring_brings_a_spilled_object_back_at_its_new_offset_keeping_the_copy():
-    e = _in_arena(_dir(), A)
-    od.spilled(e, "file:///spill/a")
-    od.restored(e, 8192)
+    d = _dir()
+    e = _in_arena(d, A)
+    od.spilled(d.table, e, "file:///spill/a")
+    od.restored(d.table, e, 8192)
     assert (e.state, e.offset, e.spill_url) == (SHM, 8192, "file:///spill/a")
 
 
 def test_a_pulled_copy_of_a_spilled_object_makes_it_an_arena_object_again():
-    e = _in_arena(_dir(), A)
-    od.spilled(e, "file:///spill/a")
-    od.copy_arrived(e, 128)
+    d = _dir()
+    e = _in_arena(d, A)
+    od.spilled(d.table, e, "file:///spill/a")
+    od.copy_arrived(d.table, e, 128)
     assert (e.state, e.offset) == (SHM, 128)
 
 
@@ -503,7 +506,7 @@ def test_a_pulled_copy_of_an_object_held_elsewhere_only_records_the_offset():
     d = _dir()
     e = _pending(d, A)
     d.make_ready(e, remote=(OTHER, (0, 4096)), size=4096)
-    od.copy_arrived(e, 256)
+    od.copy_arrived(d.table, e, 256)
     assert (e.state, e.offset, e.copies) == (SHM, 256, {OTHER: (0, 4096)})
 
 
@@ -517,23 +520,24 @@ def test_a_lost_object_is_pending_again_until_rebuilt(make):
         d.make_ready(e, shm=(0, 4096), size=4096)
     else:
         d.make_ready(e, spilled=("file:///spill/a", 4096), size=4096)
-    od.lost(e)
+    od.lost(d.table, e)
     assert e.state == PENDING
-    od.lost(e)  # losing a pending object again changes nothing
+    od.lost(d.table, e)  # losing a pending object again changes nothing
     assert e.state == PENDING
 
 
 @pytest.mark.parametrize("change, state", [
-    (lambda e: od.spilled(e, "file:///x"), PENDING),    # nothing to spill yet
-    (lambda e: od.spilled(e, "file:///x"), INLINE),     # inline values never spill
-    (lambda e: od.restored(e, 0), SHM),                 # only a spilled object comes back
-    (lambda e: od.restored(e, 0), PENDING),
+    (lambda t, e: od.spilled(t, e, "file:///x"), PENDING),    # nothing to spill yet
+    (lambda t, e: od.spilled(t, e, "file:///x"), INLINE),     # inline values never spill
+    (lambda t, e: od.restored(t, e, 0), SHM),                 # only a spilled object comes back
+    (lambda t, e: od.restored(t, e, 0), PENDING),
 ])
 def test_a_change_the_table_does_not_allow_is_refused_and_leaves_the_entry_alone(change, state):
-    e = _pending(_dir(), A)
+    d = _dir()
+    e = _pending(d, A)
     e.state = state
     with pytest.raises(ValueError, match="no transition from"):
-        change(e)
+        change(d.table, e)
     assert e.state == state
 
 
@@ -543,14 +547,16 @@ def test_every_allowed_transition_names_known_states():
 
 def test_the_functions_make_only_changes_the_table_lists():
     """Drive each function from every state; whatever it accepts must be in TRANSITIONS."""
-    changes = {"spilled": lambda e: od.spilled(e, "file:///x"), "restored": lambda e: od.restored(e, 0),
-               "copy_arrived": lambda e: od.copy_arrived(e, 0), "lost": od.lost}
+    changes = {"spilled": lambda t, e: od.spilled(t, e, "file:///x"),
+               "restored": lambda t, e: od.restored(t, e, 0),
+               "copy_arrived": lambda t, e: od.copy_arrived(t, e, 0), "lost": od.lost}
     for name, change in changes.items():
         for state in (PENDING, INLINE, SHM, SPILLED):
-            e = _pending(_dir(), A)
+            d = _dir()
+            e = _pending(d, A)
             e.state = state
             try:
-                change(e)
+                change(d.table, e)
             except ValueError:
                 continue
             assert e.state == state or (state, e.state) in od.TRANSITIONS, (name, state, e.state)
