@@ -94,14 +94,15 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
     # and a drain loop calls wait() once per finished ref).
     keys = [r.binary() if type(r) is ObjectRef else r for r in object_refs] \
         if has_generators else [r._id for r in object_refs]
-    if len(set(keys)) != len(keys):
+    key_set = set(keys)
+    if len(key_set) != len(keys):
         raise ValueError("wait() requires a list of unique ObjectRefs; the list has duplicates")
     timeout = check_timeout(timeout, "wait()")
     if has_generators:
         return _wait_with_generators(object_refs, num_returns, timeout)
     ids = keys
     try:
-        ready_ids = client_or_init().wait(ids, num_returns, timeout, fetch_local)
+        ready_ids = client_or_init().wait(ids, num_returns, timeout, fetch_local, key_set)
     except KeyboardInterrupt:
         report_interrupt(ids)
         raise

@@ -404,14 +404,21 @@ class ObjectDirectory:
         entry = self.entries.get(object_id)
         return entry is None or entry.state != PENDING
 
-    def split_ready(self, object_ids: List[bytes], num_returns: int) -> Set[bytes]:
+    def split_ready(self, object_ids: List[bytes], num_returns: int,
+                    id_set: Optional[Set[bytes]] = None) -> Set[bytes]:
         """Up to `num_returns` of the ids whose value exists (or that were freed), the first
-        ones in input order; set operations and C iteration only, as a drain loop calls this
-        once per finished object over a long list."""
-        ready = set(object_ids).difference(self.pending)
-        if len(ready) > num_returns:
-            ready = set(itertools.islice(filter(ready.__contains__, object_ids), num_returns))
-        return ready
+        ones in input order.  Set operations and C iteration only (`id_set`: the ids as a
+        set, if the caller has it): a drain loop calls this once per finished object over
+        a long list."""
+        if id_set is None:
+            id_set = set(object_ids)
+        not_ready = self.pending.intersection(id_set)  # walks the smaller of the two
+        if not not_ready:
+            if len(id_set) <= num_returns:
+                return id_set
+            return set(itertools.islice(object_ids, num_returns))
+        return set(itertools.islice(itertools.filterfalse(not_ready.__contains__, object_ids),
+                                    num_returns))
 
     def ready_ids(self, object_ids: Iterable[bytes]) -> Set[bytes]:
         entries = self.entries

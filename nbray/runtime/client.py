@@ -211,8 +211,8 @@ class DriverClient(BaseClient):
         return self.values_of(object_ids, descs)
 
     def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
-             fetch_local: bool) -> set:
-        return self.node.wait_ids(object_ids, num_returns, timeout)
+             fetch_local: bool, id_set: Optional[set] = None) -> set:
+        return self.node.wait_ids(object_ids, num_returns, timeout, id_set)
 
     def submit(self, spec: TaskSpec) -> None:
         self.node.submit(spec)
@@ -437,7 +437,7 @@ class WorkerClient(BaseClient):
         return self.values_of(object_ids, value)
 
     def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
-             fetch_local: bool) -> set:
+             fetch_local: bool, id_set: Optional[set] = None) -> set:
         block = timeout is None or timeout > 0
         ok, ready = self.request(lambda req: wire(Wait(req, object_ids, num_returns, block)),
                                  timeout)

@@ -338,9 +338,10 @@ class NodeObjects:
             return self.directory.ready_ids(object_ids)
 
     def wait_ids(self, object_ids: List[bytes], num_returns: int,
-                 timeout: Optional[float]) -> Set[bytes]:
+                 timeout: Optional[float], id_set: Optional[Set[bytes]] = None) -> Set[bytes]:
         """Block until `num_returns` of the objects are ready or the timeout passes; returns
-        the ready ones (at most `num_returns` if that many were ready at once).
+        the ready ones (at most `num_returns` if that many were ready at once).  `id_set`:
+        the ids as a set, when the caller has built it already.
 
         A drain loop calls this once per finished object over a long list, so nothing here
         walks the list in Python: the split is set arithmetic on the directory's pending
@@ -348,10 +349,12 @@ class NodeObjects:
         directory = self.directory
         with self.node.lock:
             self.drain_deferred()
-            ready = directory.split_ready(object_ids, num_returns)
+            if id_set is None:
+                id_set = set(object_ids)
+            ready = directory.split_ready(object_ids, num_returns, id_set)
             if len(ready) >= num_returns or timeout == 0:
                 return ready
-            wanted = set(object_ids)
+            wanted = id_set
             countdown = self.node.waits.latch(num_returns - len(ready))
 
             def arrived(entry: ObjectEntry) -> None:
