@@ -48,6 +48,10 @@ class WorkerHandle:
     node_id: str = ""
     remote_pid: int = 0
     calls: Dict[bytes, int] = field(default_factory=dict)  # function id -> runs (max_calls)
+    # Another node's worker only: tasks sent behind `task`, and skipped runs still to report
+    # (core.pipelining).
+    pipelined: Deque[TaskSpec] = field(default_factory=collections.deque)
+    revoked: Dict[bytes, int] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
