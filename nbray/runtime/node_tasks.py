@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from .. import exceptions as exc
 from ..core.object_directory import KIND_ARENA, KIND_INLINE
-from ..core.object_table import ObjectEntry
+from ..core.object_table import INLINE, ObjectEntry
 from ..core.scheduler import (Assign, CancelActorCall, Fail, FetchArgs, Instruction, Interrupt,
                               Kill, Revoke, Scheduler, StartWorkers, StopWorker, cancelled_error,
                               retries_left)
@@ -242,9 +242,17 @@ class NodeTasks:
 
     def revoke(self, worker: "WorkerHandle", specs: Iterable[TaskSpec], interrupt: bool) -> None:
         """Tell the worker to skip tasks sent to it that it has not started."""
+        entries = self.node.table.entries
         for spec in specs:
             # The skipped exec may have carried the function: send it again next time.
             worker.functions.discard(spec.function_id)
+            if not interrupt:
+                # Surely never started (taken back behind a blocked task): it will not read
+                # its arguments, so the reads its exec announced end here.  (A cancelled one
+                # may have started after all; its reads end with the worker then.)
+                self.node.objects.remove_readers(worker.worker_id, [
+                    oid for oid in dict.fromkeys(spec.arg_refs)
+                    if oid in entries and entries[oid].state != INLINE])
             try:
                 worker.conn.send(wire(CancelRunning(spec.task_id, interrupt)))
             except (ConnectionClosed, ConnectionError):
