@@ -41,7 +41,7 @@ class Config:
     inline_threshold: int = INLINE_THRESHOLD
     max_workers: int = 0                   # 0: max(64, 8 * num_cpus); extra ones stand in for blocked workers
     idle_worker_timeout_s: float = 10.0    # extra workers beyond num_cpus exit after this
-    remote_pipeline_depth: int = 4         # tasks in flight per worker of another node (1: one at a time)
+    remote_pipeline_depth: int = 8         # tasks in flight per worker of another node (1: one at a time)
     log_to_driver: bool = True
     namespace: str = "default"
     job_id: str = ""                       # set by init(); workers report it in their context
