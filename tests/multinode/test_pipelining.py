@@ -173,3 +173,35 @@ def test_a_retried_task_and_the_ones_behind_it_each_finish_once(head, tmp_path):
     Path(gate).touch()
     assert nbray.get([a] + rest, timeout=60) == ["a", "b", "c"]
     assert sorted(runs(log)) == ["a", "a", "b", "c"]  # a twice: it started, then its retry
+
+
+def test_a_node_lost_with_tasks_in_flight_loses_none_and_runs_none_twice(head, tmp_path):
+    lost = head.join(cpus=1, resources='{"w": 10}')
+    head.join(cpus=1, resources='{"w": 10}')
+    log, gate = tmp_path / "log", str(tmp_path / "gate")
+    refs = {n: on_w(run_logged, max_retries=0).remote(str(log), n, gate) for n in "abcdef"}
+    poll_for(lambda: len(pipelined(head)) == 4 and len(runs(log)) == 2,
+             msg="one task runs on each node, four wait behind them")
+    lost_id = head.info_of(lost).node_id
+    with head.node.lock:
+        there = [wk for wk in head.node.workers.values() if wk.node_id == lost_id
+                 and wk.task is not None]
+        crashed = there[0].task.return_ids[0]
+        behind = list(there[0].pipelined)
+    assert len(behind) == 2
+    lost.kill()
+    lost.wait()
+    poll_for(lambda: len(head.alive_nodes()) == 2, msg="the node is declared lost")
+    Path(gate).touch()
+    outcome = {}
+    for name, ref in refs.items():
+        try:
+            outcome[name] = nbray.get(ref, timeout=60)
+        except exc.WorkerCrashedError:
+            outcome[name] = "crashed"
+    # The task that ran there fails (no retries); those waiting behind it run on the other
+    # node without using a retry; every task ran exactly once.
+    crashed_name = [n for n, r in refs.items() if r.binary() == crashed]
+    assert [n for n, v in outcome.items() if v == "crashed"] == crashed_name
+    assert sorted(runs(log)) == list("abcdef")
+    poll_for(lambda: nbray.available_resources().get("w") == 10.0, msg="resources given back")
