@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Cross-node transfer: nbray and Ray, each with two nodes on this machine, against a raw loopback socket.
+"""Cross-node transfer and task rate: nbray and Ray, each with two nodes on this machine, against a raw loopback socket.
 
-Usage: python benchmarks/cross_node.py [--mib 1024] [--reps 3] [--ray-mib N]
+Usage: python benchmarks/cross_node.py [--mib 1024] [--reps 3] [--ray-mib N] [--tasks 2000]
        [--skip-nbray] [--skip-ray]
 
   raw socket     one process sends --mib over a loopback TCP socket to another, which
@@ -9,6 +9,8 @@ Usage: python benchmarks/cross_node.py [--mib 1024] [--reps 3] [--ray-mib N]
   head -> node   a task on a joined node gets a ref made on the head (nbray: pulled over
                  a websocket into the node's shared memory; Ray: pulled by its object manager)
   node -> head   the driver gets an array a task made on the joined node
+  tasks/s        --tasks no-op tasks submitted at once, then one get of the list: pinned to
+                 the head ("local"), then to the joined node ("remote"); rounds interleaved
 Ray runs as a head plus a second node started with `ray start` on 127.0.0.1, its driver
 in a child process (nbray and Ray never share a process), and is stopped with
 `ray stop --force` afterwards; that stops every Ray cluster of this user on the machine.
@@ -30,10 +32,12 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 
 MiB = 2**20
+SMALL = 0.001  # a share of a node's custom resource: pins a task there, limits nothing
 GB = 1e9
 TAG = "CROSS_NODE_RAY_RESULT "
 
@@ -78,6 +82,29 @@ def make_ones(n):
     return np.ones(n)
 
 
+def noop() -> None:
+    return None
+
+
+def task_rates(mod, n: int, reps: int) -> tuple:
+    """No-op tasks/s pinned to the head and to the joined node (medians of `reps` rounds,
+    interleaved, after one warm-up round each); the same code for nbray and Ray."""
+    here = mod.remote(resources={"node_head": SMALL})(noop)
+    there = mod.remote(resources={"w": SMALL})(noop)
+
+    def rate(f) -> float:
+        t0 = time.perf_counter()
+        mod.get([f.remote() for _ in range(n)])
+        return n / (time.perf_counter() - t0)
+
+    rate(here), rate(there)
+    local, remote = [], []
+    for _ in range(reps):
+        local.append(rate(here))
+        remote.append(rate(there))
+    return statistics.median(local), statistics.median(remote)
+
+
 def measure_rounds(mod, nbytes: int, reps: int) -> tuple:
     """The same rounds for nbray and Ray (`mod`); the tasks run on the node with resource w."""
     first = mod.remote(resources={"w": 1})(read_first)
@@ -100,11 +127,12 @@ def measure_rounds(mod, nbytes: int, reps: int) -> tuple:
     return statistics.median(to_node[1:]), statistics.median(to_head[1:])
 
 
-def nbray_gbps(nbytes: int, reps: int) -> tuple:
+def nbray_gbps(nbytes: int, reps: int, tasks: int) -> tuple:
+    """(head -> node, node -> head, local tasks/s, remote tasks/s); rates None if tasks=0."""
     import nbray
     from nbray.runtime.head_server import HeadServer
 
-    nbray.init(num_cpus=1, object_store_memory=3 * nbytes)
+    nbray.init(num_cpus=1, object_store_memory=3 * nbytes, resources={"node_head": 1})
     node = nbray.runtime.context.current_driver().node
     server = HeadServer(node, write_address=False)
     env = dict(os.environ, NBRAY_TOKEN=server.token)
@@ -118,7 +146,8 @@ def nbray_gbps(nbytes: int, reps: int) -> tuple:
                 raise RuntimeError("the node did not join")
             time.sleep(0.05)
 
-        return measure_rounds(nbray, nbytes, reps)
+        rates = task_rates(nbray, tasks, reps) if tasks else (None, None)
+        return (*measure_rounds(nbray, nbytes, reps), *rates)
     finally:
         nbray.shutdown()
         server.close()
@@ -126,7 +155,7 @@ def nbray_gbps(nbytes: int, reps: int) -> tuple:
         agent.wait()
 
 
-def ray_driver(address: str, nbytes: int, reps: int) -> None:
+def ray_driver(address: str, nbytes: int, reps: int, tasks: int) -> None:
     """Runs in the child process: connects to the running cluster and prints one TAG line."""
     import ray
 
@@ -144,10 +173,12 @@ def ray_driver(address: str, nbytes: int, reps: int) -> None:
         if not any(n["NodeID"] == here and "node_head" in n["Resources"] for n in ray.nodes()):
             raise RuntimeError("the Ray driver is not attached to the head node")
 
+        local, remote = task_rates(ray, tasks, reps) if tasks else (None, None)
         to_node, to_head = measure_rounds(ray, nbytes, reps)
     finally:
         ray.shutdown()
-    print(TAG + json.dumps({"to_node": to_node, "to_head": to_head}), flush=True)
+    print(TAG + json.dumps({"to_node": to_node, "to_head": to_head, "local": local,
+                            "remote": remote}), flush=True)
 
 
 def free_port() -> int:
@@ -162,10 +193,11 @@ def ray_cli() -> str:
     return here if os.path.exists(here) else (shutil.which("ray") or "ray")
 
 
-def ray_gbps(nbytes: int, reps: int) -> tuple:
+def ray_gbps(nbytes: int, reps: int, tasks: int) -> tuple:
     """Starts a two-node Ray cluster, measures in a child driver, always stops Ray.
 
-    Returns (head -> node, node -> head, seconds the two `ray start` took).
+    Returns (head -> node, node -> head, local tasks/s, remote tasks/s, seconds the two
+    `ray start` took).
     """
     store = max(3 * nbytes, 128 * MiB)  # Ray refuses stores below ~75 MiB
     shm_free = shutil.disk_usage("/dev/shm").free if os.path.isdir("/dev/shm") else 0
@@ -195,12 +227,13 @@ def ray_gbps(nbytes: int, reps: int) -> tuple:
                                    f"{(proc.stdout + proc.stderr)[-2000:]}")
         start_s = time.perf_counter() - t0
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_ray-driver", address,
-                               "--mib", str(nbytes // MiB), "--reps", str(reps)],
+                               "--mib", str(nbytes // MiB), "--reps", str(reps),
+                               "--tasks", str(tasks)],
                               stdout=subprocess.PIPE, text=True, timeout=1800)
         for line in proc.stdout.splitlines():
             if line.startswith(TAG):
                 res = json.loads(line[len(TAG):])
-                return res["to_node"], res["to_head"], start_s
+                return res["to_node"], res["to_head"], res["local"], res["remote"], start_s
         raise RuntimeError(f"the Ray driver failed ({proc.returncode}); see its stderr above")
     finally:
         # Not to be cut short by a second Ctrl-C (`ray stop` inherits the ignore too).
@@ -216,12 +249,13 @@ def main() -> int:
     ap.add_argument("--mib", type=int, default=1024)
     ap.add_argument("--ray-mib", type=int, help="transfer size for Ray (default: --mib)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--tasks", type=int, default=2000, help="no-op tasks per rate round (0: skip)")
     ap.add_argument("--skip-nbray", action="store_true")
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--_ray-driver", dest="ray_driver", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.ray_driver:
-        ray_driver(args.ray_driver, args.mib * MiB, args.reps)
+        ray_driver(args.ray_driver, args.mib * MiB, args.reps, args.tasks)
         return 0
     # A plain kill should clean up like Ctrl-C does (the finally blocks stop both runtimes).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -229,15 +263,17 @@ def main() -> int:
     ray_mib = args.ray_mib or args.mib
     # The raw copy is cheap and noisy on a shared machine: more repetitions than the rest.
     raw = statistics.median(raw_socket_gbps(nbytes) for _ in range(max(5, args.reps)))
-    nb = None if args.skip_nbray else nbray_gbps(nbytes, args.reps)
-    ray, note, rc = None, None, 0
+    nb_all = None if args.skip_nbray else nbray_gbps(nbytes, args.reps, args.tasks)
+    nb, nb_rates = (nb_all[:2], nb_all[2:]) if nb_all else (None, None)
+    ray, ray_rates, note, rc = None, None, None, 0
     if args.skip_ray:
         pass
     elif importlib.util.find_spec("ray") is None:  # probed without importing it next to nbray
         note = "ray not installed: skipped"
     else:
         try:
-            *ray, start_s = ray_gbps(ray_mib * MiB, args.reps)
+            *ray_all, start_s = ray_gbps(ray_mib * MiB, args.reps, args.tasks)
+            ray, ray_rates = ray_all[:2], ray_all[2:]
             note = f"ray cluster start (head + node, two `ray start`): {start_s:.1f} s"
         except Exception as e:  # still print the rows we have
             note, rc = f"ray failed: {e}", 1
@@ -255,9 +291,30 @@ def main() -> int:
     if ray:
         for direction, r in zip(directions, ray):
             print(f"{'ray ' + direction:<28}{r:>8.2f}")
+    print_rates(args.tasks, args.reps, nb_rates, ray_rates)
     if note:
         print(note)
     return rc
+
+
+def print_rates(tasks: int, reps: int, nb: Optional[tuple], ray: Optional[tuple]) -> None:
+    """The task-rate table: local and remote no-op tasks/s and remote / local, per module."""
+    cols = [(name, r) for name, r in (("nbray", nb), ("ray", ray)) if r and r[0] is not None]
+    if not tasks or not cols:
+        return
+    depth = ""
+    if nb and nb[0] is not None:
+        from nbray.config import Config
+
+        depth = f"; nbray remote_pipeline_depth {Config.from_env().remote_pipeline_depth}"
+    print(f"\nno-op tasks/s, {tasks} at once then one get (medians of {reps}{depth})")
+    print(f"{'':<28}" + "".join(f"{name:>10}" for name, _ in cols)
+          + (f"{'nbray/ray':>12}" if len(cols) == 2 else ""))
+    rows = (("local (pinned to the head)", 0), ("remote (on the joined node)", 1))
+    for label, i in rows:
+        vs = f"{cols[0][1][i] / cols[1][1][i]:>12.2f}" if len(cols) == 2 else ""
+        print(f"{label:<28}" + "".join(f"{r[i]:>10.0f}" for _, r in cols) + vs)
+    print(f"{'remote / local':<28}" + "".join(f"{r[1] / r[0]:>10.2f}" for _, r in cols))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class Config:
     max_workers: int = 0                   # 0: max(64, 8 * num_cpus); extra ones stand in for blocked workers
     idle_worker_timeout_s: float = 10.0    # extra workers beyond num_cpus exit after this
     timeline_events: int = 10_000          # task runs timeline() keeps, newest (0: none)
+    remote_pipeline_depth: int = 8         # tasks in flight per worker of another node (1: one at a time)
     log_to_driver: bool = True
     namespace: str = "default"
     job_id: str = ""                       # set by init(); workers report it in their context

@@ -17,6 +17,11 @@ States (what moves a task or worker from one to the next):
             queued --(schedule: arguments on another node)--> fetching --(requeue)--> queued
             running --(task_done, retry allowed / worker_exited, retries left)--> queued (first)
             running --(task_done)--> finished;  any --(Fail)--> failed;  then `forget`
+            queued --(schedule: no idle worker fits; a busy worker of another node runs a
+                     task of the same demand)--> pipelined (`worker.pipelined`)
+            pipelined --(task_done of the task ahead)--> running (on that worker)
+            pipelined --(its worker blocks: take_back)--> queued (first; the worker skips it)
+            pipelined --(cancel)--> failed (the worker skips it);  --(worker_exited)--> queued
     worker  starting --(worker_ready)--> idle --(assign)--> busy --(after_run)--> idle
             busy --(after_run, max_calls reached)--> exiting;  idle --(reaped)--> exiting
             idle --(an actor placed on it)--> actor;  any --(worker_exited)--> dead
@@ -25,6 +30,8 @@ States (what moves a task or worker from one to the next):
 The worker and node records are the runtime's own objects, read and written through
 the `WorkerLike` / `NodeLike` protocols: the shell and the core share one record per
 worker, so nothing has to be kept in sync and the hot path does no copying.
+
+Tasks may be pipelined to workers of other nodes: `core.pipelining` says how.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import (Any, Deque, Dict, Iterable, List, Literal, Mapping, MutableM
                     NamedTuple, Optional, Protocol, Set, Tuple, Union)
 
 from .. import exceptions as exc
+from . import pipelining
 from .specs import TaskSpec
 
 DRIVER = "driver"
@@ -58,6 +66,8 @@ class WorkerLike(Protocol):
     idle_since: float
     cancelled: Set[bytes]          # task ids cancelled while it ran them
     calls: Dict[bytes, int]        # function id -> runs (max_calls)
+    pipelined: Deque[TaskSpec]     # sent to it behind `task`, not started (another node's)
+    revoked: Dict[bytes, int]      # task id -> skipped runs it will still report (ignored)
 
     @property
     def pid(self) -> int: ...
@@ -123,8 +133,17 @@ class CancelActorCall(NamedTuple):
     spec: TaskSpec
 
 
+class Revoke(NamedTuple):
+    """Tell `worker` to skip `specs`, sent to it and not started (pipelined); `interrupt`:
+    interrupt one that started after all (a cancel), else let it run (a take-back, which
+    happens only while the task ahead of them runs, so none can have started)."""
+    worker: WorkerLike
+    specs: Tuple[TaskSpec, ...]
+    interrupt: bool
+
+
 Instruction = Union[Assign, FetchArgs, Fail, StartWorkers, StopWorker, Interrupt, Kill,
-                    CancelActorCall]
+                    CancelActorCall, Revoke]
 
 _NOTHING: Tuple[Instruction, ...] = ()
 
@@ -143,7 +162,7 @@ class Scheduler:
     def __init__(self, node_id: str, nodes: Mapping[str, NodeLike],
                  workers: Mapping[str, WorkerLike], num_cpus: int, max_workers: int,
                  stats: Optional[MutableMapping[str, int]] = None,
-                 locality: Optional[Locality] = None) -> None:
+                 locality: Optional[Locality] = None, pipeline_depth: int = 1) -> None:
         self.node_id = node_id
         self.nodes = nodes
         self.workers = workers
@@ -151,6 +170,8 @@ class Scheduler:
         self.max_workers = max_workers
         self.stats: MutableMapping[str, int] = stats if stats is not None else collections.Counter()
         self.locality = locality
+        # Tasks in flight per worker of another node, the running one included (1: off).
+        self.pipeline_depth = pipeline_depth
         self.by_id: Dict[bytes, TaskSpec] = {}          # every unfinished task
         self.ready: Deque[TaskSpec] = collections.deque()
         self.pending_deps: Dict[bytes, int] = {}        # task id -> arguments still missing
@@ -329,9 +350,13 @@ class Scheduler:
         while queue:
             spec = queue[0]
             if not self.fits(spec.resources):
+                if self.pipeline_depth > 1 and len(self.nodes) > 1 and self.pipeline(spec, out):
+                    continue
                 break
             worker = self.idle_worker(spec.resources, spec.arg_refs)
             if worker is None:
+                if self.pipeline_depth > 1 and len(self.nodes) > 1 and self.pipeline(spec, out):
+                    continue
                 n = self.more_workers(requested)
                 if n:
                     out.append(StartWorkers(n))
@@ -349,6 +374,43 @@ class Scheduler:
     def assign(self, worker: WorkerLike, spec: TaskSpec) -> None:
         self.acquire(worker, spec.resources)
         worker.state, worker.task = "busy", spec
+
+    # =========================================================================
+    # pipelining (workers of other nodes; see core.pipelining)
+    # =========================================================================
+    def pipeline(self, spec: TaskSpec, out: List[Instruction]) -> bool:
+        """Send the queue's first task, `spec`, behind the running task of a busy worker of
+        another node (the one with the fewest in flight); False if none may take it."""
+        worker = pipelining.target(self.workers.values(), self.nodes, self.node_id,
+                                   self.pipeline_depth, spec, self.locality)
+        if worker is None:
+            return False
+        self.ready.popleft()
+        worker.pipelined.append(spec)
+        self.stats["tasks_pipelined"] += 1
+        out.append(Assign(worker, spec))
+        return True
+
+    def start_next(self, worker: WorkerLike) -> None:
+        """The worker finished its task: the next one sent to it has started (it takes the
+        resources the finished one gave back: the same demand)."""
+        spec = worker.pipelined.popleft()
+        self.acquire(worker, spec.resources)
+        worker.task = spec
+
+    def take_back(self, worker: WorkerLike) -> List[Instruction]:
+        """The worker's running task blocks: what was sent behind it goes back to the front
+        of the queue, in order (the blocked task may wait for one of them)."""
+        specs = pipelining.take_back(worker)
+        for spec in reversed(specs):
+            self.ready.appendleft(spec)
+        self.stats["pipelined_taken_back"] += len(specs)
+        return [Revoke(worker, specs, False)] if specs else []
+
+    def skipped(self, worker: WorkerLike, task_id: bytes) -> bool:
+        """Whether the worker's report of `task_id` is that of a run it was told to skip
+        (then ignored)."""
+        return pipelining.skipped(worker, task_id)
 
     # =========================================================================
     # workers
@@ -371,6 +433,8 @@ class Scheduler:
         if task_id in worker.cancelled:
             worker.cancelled.discard(task_id)
             retry = False
+        if worker.pipelined:
+            self.start_next(worker)
         if retry and retries_left(spec):
             spec.attempt += 1
             self.stats["task_retries"] += 1
@@ -388,7 +452,7 @@ class Scheduler:
             if runs >= limit and worker.state == "busy":
                 worker.state = "exiting"
                 stop = StopWorker(worker)
-        if worker.state == "busy":
+        if worker.state == "busy" and worker.task is None:  # (else a pipelined one started)
             worker.state, worker.idle_since = "idle", now
         return stop
 
@@ -398,6 +462,11 @@ class Scheduler:
         for while the node has fewer workers than CPUs."""
         worker.state = "dead"
         out: List[Instruction] = []
+        if worker.pipelined:  # sent behind its task, never started: queued again, no retry used
+            for queued in reversed(worker.pipelined):
+                self.ready.appendleft(queued)
+            worker.pipelined.clear()
+        worker.revoked.clear()
         spec = worker.task
         if spec is not None:
             self.release(worker)
@@ -491,6 +560,16 @@ class Scheduler:
             return False
         running = next((w for w in self.workers.values()
                         if w.task is not None and w.task.task_id == task_id), None)
+        holder = None if running is not None else next(
+            (w for w in self.workers.values() if any(s is spec for s in w.pipelined)), None)
+        if holder is not None:
+            # Pipelined, not started: it fails now and its worker skips it (or, should it
+            # have started it by the time the message lands, interrupts it; force or not:
+            # the worker runs another task that must not be killed with it).
+            pipelining.revoke(holder, spec)
+            out.append(Revoke(holder, (spec,), True))
+            out.append(Fail(spec, cancelled_error(task_id)))
+            return False
         if running is None:
             try:
                 self.ready.remove(spec)
@@ -513,4 +592,4 @@ class Scheduler:
 
 __all__ = ["Scheduler", "WorkerState", "WorkerLike", "NodeLike", "Locality", "Instruction",
            "Assign", "FetchArgs", "Fail", "StartWorkers", "StopWorker", "Interrupt", "Kill",
-           "CancelActorCall", "retries_left", "cancelled_error", "DRIVER"]
+           "CancelActorCall", "Revoke", "retries_left", "cancelled_error", "DRIVER"]

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from .. import exceptions as exc
 from ..core.object_directory import KIND_ARENA, KIND_INLINE
-from ..core.object_table import ObjectEntry
+from ..core.object_table import INLINE, ObjectEntry
 from ..core.scheduler import (Assign, CancelActorCall, Fail, FetchArgs, Instruction, Interrupt,
-                              Kill, Scheduler, StartWorkers, StopWorker, cancelled_error,
+                              Kill, Revoke, Scheduler, StartWorkers, StopWorker, cancelled_error,
                               retries_left)
 from ..core.specs import TaskSpec
 from ..serialization import serialize
@@ -42,7 +42,8 @@ class NodeTasks:
         self.functions: Dict[bytes, bytes] = {}   # function id -> pickled function
         config = node.config
         self.core = Scheduler(node.node_id, node.cluster_nodes, node.workers, config.num_cpus,
-                              config.max_workers, node.stats, locality=self)
+                              config.max_workers, node.stats, locality=self,
+                              pipeline_depth=config.remote_pipeline_depth)
         self.by_id = self.core.by_id      # task id -> spec, for every unfinished task
         self.ready = self.core.ready      # the ready queue (read by introspection)
 
@@ -163,8 +164,14 @@ class NodeTasks:
         self.core.release(worker)
 
     def lend(self, worker: "WorkerHandle") -> None:
-        """The worker's task blocks in a nested get/wait: its CPUs run other tasks."""
-        if self.core.lend(worker):
+        """The worker's task blocks in a nested get/wait: its CPUs run other tasks, and the
+        tasks sent behind it (another node's worker) go back to the queue."""
+        core = self.core
+        lent = core.lend(worker)
+        if worker.pipelined:
+            self.perform(core.take_back(worker))
+            lent = True
+        if lent:
             self.dispatch()
 
     def reclaim(self, worker: "WorkerHandle") -> None:
@@ -230,6 +237,26 @@ class NodeTasks:
                 node.pool.kill(ins.worker)  # type: ignore[arg-type]
             elif isinstance(ins, CancelActorCall):
                 node.actors.cancel(ins.spec)
+            elif isinstance(ins, Revoke):
+                self.revoke(ins.worker, ins.specs, ins.interrupt)  # type: ignore[arg-type]
+
+    def revoke(self, worker: "WorkerHandle", specs: Iterable[TaskSpec], interrupt: bool) -> None:
+        """Tell the worker to skip tasks sent to it that it has not started."""
+        entries = self.node.table.entries
+        for spec in specs:
+            # The skipped exec may have carried the function: send it again next time.
+            worker.functions.discard(spec.function_id)
+            if not interrupt:
+                # Surely never started (taken back behind a blocked task): it will not read
+                # its arguments, so the reads its exec announced end here.  (A cancelled one
+                # may have started after all; its reads end with the worker then.)
+                self.node.objects.remove_readers(worker.worker_id, [
+                    oid for oid in dict.fromkeys(spec.arg_refs)
+                    if oid in entries and entries[oid].state != INLINE])
+            try:
+                worker.conn.send(wire(CancelRunning(spec.task_id, interrupt)))
+            except (ConnectionClosed, ConnectionError):
+                pass  # gone: its exit re-queues what it held
 
     def request_spare_worker(self) -> None:
         node = self.node
@@ -293,6 +320,9 @@ class NodeTasks:
     def on_done(self, worker: "WorkerHandle", task_id: bytes, results: List[Tuple[Any, ...]],
                 retry: bool, timing: Optional[Tuple[float, float]] = None) -> None:
         node = self.node
+        if worker.revoked and self.core.skipped(worker, task_id):
+            node.objects.free_blocks_of(results, worker.node_id)  # a skipped run's report
+            return
         if timing is not None:
             ran = self.by_id.get(task_id)
             if ran is not None:

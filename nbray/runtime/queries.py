@@ -69,6 +69,7 @@ def _workers(node: Any, counts: Any, holder: str) -> Any:
 def _tasks(node: Any, counts: Any, holder: str, limit: int = 1000) -> Any:
     running = {w.task.task_id: w for w in node.workers.values() if w.task is not None}
     queued = {s.task_id for s in node.tasks.ready}
+    queued.update(s.task_id for w in node.workers.values() for s in w.pipelined)
     rows = []
     alive_creations = {r.create_spec.task_id for r in node.actors.actors.values()
                        if r.state == "ALIVE"}

@@ -55,6 +55,10 @@ class WorkerHandle:
     # Actor calls forwarded to it whose Done has not come back (actor_manager.py batches
     # the exec messages of calls behind one that runs).
     calls_out: int = 0
+    # Another node's worker only: tasks sent behind `task`, and skipped runs still to report
+    # (core.pipelining).
+    pipelined: Deque[TaskSpec] = field(default_factory=collections.deque)
+    revoked: Dict[bytes, int] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:

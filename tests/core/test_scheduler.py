@@ -3,9 +3,10 @@ spawn policy, decided without any process, socket or clock (pure state machine).
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Deque, Dict, Iterable, List, Optional, Set
 
 import pytest
 
@@ -33,6 +34,8 @@ class FakeWorker:
     idle_since: float = 0.0
     cancelled: Set[bytes] = field(default_factory=set)
     calls: Dict[bytes, int] = field(default_factory=dict)
+    pipelined: Deque[TaskSpec] = field(default_factory=collections.deque)
+    revoked: Dict[bytes, int] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
