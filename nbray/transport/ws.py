@@ -18,7 +18,7 @@ import pickle
 import secrets
 import ssl
 import threading
-from typing import Any, Callable, Coroutine, Dict, Optional, TypeVar, Union, cast
+from typing import Any, Callable, Coroutine, Dict, List, Optional, TypeVar, Union, cast
 
 import tornado.httpclient
 import tornado.web
@@ -109,6 +109,13 @@ class WsConnection:
         self.on_message: Callable[["WsConnection", Any], None] = lambda c, m: None
         self.on_close: Callable[["WsConnection"], None] = lambda c: None
         self.info: Dict[str, Any] = {}
+        # Every message goes through this queue, written on the loop in the order sent:
+        # a send from the loop thread itself must not overtake one another thread queued a
+        # moment before (a worker of this node runs tasks in the order they arrive, and the
+        # head's picture of which one runs depends on it).
+        self._outbox: List[bytes] = []
+        self._drain_scheduled = False
+        self._out_lock = threading.Lock()
 
     def attach(self, ws: _Socket) -> None:
         """Bind the Tornado socket (server handler or client connection) this wraps."""
@@ -120,10 +127,25 @@ class WsConnection:
         data = pickle.dumps(msg, protocol=5)
         if len(data) > MAX_MESSAGE_SIZE:
             raise ValueError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_SIZE} byte limit")
-        if threading.current_thread() is self.loop.thread:
-            self._write(data)  # already on the loop: no wake-up round trip
+        on_loop = threading.current_thread() is self.loop.thread
+        with self._out_lock:
+            self._outbox.append(data)
+            if self._drain_scheduled:
+                return  # written, after what is ahead of it, by the drain already scheduled
+            if not on_loop:
+                self._drain_scheduled = True
+        if on_loop:
+            self._drain()  # already on the loop: no wake-up round trip
         else:
-            self.loop.call(self._write, data)
+            self.loop.call(self._drain)
+
+    def _drain(self) -> None:
+        """Write every queued message, in order (on the loop thread)."""
+        with self._out_lock:
+            batch, self._outbox = self._outbox, []
+            self._drain_scheduled = False
+        for data in batch:
+            self._write(data)
 
     def _write(self, data: bytes) -> None:
         ws = self._ws
