@@ -146,7 +146,9 @@ class DirectPoll:
         guard = None
         if threading.get_ident() == self._main_ident:
             previous = _sig.getsignal(_SIGINT)
-            if previous is None:  # a handler set from C: node code must not run under it
+            if previous is None or previous is self._guard:
+                # A handler set from C (node code must not run under it), or a wait inside
+                # another one's handling (a callback of a message): the I/O thread serves it.
                 return latch.wait(timeout)
             if callable(previous):  # (SIG_IGN and SIG_DFL cannot raise in Python)
                 # Armed before anything is borrowed, and deferring while connections are
