@@ -43,6 +43,13 @@ def run_logged(log: str, name: str, gate: str = "") -> str:
 
 
 @nbray.remote
+def logged_after(log: str, name: str, gate: str) -> str:
+    _until(gate)
+    _log(log, name)
+    return name
+
+
+@nbray.remote
 def block_after(go: str, gate: str) -> str:
     """Runs until `go` exists, then blocks in a nested get until `gate` exists."""
     _until(go)
@@ -100,7 +107,10 @@ def test_cancel_of_a_pipelined_task_drops_it(head, tmp_path, force):
     head.join(cpus=1, resources='{"w": 10}')
     log, gate = tmp_path / "log", str(tmp_path / "gate")
     a = on_w(run_logged).remote(str(log), "a", gate)
-    b = on_w(run_logged).remote(str(log), "b")
+    # b would log only after a gate that never opens: the worker is told to skip it, and
+    # should a loaded machine let a finish before that word arrives, b has started and is
+    # interrupted instead (the cancel says so at once either way); it never logs.
+    b = on_w(logged_after).remote(str(log), "b", str(tmp_path / "never"))
     c = on_w(run_logged).remote(str(log), "c")
     poll_for(lambda: len(pipelined(head)) == 2, msg="b and c wait behind a")
     poll_for(lambda: runs(log) == ["a"], msg="a runs")
@@ -114,7 +124,7 @@ def test_cancel_of_a_pipelined_task_drops_it(head, tmp_path, force):
     assert nbray.get([a, c], timeout=60) == ["a", "c"]
     assert runs(log) == ["a", "c"]
     # The worker runs the same function again after skipping b.
-    assert nbray.get(on_w(run_logged).remote(str(log), "d"), timeout=60) == "d"
+    assert nbray.get(on_w(logged_after).remote(str(log), "d", gate), timeout=60) == "d"
     poll_for(lambda: nbray.available_resources().get("w") == 10.0, msg="resources given back")
 
 
