@@ -758,6 +758,17 @@ def node_id(module_name: str) -> str:
     return str(importlib.import_module(module_name).get_runtime_context().get_node_id())
 
 
+def noop_rate(mod: Any, f: Any, n: int) -> float:
+    """Tasks/s of `n` no-op tasks `f` submitted at once and fetched with one get; a task
+    that returns something fails the case."""
+    t0 = time.perf_counter()
+    values = mod.get([f.remote() for _ in range(n)])
+    elapsed = time.perf_counter() - t0
+    if len(values) != n or any(v is not None for v in values):
+        raise AssertionError("a no-op task returned something")
+    return n / elapsed
+
+
 @case("tasks_remote", "1000 no-ops on the second node", "tasks/s", HIGHER, cluster="two_nodes",
       rows=[("tasks_remote_local", "  the same on the driver's node", "tasks/s", HIGHER),
             ("tasks_remote_ratio", "  second node / driver's node", "ratio", HIGHER)])
@@ -772,12 +783,7 @@ def tasks_remote(mod: Any, p: Params) -> Callable[[], Dict[str, float]]:
         raise AssertionError(f"tasks were not placed as pinned: {ran_on}, driver {driver_node}")
 
     def rate(f: Any) -> float:
-        t0 = time.perf_counter()
-        values = mod.get([f.remote() for _ in range(n)])
-        elapsed = time.perf_counter() - t0
-        if len(values) != n or any(v is not None for v in values):
-            raise AssertionError("a no-op task returned something")
-        return n / elapsed
+        return noop_rate(mod, f, n)
 
     def rep() -> Dict[str, float]:
         turn[0] += 1  # which node goes first alternates
@@ -803,12 +809,7 @@ def tasks_300k(mod: Any, p: Params) -> Callable[[], Dict[str, float]]:
     f, me = mod.remote(noop), psutil.Process()
 
     def wave(n: int) -> float:
-        t0 = time.perf_counter()
-        values = mod.get([f.remote() for _ in range(n)])
-        elapsed = time.perf_counter() - t0
-        if len(values) != n or any(v is not None for v in values):
-            raise AssertionError("a no-op task returned something")
-        return n / elapsed
+        return noop_rate(mod, f, n)
 
     def rep() -> Dict[str, float]:
         wave(1_000)  # warm-up: workers started, code cached

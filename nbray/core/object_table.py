@@ -74,9 +74,8 @@ class ObjectTable:
         self.zombies: Dict[bytes, ObjectEntry] = {}
         # Objects and their bytes (`footprint`) per state, kept up to date as entries come,
         # change (`moved`) and go, so that store statistics (`totals`) need no pass over a
-        # million entries.  Pending objects are not counted but derived (every entry not
-        # ready is pending), which spares a put two updates; the bytes of all four states
-        # are kept.  Inlined where it runs on every put and free.
+        # million entries.  Pending objects are not counted: `pending` holds their ids
+        # already; the bytes of all four states are kept.  Inlined where it runs on every put and free.
         self.ready_counts: Dict[str, int] = {INLINE: 0, SHM: 0, SPILLED: 0}
         self.state_bytes: Dict[str, int] = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
 
@@ -84,7 +83,7 @@ class ObjectTable:
     def totals(self) -> Tuple[Dict[str, int], Dict[str, int]]:
         """(objects, bytes) per state, from the kept totals."""
         counts = dict(self.ready_counts)
-        counts[PENDING] = len(self.entries) - sum(counts.values())
+        counts[PENDING] = len(self.pending)
         return counts, dict(self.state_bytes)
 
     def moved(self, entry: ObjectEntry, state: str, bytes_before: int) -> None:
