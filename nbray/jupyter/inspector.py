@@ -4,24 +4,16 @@ Rows come from nbray.memory() (the same data as `nbray memory` and the
 dashboard).  The notebook adds what only it knows: which variables and which
 Out[n] entries hold each ref, and which cell a call site is.  A daemon thread
 refreshes the view; all work is one memory() call per tick, so the kernel stays
-responsive with 100k objects.
+responsive with 100k objects.  How a page looks (the widget's table, its static
+HTML snapshot and its text form) is inspector_view.py's.
 """
 
 from __future__ import annotations
 
-import html
 import threading
 from typing import Any, Dict, List, Optional
 
-_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def _size(n: float) -> str:
-    for unit in _SIZE_UNITS:
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+from . import inspector_view as view
 
 
 def namespace_holders(user_ns: Dict[str, Any], limit: int = 10000) -> Dict[str, List[str]]:
@@ -66,10 +58,12 @@ def cell_of(call_site: str, shell: Any) -> str:
 
 
 class Inspector:
-    """Live table of the object store; display it in a notebook cell."""
+    """Live table of the object store; display it in a notebook cell.
 
-    COLUMNS = ("object id", "size", "type", "owner", "locations", "where", "references",
-               "call site")
+    Its display carries the widget and, next to it, a static HTML and a text form of
+    the page shown when it was displayed, for pages where widgets cannot run."""
+
+    COLUMNS = ("object id", "size", "type", "where", "held by", "call site")
 
     def __init__(self, refresh_s: float = 1.0, page_size: int = 25, shell: Any = None) -> None:
         import ipywidgets as w
@@ -80,34 +74,45 @@ class Inspector:
         self.shell = shell if shell is not None else _get_shell()
         self._stop = threading.Event()
         self.nodes_html = w.HTML()
+        # Fixed-size controls in one wrapping row: a narrow notebook (sidebar open) wraps
+        # them onto more lines instead of clipping the last ones.
+        compact = {"description_width": "initial"}
         self.sort_by = w.Dropdown(options=["size", "created", "last_access", "type", "where",
                                            "call_site", "owner", "object_id"], value="size",
-                                  description="sort by", layout=w.Layout(width="200px"))
+                                  description="sort by", style=compact,
+                                  layout=w.Layout(width="170px", flex="0 0 auto"))
         self.descending = w.ToggleButton(value=True, description="descending",
-                                         layout=w.Layout(width="110px"))
+                                         layout=w.Layout(width="100px", flex="0 0 auto"))
         self.filter = w.Text(placeholder="filter: id, type, call site, task",
-                             layout=w.Layout(width="260px"))
+                             layout=w.Layout(width="auto", flex="1 1 160px", min_width="140px",
+                                             max_width="300px"))
         # "" stands for anywhere: ipywidgets shows a None value as no selection.
         self.where = w.Dropdown(options=[("anywhere", ""), ("inline", "inline"),
                                          ("shared memory", "shared_memory"),
                                          ("spilled", "spilled"), ("pending", "pending")],
-                                value="", description="where", layout=w.Layout(width="200px"))
-        self.prev = w.Button(description="◀", layout=w.Layout(width="40px"))
-        self.next = w.Button(description="▶", layout=w.Layout(width="40px"))
-        self.page_label = w.Label()
-        self.live = w.ToggleButton(value=True, description="live", layout=w.Layout(width="70px"))
-        self.table = w.HTML()
+                                value="", description="where", style=compact,
+                                layout=w.Layout(width="170px", flex="0 0 auto"))
+        self.prev = w.Button(description="◀", tooltip="previous page",
+                             layout=w.Layout(width="32px", flex="0 0 auto"))
+        self.next = w.Button(description="▶", tooltip="next page",
+                             layout=w.Layout(width="32px", flex="0 0 auto"))
+        self.page_label = w.Label(layout=w.Layout(flex="0 1 auto"))
+        self.live = w.ToggleButton(value=True, description="live", tooltip="pause the updates",
+                                   layout=w.Layout(width="56px", flex="0 0 auto"))
+        self.table = w.HTML(layout=w.Layout(width="100%"))
         self.rows: List[Dict[str, Any]] = []
+        self.nodes: List[Dict[str, Any]] = []
         for control in (self.sort_by, self.descending, self.filter, self.where):
             control.observe(self._reset_page, names="value")
         self.prev.on_click(lambda _: self._turn(-1))
         self.next.on_click(lambda _: self._turn(+1))
-        self.widget = w.VBox([
-            self.nodes_html,
-            w.HBox([self.sort_by, self.descending, self.filter, self.where]),
-            w.HBox([self.prev, self.page_label, self.next, self.live]),
-            self.table,
-        ])
+        controls = w.HBox([self.sort_by, self.descending, self.filter, self.where, self.prev,
+                           self.page_label, self.next, self.live],
+                          layout=w.Layout(flex_flow="row wrap", align_items="center",
+                                          overflow="visible", width="100%"))
+        controls.add_class("nbray-inspector-controls")
+        self.widget = w.VBox([self.nodes_html, controls, self.table],
+                             layout=w.Layout(width="100%", overflow="visible"))
         self.widget.add_class("nbray-inspector")
         self.refresh()
         self._thread = threading.Thread(target=self._loop, name="nbray-inspector", daemon=True)
@@ -153,56 +158,29 @@ class Inspector:
             self.page = (summary.total - 1) // self.page_size
             return self.refresh()
         held = namespace_holders(self.shell.user_ns) if self.shell is not None else {}
-        self.rows = []
+        rows = []
         for o in summary.objects:
             row = dict(o)
             row["held_by"] = held.get(o["object_id"], [])
             row["call_site"] = cell_of(o["call_site"], self.shell)
-            self.rows.append(row)
-        self.nodes_html.value = self._nodes_html(summary.nodes)
+            rows.append(row)
+        self.rows, self.nodes = rows, list(summary.nodes)
+        self.nodes_html.value = view.nodes_html(self.nodes)
         pages = max(1, -(-summary.total // self.page_size))
         first = self.page * self.page_size + 1 if summary.total else 0
         self.page_label.value = (f"{first}-{self.page * self.page_size + len(self.rows)} of "
                                  f"{summary.total} objects, page {self.page + 1}/{pages}")
-        self.table.value = self._table_html(self.rows)
+        self.table.value = view.table_html(self.rows)
 
-    @staticmethod
-    def _nodes_html(nodes: List[Dict[str, Any]]) -> str:
-        parts = []
-        for n in nodes:
-            cap = n["store_capacity"] or 1
-            pct = 100.0 * n["store_used"] / cap
-            parts.append(
-                f"<div class='nbray-node' data-node-id='{html.escape(n['node_id'])}'>"
-                f"<b>node {html.escape(n['node_id'][:12])}</b> store {_size(n['store_used'])} of "
-                f"{_size(n['store_capacity'])} ({pct:.1f}%), {n['objects']} objects, spilled "
-                f"{_size(n['spilled_bytes'])} in {n['spilled_objects']} objects"
-                f"<div style='width:320px;height:8px;background:#e5e7eb;border-radius:4px'>"
-                f"<div style='width:{pct:.1f}%;height:8px;background:#2563eb;border-radius:4px'>"
-                f"</div></div></div>")
-        return "".join(parts)
-
-    @classmethod
-    def _table_html(cls, rows: List[Dict[str, Any]]) -> str:
-        head = "".join(f"<th style='text-align:left;padding:2px 6px'>{c}</th>" for c in cls.COLUMNS)
-        body = []
-        for r in rows:
-            refs = list(r["reference_types"]) + [f"held by {h}" for h in r["held_by"]]
-            where = r["where"] + (f" → {r['spill_url']}" if r.get("spill_url") else "")
-            owner = f"{r['owner']['process']} (pid {r['owner']['pid']})"
-            cells = (r["object_id"], _size(r["size"]), r["type"], owner,
-                     ", ".join(x[:12] for x in r["locations"]) or "-", where,
-                     ", ".join(refs) or "-", r["call_site"] or r["created_by"])
-            tds = "".join(f"<td style='text-align:left;padding:2px 6px'>{html.escape(str(c))}</td>"
-                          for c in cells)
-            body.append(f"<tr class='nbray-object' data-object-id='{r['object_id']}'>{tds}</tr>")
-        return (f"<table class='nbray-objects' style='font-family:monospace;font-size:12px'>"
-                f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Dict[str, Any]:
+        # The widget view wins where widgets run (JupyterLab, Notebook 7, VS Code); nbconvert
+        # without widget state and the docs build (see docs/conf.py) show the HTML snapshot.
+        return {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+            "text/html": view.snapshot_html(self.nodes, self.rows, self.page_label.value),
+            "text/plain": view.snapshot_text(self.rows, self.page_label.value),
+        }
 
 
 def _get_shell() -> Optional[Any]:
