@@ -48,7 +48,7 @@ STYLE = f"""<style>
 .nbray-iv .nbray-scroll {{ overflow-x: auto; max-width: 100%; }}
 .nbray-iv table.nbray-objects {{ border-collapse: collapse; table-layout: fixed; width: 100%;
   min-width: 560px; max-width: 1280px; margin: 0; color: {_FG}; background: transparent; font-size: 12px; }}
-.nbray-iv table.nbray-objects th, .nbray-iv table.nbray-objects td {{ padding: 1px 6px;
+.nbray-iv table.nbray-objects th, .nbray-iv table.nbray-objects td {{ padding: 1px 4px;
   height: 20px; line-height: 20px; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; text-align: left; vertical-align: middle; border: none;
   color: {_FG}; background: transparent; }}
@@ -74,9 +74,9 @@ STYLE = f"""<style>
 </style>"""
 
 # id, size+bar, type, where, held by, call site: the short columns have fixed widths, the
-# others share what is left, so a narrow notebook ellipsises type, holders and call site.
-_COLUMNS = (("object id", "8.5em"), ("size", "11.5em"), ("type", ""), ("where", "7.5em"),
-            ("held by", ""), ("call site", ""))
+# others share what is left, so a narrow notebook ellipsises long types and holder lists.
+_COLUMNS = (("object id", "7.5em"), ("size", "10em"), ("type", ""), ("where", "7em"),
+            ("held by", ""), ("call site", "9em"))
 
 
 def size_text(n: float) -> str:
