@@ -29,6 +29,9 @@ html_theme = "furo"
 html_title = "nbray"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
+# An output that carries a static HTML form next to a widget view (the nbray inspector) shows
+# the HTML: a built page has no kernel, and the widget would only say "Loading widget...".
+nb_mime_priority_overrides = [("html", "text/html", 5)]
 
 
 # The tutorials are the repository's notebooks: link them in, so there is one copy.

@@ -30,3 +30,6 @@ def test_docs_build_without_warnings(tmp_path):
             page = out / "tutorials" / (name[:-6] + ".html")
             assert page.exists(), f"{name} is missing from the docs"
             assert "output" in page.read_text(), f"{name} was not executed"
+    # the inspector's static snapshot stands in for its widget (docs/conf.py prefers text/html)
+    jupyter = (out / "tutorials" / "04-jupyter.html").read_text()
+    assert "nbray-inspector-snapshot" in jupyter and "<tr class='nbray-object'" in jupyter
