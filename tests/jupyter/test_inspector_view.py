@@ -60,3 +60,23 @@ def test_table_snapshot_and_text_show_one_line_per_object():
     assert "<" not in "".join(text)
     empty = view.table_html([])
     assert "no objects" in empty and "nbray-object'" not in empty
+
+
+def test_nbconvert_html_shows_the_snapshot_of_a_saved_inspector():
+    """A notebook saved without widget state (JupyterLab's default) converts to the table."""
+    import nbconvert
+    import nbformat
+
+    rows = [_row("a1" * 24 + PUT, 2**20, held_by=["keep"])]
+    bundle = {"application/vnd.jupyter.widget-view+json":
+              {"version_major": 2, "version_minor": 0, "model_id": "0" * 32},
+              "text/html": view.snapshot_html([], rows, "1-1 of 1 objects, page 1/1"),
+              "text/plain": view.snapshot_text(rows, "1-1 of 1 objects, page 1/1")}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("nbray.inspect()", outputs=[
+        nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)])]
+    page, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    # (nbconvert re-serialises the HTML: quotes may change)
+    assert re.findall(r"<tr class=.nbray-object. data-object-id=.([0-9a-f]+)", page) == \
+        ["a1" * 24 + PUT]
+    assert "widget-view+json\">" not in page and "keep</td>" in page and "<style>" in page
