@@ -171,7 +171,10 @@ export class NbrayModel implements IDisposable {
     this._queryChanged();
   }
 
-  /** Keep objects whose id, type, call site, task or owner contains `text`. */
+  /**
+   * Keep objects whose id, type, call site, task, owner or holder name (the notebook
+   * variable holding it) contains `text`.
+   */
   setFilter(text: string): void {
     if (text === this._filter) {
       return;
