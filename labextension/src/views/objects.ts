@@ -162,6 +162,12 @@ export class ObjectTableView extends Widget {
       })
     );
     const ids = shortIds(page.objects.map(o => o.object_id));
+    const onPage = new Set(page.objects.map(o => o.object_id));
+    for (const id of [...this._expanded]) {
+      if (!onPage.has(id)) {
+        this._expanded.delete(id); // freed, or on another page: forget it
+      }
+    }
     const rows: HTMLTableRowElement[] = [];
     page.objects.forEach((o, i) => {
       rows.push(this._row(o, ids[i]));
