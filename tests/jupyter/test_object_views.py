@@ -74,3 +74,56 @@ def test_rows_name_holders_cells_and_remote_cells(nbray_kernel):
     text = strip_ansi(k.execute("%nbray memory --filter big --limit 30").stdout)
     body = [line for line in text.splitlines() if "big[" in line]
     assert len(body) == 30 and all(len(line) <= 100 for line in text.splitlines()), text
+
+
+def test_holder_index_names_scale_and_stay_bounded():
+    """The naming walk on its own (no kernel needed: refs made from ids)."""
+    from nbray.api import ObjectRef
+    from nbray.jupyter.naming import HolderIndex, namespace_holders
+
+    refs = [ObjectRef.from_random() for _ in range(30_000)]
+    one = refs[7]
+    ns = {"refs": refs, "one": one, "pair": (one, one), "by_key": {"k": one, 3: refs[8]},
+          "_private": refs, "In": [], "Out": {5: one, 6: [one]}, "other": 3}
+    index = namespace_holders(ns)
+    assert index.names(one.binary()) == ["refs[7]", "one", "pair[0] (and 1 more)",
+                                         "by_key['k']", "(and 2 more)"]
+    assert index.names(one.binary(), shown=10)[-2:] == ["Out[5]", "Out[6][0]"]
+    assert index[refs[8].hex()] == ["refs[8]", "by_key[3]"]
+    assert index.get(ObjectRef.from_random().hex(), []) == [] and "zz" not in index
+    assert len(index) == 30_000 and refs[29_999].hex() in index
+    assert index.matching("REFS") == {r.binary() for r in refs}
+    assert index.matching("by_key[3") == {refs[8].binary()}
+    assert index.matching("nothing") == set() and index.skipped == []
+    # the walk stops after `limit` elements in all and says which containers it left
+    small = HolderIndex(ns, limit=20_000)
+    assert small.skipped == ["refs"] and small.names(refs[9].binary()) == []
+    assert small.names(refs[8].binary()) == ["by_key[3]"]
+
+
+def test_text_table_fits_its_width():
+    from nbray.memory_summary import MemorySummary, short_ids
+
+    assert short_ids(["abcdef0123", "abcdef0124", "ffff000011"]) == [
+        "abcdef0123", "abcdef0124", "ffff0000…"]
+    assert short_ids(["0123456789ab" * 4, "0123456789ac" * 4]) == [
+        "0123456789ab…", "0123456789ac…"]
+    node = {"node_id": "ab" * 14, "store_used": 2**20, "store_capacity": 2**26, "objects": 2,
+            "spilled_bytes": 0, "spilled_objects": 0, "spill_throughput_bytes_per_s": None,
+            "restore_throughput_bytes_per_s": None}
+    rows = [{"object_id": f"{i:02x}" * 28, "size": 3 * 2**20, "where": "shared_memory",
+             "spill_url": None, "reference_types": ["LOCAL_REFERENCE"], "held_by": held,
+             "type": "ndarray(1000, 1000, 3) float64", "locations": [node["node_id"]],
+             "node_id": node["node_id"], "created_by": "put",
+             "call_site": "/a/very/long/path/to/some/module/of/the/user/analysis.py:123"}
+            for i, held in ((1, ["keep_me", "objs['o137'] (and 3 more)"]), (2, []))]
+    summary = MemorySummary([node], rows, 2)
+    text = summary.table(width=100)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100, text
+    first = next(line for line in lines if line.lstrip().startswith("01010101…"))
+    assert "3.0 MiB" in first and "shm" in first and "keep_me, objs" in first
+    assert first.endswith("/user/analysis.py:123") and " …" in first, first
+    assert "refs: local" in next(line for line in lines if "02020202…" in line)
+    wide = summary.table(width=200)
+    assert rows[0]["object_id"] in wide and max(map(len, wide.splitlines())) <= 200
