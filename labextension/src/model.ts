@@ -33,7 +33,8 @@ export const SORT_KEYS = [
   'where',
   'call_site',
   'owner',
-  'object_id'
+  'object_id',
+  'held_by'
 ] as const;
 
 /** One consistent answer of the server about the followed kernel's cluster. */

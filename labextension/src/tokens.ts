@@ -225,7 +225,10 @@ export interface IErrorModel {
 
 /** The parameters of `GET nbray/api/objects`. */
 export interface IObjectQuery {
-  /** size, created, last_access, object_id, type, where, call_site or owner. */
+  /**
+   * size, created, last_access, object_id, type, where, call_site, owner or held_by
+   * (named objects first, by the first name holding them).
+   */
   sort_by: string;
   /** Largest / newest first. */
   descending: boolean;

@@ -13,7 +13,7 @@ not reach are listed in `skipped`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 # Elements of containers walked per index, in all (one level deep): ~35 ms per 100,000.
 DEFAULT_LIMIT = 1_000_000
@@ -106,6 +106,19 @@ class HolderIndex(Mapping[str, List[str]]):
             name = label if key is _WHOLE else f"{label}[{key!r}]"
             out.append(name if len(keys) == 1 else f"{name} (and {len(keys) - 1} more)")
         return out
+
+    def named(self) -> AbstractSet[bytes]:
+        """Ids of the objects some name holds."""
+        return self._first.keys()
+
+    def sort_key(self, object_id: bytes) -> Tuple[str, int, Any]:
+        """Orders objects by the first name `names()` shows: variable, then elements by
+        index (big[2] before big[10]) or by key."""
+        holder, key = self._first[object_id]
+        label = self.holders[holder]
+        if key is _WHOLE:
+            return (label, 0, 0)
+        return (label, 1, key) if isinstance(key, int) else (label, 2, repr(key))
 
     def matching(self, text: str) -> Set[bytes]:
         """Ids of the objects with a holder name containing `text` (case-insensitive):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 import os
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -31,6 +31,8 @@ CAPTURED_BY_CLOSURE = "CAPTURED_BY_CLOSURE"
 PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
 ACTOR_HANDLE = "ACTOR_HANDLE"
 
+# Sorts by the notebook's names for holders (object rows' `held_by`), with a notebook.
+HELD_BY = "held_by"
 WHERE = {INLINE: "inline", SHM: "shared_memory", SPILLED: "spilled", PENDING: "pending"}
 _STATE_OF = {name: state for state, name in WHERE.items()}
 _HEX = frozenset("0123456789abcdef")
@@ -118,8 +120,9 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
     With a notebook on this process (NotebookPort.name_holders), rows carry `held_by`
     (the variables holding the object) and call sites name cells ("In [3] line 2"); the
     namespace is read once per call."""
-    if sort_by not in SORT_KEYS:
-        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)}, got {sort_by!r}")
+    if sort_by not in SORT_KEYS and sort_by != HELD_BY:
+        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
+                         f"got {sort_by!r}")
     if where is not None and where not in WHERE.values():
         raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
     if offset < 0 or (limit is not None and limit < 0):
@@ -128,9 +131,32 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
     names = holder_names()
     if filter or where or ref_type:
         entries = _matching(node, entries, filter, where, ref_type, names)
-    chosen = page(entries, sort_by, descending, offset, limit)
+    if sort_by == HELD_BY:
+        chosen = _held_by_page(entries, names, descending, offset, limit)
+    else:
+        chosen = page(entries, sort_by, descending, offset, limit)
     pids = _holder_pids(node)
     return [object_row(node, e, pids, driver_counts, names) for e in chosen], len(entries)
+
+
+def _held_by_page(entries: Any, names: Optional[HolderNames], descending: bool, offset: int,
+                  limit: Optional[int]) -> List[ObjectEntry]:
+    """A page in the order of the notebook names holding the objects (A to Z, or Z to A
+    when descending), then the objects no name holds, in table order.  Costs a pass over
+    the entries in C and a sort of the named ones only."""
+    values = list(entries)
+    end = len(values) if limit is None else offset + limit
+    if names is None:
+        return values[offset:end]
+    held = names.named()
+    in_names = list(map(held.__contains__, map(_OBJECT_ID, values)))
+    named = sorted(compress(values, in_names), key=lambda e: names.sort_key(e.object_id),
+                   reverse=descending)
+    if end <= len(named):
+        return named[offset:end]
+    rest = compress(values, map(operator.not_, in_names))
+    skip = max(0, offset - len(named))
+    return named[offset:] + list(islice(rest, skip, skip + end - max(offset, len(named))))
 
 
 def _holder_pids(node: Any) -> Dict[str, int]:

@@ -12,7 +12,8 @@ and the runtime fires the events the notebook listens for (`report_interrupt`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set
+from typing import (AbstractSet, Any, Callable, Dict, Iterable, List, Optional, Protocol,
+                    Set)
 
 from . import context, progress
 from .progress import ProgressRenderer, TextProgress
@@ -32,6 +33,12 @@ class HolderNames(Protocol):
 
     def matching(self, text: str) -> Set[bytes]:
         """Ids of the objects with a holder name containing `text`."""
+
+    def named(self) -> AbstractSet[bytes]:
+        """Ids of the objects some name holds."""
+
+    def sort_key(self, object_id: bytes) -> Any:
+        """What a sort by holder compares for a named object."""
 
 
 HolderProvider = Callable[[], HolderNames]

@@ -49,6 +49,11 @@ def test_rows_name_holders_cells_and_remote_cells(nbray_kernel):
     assert page["total"] == 100_000, page["total"]
     assert [r["held_by"] for r in page["objects"]] == [["big[99999]"], ["big[99998]"],
                                                         ["big[99997]"]]
+    # sorted by the names holding them: elements by index, then by key
+    page = rows(sort_by="held_by", descending=False, limit=3)
+    assert [r["held_by"][0] for r in page["objects"]] == ["big[0]", "big[1]", "big[2]"]
+    page = rows(sort_by="held_by", descending=True, limit=2)
+    assert [r["held_by"][0] for r in page["objects"]] == ["objs['o99']", "objs['o98']"]
     # the cell label is searchable as the rows show it
     assert rows(filter=f"In [{made}] line 2", limit=1)["total"] == 1
     # freed names are gone at the next listing

@@ -245,6 +245,12 @@ def _check_object_table(page, sidebar, first, names):
     expect(size).to_have_text("size")
     page.wait_for_function(f"(ids) => JSON.stringify(({ROW_ORDER})()) === JSON.stringify(ids)",
                            arg=sorted(first["ids"]), timeout=MS)
+    held = sidebar.locator("th[data-sort-key='held_by']")
+    held.click()
+    expect(held).to_have_text("held by ▲")
+    by_name = names["big"] + [names["medium"], names["small"]]
+    page.wait_for_function(f"(ids) => JSON.stringify(({ROW_ORDER})()) === JSON.stringify(ids)",
+                           arg=by_name, timeout=MS)
     size.click()
     expect(size).to_have_text("size ▼")
     page.wait_for_function(f"(id) => ({ROW_ORDER})().slice(-1)[0] === id", arg=names["small"],

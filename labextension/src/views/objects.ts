@@ -5,7 +5,7 @@
  * Five columns fit a default-width sidebar without scrolling sideways: id (the
  * shortest prefix unique on the page; a click copies the full id), size, type,
  * where, and who holds it (the notebook's variable names, else the kinds of
- * reference). A click on a row opens its details: call site ("In [3] line 2"),
+ * reference; sorting by it puts named objects first, by name). A click on a row opens its details: call site ("In [3] line 2"),
  * owner, locations, references. A click on a column header sorts by it.
  */
 import { Widget } from '@lumino/widgets';
@@ -21,7 +21,7 @@ const COLUMNS: [string, string | null, string][] = [
   ['size', 'size', 'nbray-Size'],
   ['type', 'type', 'nbray-Type'],
   ['where', 'where', 'nbray-Where'],
-  ['held by', null, 'nbray-HeldBy']
+  ['held by', 'held_by', 'nbray-HeldBy']
 ];
 
 /** Milliseconds the "copied" confirmation stays on an id cell. */
