@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import textwrap
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -26,6 +27,48 @@ def _rate(n: Optional[float]) -> str:
 _REF_SHORT = {"LOCAL_REFERENCE": "local", "BORROWED": "borrowed", "USED_BY_PENDING_TASK": "task-arg",
               "CAPTURED_IN_OBJECT": "nested", "CAPTURED_BY_CLOSURE": "closure",
               "PINNED_IN_MEMORY": "mapped", "ACTOR_HANDLE": "actor", "OUT_CELL": "Out[]"}
+
+
+_WHERE_SHORT = {"shared_memory": "shm"}
+# From this width on, the text table shows ids in full.
+_FULL_IDS = 140
+# Hex digits a shortened id keeps at least.
+_MIN_ID = 8
+
+
+def short_ids(ids: List[str], minimum: int = _MIN_ID) -> List[str]:
+    """Each id as its shortest prefix (at least `minimum` long) no other id of `ids`
+    shares, with "…" when cut: ids a reader can tell apart on one page."""
+    ordered = sorted(set(ids))
+    need: Dict[str, int] = {}
+    for a, b in zip(ordered, ordered[1:]):
+        common = 0
+        while common < min(len(a), len(b)) and a[common] == b[common]:
+            common += 1
+        need[a] = max(need.get(a, 0), common + 1)
+        need[b] = max(need.get(b, 0), common + 1)
+    out = []
+    for i in ids:
+        n = max(minimum, need.get(i, 0))
+        out.append(i if n >= len(i) else i[:n] + "…")
+    return out
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def _row(cells: tuple, widths: tuple, last: int) -> str:
+    """One table line: cells cut to their column, sizes right-aligned; the last cell (a
+    call site) keeps its end, where the file name and line are."""
+    parts = []
+    for i, (cell, w) in enumerate(zip(cells, widths + (last,))):
+        text = str(cell)
+        if i == len(widths) and len(text) > w:
+            text = "…" + text[len(text) - w + 1:]
+        text = _cut(text, w)
+        parts.append(text.rjust(w) if i == 1 else text.ljust(w))
+    return ("   " + " ".join(parts)).rstrip()
 
 
 @dataclass
@@ -54,42 +97,56 @@ class MemorySummary:
                    d.get("sort_by", "size"), d.get("taken_at", time.time()))
 
     def table(self, width: int = 200) -> str:
+        """The page as text, one line per object and no line of it wider than `width`:
+        ids in full from 140 columns, else as the shortest prefix unique on the page (at
+        least 8 hex digits); long cells end in "…"."""
         lines: List[str] = []
+        ids = [o["object_id"] for o in self.objects]
+        shown_id = ({i: i for i in ids} if width >= _FULL_IDS
+                    else {i: s for i, s in zip(ids, short_ids(ids))})
+        id_w = max([len("object id")] + [len(v) for v in shown_id.values()])
+        # id, size, where, held by / refs, type: fixed; the call site takes the rest.
+        widths = (id_w, 10, 8, 18, 21)
+        site_w = max(10, width - 3 - sum(widths) - len(widths) - 1)
         for node in self.nodes:
             nid = node["node_id"]
-            lines.append(f"== node {nid[:12]}  store {_size(node['store_used'])} / "
-                         f"{_size(node['store_capacity'])} used, {node['objects']} objects, "
-                         f"spilled {_size(node['spilled_bytes'])} in {node['spilled_objects']} "
-                         f"objects ==")
+            lines.append(_cut(f"== node {nid[:12]}  store {_size(node['store_used'])} / "
+                              f"{_size(node['store_capacity'])} used, {node['objects']} objects, "
+                              f"spilled {_size(node['spilled_bytes'])} in "
+                              f"{node['spilled_objects']} objects ==", width))
             rows = [o for o in self.objects if nid in o["locations"] or
                     (not o["locations"] and o["node_id"] == nid)]
             if not rows:
                 lines.append("   (no objects on this page)")
                 continue
-            lines.append(f"   {'object id':<40} {'size':>10}  {'where':<13} {'refs':<22} "
-                         f"{'type':<26} call site")
+            lines.append(_row(("object id", "size", "where", "held by / refs", "type",
+                               "call site"), widths, site_w))
             for o in rows:
-                refs = ",".join(_REF_SHORT.get(t, t) for t in o["reference_types"]) or "-"
-                where = o["where"] + ("*" if o.get("spill_url") and o["where"] != "spilled" else "")
-                site = o["call_site"] or o["created_by"]
-                line = (f"   {o['object_id']:<40} {_size(o['size']):>10}  {where:<13} "
-                        f"{refs:<22} {o['type'][:26]:<26} {site}")
-                lines.append(line[:width])
+                held = ", ".join(o.get("held_by") or ()) or "refs: " + (
+                    ",".join(_REF_SHORT.get(t, t) for t in o["reference_types"]) or "-")
+                where = _WHERE_SHORT.get(o["where"], o["where"]) + (
+                    "*" if o.get("spill_url") and o["where"] != "spilled" else "")
+                lines.append(_row((shown_id[o["object_id"]], _size(o["size"]), where, held,
+                                   o["type"], o["call_site"] or o["created_by"]),
+                                  widths, site_w))
         shown = len(self.objects)
         tot_cap = sum(n["store_capacity"] for n in self.nodes)
         tot_used = sum(n["store_used"] for n in self.nodes)
         spilled = sum(n["spilled_bytes"] for n in self.nodes)
         lines.append("")
-        lines.append(f"Showing {self.offset + 1 if shown else 0}-{self.offset + shown} of "
-                     f"{self.total} objects (sorted by {self.sort_by}). Store: {_size(tot_used)} of "
-                     f"{_size(tot_cap)} used; spilled: {_size(spilled)}; spill "
-                     f"{_rate(self.nodes[0]['spill_throughput_bytes_per_s']) if self.nodes else '-'}, "
-                     f"restore "
-                     f"{_rate(self.nodes[0]['restore_throughput_bytes_per_s']) if self.nodes else '-'}.")
-        lines.append("refs: local=held by its owner, borrowed=held by another process, "
-                     "task-arg=argument of a pending task, nested=inside another object, "
-                     "closure=captured by a remote function, mapped=arrays from get() still use it;"
-                     " * = also has a spilled copy")
+        lines += textwrap.wrap(
+            f"Showing {self.offset + 1 if shown else 0}-{self.offset + shown} of "
+            f"{self.total} objects (sorted by {self.sort_by}). Store: {_size(tot_used)} of "
+            f"{_size(tot_cap)} used; spilled: {_size(spilled)}; spill "
+            f"{_rate(self.nodes[0]['spill_throughput_bytes_per_s']) if self.nodes else '-'}, "
+            f"restore "
+            f"{_rate(self.nodes[0]['restore_throughput_bytes_per_s']) if self.nodes else '-'}.",
+            max(width, 40))
+        lines += textwrap.wrap(
+            "refs: local=held by its owner, borrowed=held by another process, "
+            "task-arg=argument of a pending task, nested=inside another object, "
+            "closure=captured by a remote function, mapped=arrays from get() still use it;"
+            " shm=shared memory; * = also has a spilled copy", max(width, 40))
         return "\n".join(lines)
 
     def __str__(self) -> str:

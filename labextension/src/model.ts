@@ -33,7 +33,8 @@ export const SORT_KEYS = [
   'where',
   'call_site',
   'owner',
-  'object_id'
+  'object_id',
+  'held_by'
 ] as const;
 
 /** One consistent answer of the server about the followed kernel's cluster. */
@@ -171,7 +172,10 @@ export class NbrayModel implements IDisposable {
     this._queryChanged();
   }
 
-  /** Keep objects whose id, type, call site, task or owner contains `text`. */
+  /**
+   * Keep objects whose id, type, call site, task, owner or holder name (the notebook
+   * variable holding it) contains `text`.
+   */
   setFilter(text: string): void {
     if (text === this._filter) {
       return;

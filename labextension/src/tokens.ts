@@ -110,8 +110,17 @@ export interface IObjectModel {
   submitted_tasks: number;
   /** Stored objects containing a ref to it. */
   contained_in: number;
-  /** `file:line` that created it. */
+  /**
+   * `file:line` that created it; `"In [n] line k"` for a notebook cell when the
+   * kernel has loaded the nbray extension.
+   */
   call_site: string;
+  /**
+   * The notebook's names holding a ref to it: variables, `Out[n]`, elements of
+   * containers (`"keep_me"`, `"objs['o137']"`, `"objs[3] (and 9 more)"`); empty
+   * without the extension or when no variable holds it.
+   */
+  held_by?: string[];
   /** `"put"` or the name of the task that returned it. */
   created_by: string;
   /** Id of that task, if any. */
@@ -216,11 +225,14 @@ export interface IErrorModel {
 
 /** The parameters of `GET nbray/api/objects`. */
 export interface IObjectQuery {
-  /** size, created, last_access, object_id, type, where, call_site or owner. */
+  /**
+   * size, created, last_access, object_id, type, where, call_site, owner or held_by
+   * (named objects first, by the first name holding them).
+   */
   sort_by: string;
   /** Largest / newest first. */
   descending: boolean;
-  /** Keep objects whose id, type, call site, task or owner contains it. */
+  /** Keep objects whose id, type, call site, task, owner or holder name contains it. */
   filter: string;
   /** Keep only objects in this place; null for all. */
   where: Where | null;

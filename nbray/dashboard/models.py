@@ -57,7 +57,8 @@ class ObjectModel(TypedDict):
     holders: List[HolderModel]
     submitted_tasks: int            # pending tasks using it
     contained_in: int               # stored objects containing a ref to it
-    call_site: str                  # file:line that created it
+    call_site: str                  # file:line that created it ("In [n] line k" in a notebook)
+    held_by: List[str]              # notebook names holding a ref ("keep_me", "objs[3]")
     created_by: str                 # "put" or the task name
     task_id: Optional[str]
     created_at: float

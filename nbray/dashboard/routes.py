@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, List, Optional
 RunQuery = Callable[[str, Dict[str, Any]], Any]
 
 ENDPOINTS = ("cluster", "nodes", "workers", "tasks", "actors", "objects")
-_SORT = ("size", "created", "last_access", "object_id", "type", "where", "call_site", "owner")
+_SORT = ("size", "created", "last_access", "object_id", "type", "where", "call_site", "owner",
+         "held_by")
 _WHERE = ("inline", "shared_memory", "spilled", "pending")
 
 

@@ -18,6 +18,7 @@ _shell: Optional[Any] = None
 def load(shell: Any) -> None:
     global _shell
     from .magics import NbrayMagics
+    from .naming import holder_provider
     from .output import OutputRouter
     from .progress_widget import widget_progress
 
@@ -29,6 +30,7 @@ def load(shell: Any) -> None:
     port.on_interrupt(router.on_interrupt)
     port.render_progress(widget_progress)
     port.label_cells(_cell_labeler(shell))
+    port.name_holders(holder_provider(shell))
     shell.register_magics(NbrayMagics)
     session.set_router(router)
     _shell = shell
@@ -42,6 +44,7 @@ def unload(shell: Any) -> None:
     port.on_interrupt(None)
     port.render_progress(None)
     port.label_cells(None)
+    port.name_holders(None)
     session.set_router(None)
     _shell = None
     api.shutdown()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import shlex
-from typing import Any, Dict, List
+from types import FrameType
+from typing import Any, Dict, List, Optional
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -14,6 +15,8 @@ from ..runtime.notebook_port import CELL_TASK
 from . import session
 
 _SKIP = {"In", "Out", "get_ipython", "exit", "quit", "display"}
+# Columns of `%nbray memory`'s table: a notebook's output area wraps longer lines.
+_TEXT_WIDTH = 100
 
 
 def free_names(code: str) -> List[str]:
@@ -91,7 +94,8 @@ class NbrayMagics(Magics):
         if args.node:
             options["resources"] = dict(options.get("resources") or {}, **{f"node:{args.node}": 0.001})
         fn = _remote_cell_function().options(**options)
-        value_ref, pulled_ref = fn.remote(cell, pull, **shipped)
+        value_ref, pulled_ref = _submit_from_cell(self.shell,
+                                                  lambda: fn.remote(cell, pull, **shipped))
         if args.output:
             ns[args.output] = value_ref
             if pull:
@@ -140,11 +144,30 @@ def _memory_command(rest: List[str]) -> Any:
     p.add_argument("--where", default=None)
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--width", type=int, default=_TEXT_WIDTH)
     a = p.parse_args(rest)
     summary = api.memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
                          offset=a.offset)
-    print(summary.table())
+    print(summary.table(width=a.width))
     return None
+
+
+def _submit_from_cell(shell: Any, submit: Any) -> Any:
+    """submit(), called from a frame that has the running cell's file name and line, so the
+    objects it makes get the cell as call site ("In [n] line 1"), not IPython's magic
+    machinery (the runtime names the first caller outside nbray)."""
+    import sys
+
+    from .naming import cell_number
+
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None and cell_number(frame.f_code.co_filename, shell) is None:
+        frame = frame.f_back
+    if frame is None:  # not run from a cell (a test calling the magic directly)
+        return submit()
+    trampoline = compile("\n" * (frame.f_lineno - 1) + "submit()", frame.f_code.co_filename,
+                         "eval")
+    return eval(trampoline, {"__name__": "__main__", "submit": submit})
 
 
 _REMOTE_CELL = None

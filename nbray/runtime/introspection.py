@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import operator
 import os
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from .notebook_port import HolderNames, holder_names, label_call_site
 from .object_index import SORT_KEYS, page
 from ..core.object_table import INLINE, PENDING, SHM, SPILLED, ObjectEntry
 from ..ids import task_id_of
@@ -30,6 +31,8 @@ CAPTURED_BY_CLOSURE = "CAPTURED_BY_CLOSURE"
 PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
 ACTOR_HANDLE = "ACTOR_HANDLE"
 
+# Sorts by the notebook's names for holders (object rows' `held_by`), with a notebook.
+HELD_BY = "held_by"
 WHERE = {INLINE: "inline", SHM: "shared_memory", SPILLED: "spilled", PENDING: "pending"}
 _STATE_OF = {name: state for state, name in WHERE.items()}
 _HEX = frozenset("0123456789abcdef")
@@ -53,10 +56,12 @@ def reference_types(entry: ObjectEntry, is_actor: bool = False) -> List[str]:
 
 
 def _matching(node: Any, entries: Iterable[ObjectEntry], text: str, where: Optional[str],
-              ref_type: Optional[str]) -> List[ObjectEntry]:
+              ref_type: Optional[str], names: Optional[HolderNames] = None) -> List[ObjectEntry]:
     """The entries a filter keeps, in table order, cheapest test first.
 
-    The text filter matches against "<hex id> <type> <call site> <created by> <owner>".
+    The text filter matches against "<hex id> <type> <call site> <created by> <owner>"
+    (the call site also as the notebook labels it, "In [3] line 2") and against the names
+    the notebook holds the object by (`names`: "keep_me", "objs[3]").
     The four text fields repeat across objects, so a text without a space (which cannot
     span two fields) is tested once per distinct combination of them, and against the id
     only when it could be part of a hex id; the passes over the entries run in C."""
@@ -70,12 +75,15 @@ def _matching(node: Any, entries: Iterable[ObjectEntry], text: str, where: Optio
     if not text:
         return values
     text = text.lower()
+    named = names.matching(text) if names is not None else set()
     if " " in text:   # may span fields: test the whole line
-        return [e for e in values if text in _haystack(e)]
+        return [e for e in values if text in _haystack(e) or e.object_id in named]
     hits: Iterator[bool] = map(_Verdicts(text).__getitem__, map(_FIELDS, values))
     if set(text) <= _HEX:
         in_id = map(str.__contains__, map(bytes.hex, map(_OBJECT_ID, values)), repeat(text))
         hits = map(operator.or_, hits, in_id)
+    if named:
+        hits = map(operator.or_, hits, map(named.__contains__, map(_OBJECT_ID, values)))
     return list(compress(values, hits))
 
 
@@ -87,7 +95,8 @@ class _Verdicts(Dict[Tuple[str, ...], bool]):
         self.text = text
 
     def __missing__(self, fields: Tuple[str, ...]) -> bool:
-        hit = self[fields] = self.text in " ".join(fields).lower()
+        line = " ".join(fields + (label_call_site(fields[1]),)).lower()
+        hit = self[fields] = self.text in line
         return hit
 
 
@@ -98,7 +107,7 @@ _FIELDS = attrgetter("type_name", "call_site", "created_by", "owner")
 
 def _haystack(e: ObjectEntry) -> str:
     return " ".join((e.object_id.hex(), e.type_name, e.call_site, e.created_by,
-                     e.owner)).lower()
+                     e.owner, label_call_site(e.call_site))).lower()
 
 
 def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
@@ -106,19 +115,48 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
                 offset: int = 0, limit: Optional[int] = 100,
                 driver_counts: Optional[Mapping[bytes, int]] = None
                 ) -> Tuple[List[Dict[str, Any]], int]:
-    """(rows of one page, number of objects that matched). Call with node.lock held."""
-    if sort_by not in SORT_KEYS:
-        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)}, got {sort_by!r}")
+    """(rows of one page, number of objects that matched). Call with node.lock held.
+
+    With a notebook on this process (NotebookPort.name_holders), rows carry `held_by`
+    (the variables holding the object) and call sites name cells ("In [3] line 2"); the
+    namespace is read once per call."""
+    if sort_by not in SORT_KEYS and sort_by != HELD_BY:
+        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
+                         f"got {sort_by!r}")
     if where is not None and where not in WHERE.values():
         raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError("offset and limit must be >= 0")
     entries: Any = node.table.entries.values()
+    names = holder_names()
     if filter or where or ref_type:
-        entries = _matching(node, entries, filter, where, ref_type)
-    chosen = page(entries, sort_by, descending, offset, limit)
+        entries = _matching(node, entries, filter, where, ref_type, names)
+    if sort_by == HELD_BY:
+        chosen = _held_by_page(entries, names, descending, offset, limit)
+    else:
+        chosen = page(entries, sort_by, descending, offset, limit)
     pids = _holder_pids(node)
-    return [object_row(node, e, pids, driver_counts) for e in chosen], len(entries)
+    return [object_row(node, e, pids, driver_counts, names) for e in chosen], len(entries)
+
+
+def _held_by_page(entries: Any, names: Optional[HolderNames], descending: bool, offset: int,
+                  limit: Optional[int]) -> List[ObjectEntry]:
+    """A page in the order of the notebook names holding the objects (A to Z, or Z to A
+    when descending), then the objects no name holds, in table order.  Costs a pass over
+    the entries in C and a sort of the named ones only."""
+    values = list(entries)
+    end = len(values) if limit is None else offset + limit
+    if names is None:
+        return values[offset:end]
+    held = names.named()
+    in_names = list(map(held.__contains__, map(_OBJECT_ID, values)))
+    named = sorted(compress(values, in_names), key=lambda e: names.sort_key(e.object_id),
+                   reverse=descending)
+    if end <= len(named):
+        return named[offset:end]
+    rest = compress(values, map(operator.not_, in_names))
+    skip = max(0, offset - len(named))
+    return named[offset:] + list(islice(rest, skip, skip + end - max(offset, len(named))))
 
 
 def _holder_pids(node: Any) -> Dict[str, int]:
@@ -128,7 +166,8 @@ def _holder_pids(node: Any) -> Dict[str, int]:
 
 
 def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
-               driver_counts: Optional[Mapping[bytes, int]] = None) -> Dict[str, Any]:
+               driver_counts: Optional[Mapping[bytes, int]] = None,
+               names: Optional[HolderNames] = None) -> Dict[str, Any]:
     is_actor = e.object_id in node.actors.by_creation_object
     holders = []
     for h, n in sorted(e.holders.items()):
@@ -150,7 +189,8 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
         "contains": [c.hex() for c in e.contains],
         "captured": e.captured,
         "mapped_by": [{"process": r, "pid": pids.get(r), "views": n} for r, n in e.readers.items()],
-        "call_site": e.call_site,
+        "call_site": label_call_site(e.call_site),
+        "held_by": names.names(e.object_id) if names is not None else [],
         "created_by": e.created_by,
         "task_id": None if e.created_by == "put" else task_id_of(e.object_id).hex(),
         "is_error": e.is_error,

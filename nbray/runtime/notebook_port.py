@@ -12,7 +12,8 @@ and the runtime fires the events the notebook listens for (`report_interrupt`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, Optional, Protocol
+from typing import (AbstractSet, Any, Callable, Dict, Iterable, List, Optional, Protocol,
+                    Set)
 
 from . import context, progress
 from .progress import ProgressRenderer, TextProgress
@@ -22,6 +23,25 @@ OutputSink = Callable[[Dict[str, Any]], None]
 TagProvider = Callable[[], Optional[str]]
 ProgressFactory = Callable[[int, str], Optional[ProgressRenderer]]
 InterruptHandler = Callable[[Iterable[bytes]], None]
+
+
+class HolderNames(Protocol):
+    """What the notebook calls the holders of objects, as of one look at its namespace."""
+
+    def names(self, object_id: bytes) -> List[str]:
+        """Names holding a ref to the object ("keep_me", "objs['o137']", "Out[11]")."""
+
+    def matching(self, text: str) -> Set[bytes]:
+        """Ids of the objects with a holder name containing `text`."""
+
+    def named(self) -> AbstractSet[bytes]:
+        """Ids of the objects some name holds."""
+
+    def sort_key(self, object_id: bytes) -> Any:
+        """What a sort by holder compares for a named object."""
+
+
+HolderProvider = Callable[[], HolderNames]
 
 
 class NotebookPort(Protocol):
@@ -40,6 +60,10 @@ class NotebookPort(Protocol):
 
     def label_cells(self, labeler: Optional[Callable[[str], Optional[str]]]) -> None:
         """Name code by cell ("In [3]") in remote tracebacks: file name -> label or None."""
+
+    def name_holders(self, provider: Optional[HolderProvider]) -> None:
+        """Name the holders of objects in object rows (`held_by`) with `provider()`, called
+        once per listing (None: no names)."""
 
     def cancel_objects(self, object_ids: Iterable[bytes]) -> None:
         """Cancel the tasks that make these objects, and the tasks they started."""
@@ -79,7 +103,13 @@ class LocalPort:
     def label_cells(self, labeler: Optional[Callable[[str], Optional[str]]]) -> None:
         from ..serialization import set_filename_labeler
 
+        global _cell_labeler
         set_filename_labeler(labeler)
+        _cell_labeler = labeler
+
+    def name_holders(self, provider: Optional[HolderProvider]) -> None:
+        global _holder_provider
+        _holder_provider = provider
 
     def cancel_objects(self, object_ids: Iterable[bytes]) -> None:
         from ..ids import task_id_of
@@ -105,6 +135,8 @@ def _driver() -> context.Driver:
 
 _port = LocalPort()
 _interrupt_handler: Optional[InterruptHandler] = None
+_cell_labeler: Optional[Callable[[str], Optional[str]]] = None
+_holder_provider: Optional[HolderProvider] = None
 
 
 def current_port() -> NotebookPort:
@@ -123,9 +155,32 @@ def report_interrupt(object_ids: Iterable[bytes]) -> None:
             pass
 
 
+def holder_names() -> Optional[HolderNames]:
+    """The notebook's names for object holders now, or None (no notebook, or it failed:
+    a listing never fails because of the names)."""
+    provider = _holder_provider
+    if provider is None:
+        return None
+    try:
+        return provider()
+    except Exception:
+        return None
+
+
+def label_call_site(call_site: str) -> str:
+    """A call site "file:line" as "In [n] line k" when the file is a notebook cell."""
+    labeler = _cell_labeler
+    if labeler is None or not call_site:
+        return call_site
+    filename, sep, line = call_site.rpartition(":")
+    label = labeler(filename) if sep else None
+    return f"{label} line {line}" if label else call_site
+
+
 # What a %%remote cell runs on a worker, and the text progress bar a widget falls back to.
 CELL_TASK = run_cell
 TEXT_PROGRESS = TextProgress
 
-__all__ = ["CELL_TASK", "LocalPort", "NotebookPort", "TEXT_PROGRESS", "current_port",
+__all__ = ["CELL_TASK", "HolderNames", "HolderProvider", "LocalPort", "NotebookPort",
+           "TEXT_PROGRESS", "current_port", "holder_names", "label_call_site",
            "report_interrupt"]

@@ -70,17 +70,21 @@ def test_memory_magic_lists_the_objects(nbray_kernel):
     k = nbray_kernel
     k.execute("import numpy as np\nbig = nbray.put(np.zeros(2**17))\nsmall = nbray.put('tiny')")
     ids = k.value("[big.hex(), small.hex()]")
-    cell = k.execute("%nbray memory")
+    cell = k.execute("%nbray memory --width 200")   # wide enough for whole ids
     text = cell.stdout
     assert cell.result is None
     for oid in ids:
         assert oid in text, text
+    narrow = k.execute("%nbray memory").stdout      # 100 columns: ids cut to 8+ digits
+    assert max(map(len, narrow.splitlines())) <= 100, narrow
+    for oid in ids:
+        assert f"{oid[:8]}…" in narrow or f"{oid[:9]}…" in narrow, narrow
     assert "1.0 MiB" in text and "ndarray" in text
     assert "Showing 1-2 of 2 objects" in text
-    only_big = k.execute("%nbray memory --filter ndarray --limit 5").stdout
+    only_big = k.execute("%nbray memory --filter ndarray --limit 5 --width 200").stdout
     assert ids[0] in only_big and ids[1] not in only_big
     k.execute("del big")
-    poll_for(lambda: ids[0] not in k.execute("%nbray memory").stdout, TIMEOUT,
+    poll_for(lambda: ids[0] not in k.execute("%nbray memory --width 200").stdout, TIMEOUT,
              "the freed object to leave %nbray memory")
 
 

@@ -1,10 +1,14 @@
 """The nbray sidebar in a real JupyterLab, seen through headless Chromium.
 
 Its rows are exactly the objects `nbray.memory(limit=None)` reports in the
-kernel (spilled ones included), it follows frees and new objects, it tells a
-kernel without a cluster how to start one, and the "Load extension in notebook"
-command inserts a `%load_ext nbray` cell at the top and runs it.  Screenshots go
-to test-artifacts/sidebar*.png.
+kernel (spilled ones included), named as the notebook names them (held by a
+variable, made in "In [n] line k"), with short ids that copy in full, sortable
+columns and a filter that finds variables, all within a default-width sidebar;
+it follows frees and new objects, it tells a kernel without a cluster how to
+start one, and the "Load extension in notebook" command inserts a
+`%load_ext nbray` cell at the top and runs it.  Screenshots go to
+test-artifacts/sidebar*.png, and the one the docs show to
+$NBRAY_SCREENSHOT_DIR/sidebar.png when that is set.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ def state(tag):
     print(tag, json.dumps({"ids": sorted(o["object_id"] for o in rows),
                            "spilled": sorted(o["object_id"] for o in rows if o["where"] == "spilled")}))
 
-state('STATE-1')"""
+state('STATE-1')
+print('NAMES', json.dumps({"small": small.hex(), "medium": medium.hex(),
+                           "big": [r.hex() for r in big]}))"""
 CHANGE = """gone = medium.hex()
 del medium, big[3]
 fresh = nbray.put(np.arange(1000))
@@ -47,6 +53,13 @@ state('STATE-2')"""
 
 ROW_IDS = (f"() => [...document.querySelectorAll('{SIDEBAR} tr.nbray-Object')]"
            ".map(r => r.dataset.objectId).sort()")
+ROW_ORDER = (f"() => [...document.querySelectorAll('{SIDEBAR} tr.nbray-Object')]"
+             ".map(r => r.dataset.objectId)")
+# Whether the sidebar or its object table scrolls sideways.
+SCROLLS_SIDEWAYS = (f"() => [document.querySelector('{SIDEBAR}'), "
+                    f"document.querySelector('{SIDEBAR} .nbray-ObjectTableBody')]"
+                    ".some(e => e.scrollWidth > e.clientWidth + 1)")
+KEY_COLUMNS = ["id", "size", "type", "where", "held by"]
 
 
 def _write_notebook(path, cells):
@@ -138,17 +151,8 @@ def test_sidebar_rows_are_the_kernels_objects_and_follow_frees(jupyter_lab, page
     expect(node.locator(".nbray-Node-spilled")).to_contain_text(
         f"in {len(first['spilled'])} objects")
     assert int(node.locator(".nbray-Node-spilled").get_attribute("data-spilled-bytes")) > 0
-    # the object table: the inspector's columns; spilled rows show where their copy is
-    headers = sidebar.locator(".nbray-ObjectTable thead th").all_inner_texts()
-    assert [h.rstrip(" ▲▼") for h in headers] == [
-        "object id", "size", "type", "owner", "locations", "where", "references", "call site"]
-    for oid in first["spilled"]:
-        row = sidebar.locator(f"tr.nbray-Object[data-object-id='{oid}']")
-        expect(row).to_have_attribute("data-where", "spilled")
-        expect(row).to_contain_text("spilled → file://")
-    expect(sidebar.locator(".nbray-PageLabel")).to_have_text("1-6 of 6 objects, page 1/1")
-    expect(sidebar.locator(".nbray-ActorsView")).to_contain_text("Actors (0)")
-    expect(sidebar.locator(".nbray-TasksView")).to_contain_text("0 running")
+    names = _printed(page, "NAMES")
+    _check_object_table(page, sidebar, first, names)
 
     # the controls reach the server: only spilled objects, then all again
     sidebar.locator("select.nbray-Where").select_option("spilled")
@@ -159,7 +163,7 @@ def test_sidebar_rows_are_the_kernels_objects_and_follow_frees(jupyter_lab, page
     os.makedirs(ARTIFACTS, exist_ok=True)
     _widen_sidebar(page)
     page.screenshot(path=str(ARTIFACTS / "sidebar.png"))
-    for column in ("owner", "where", "references", "call site"):
+    for column in KEY_COLUMNS:
         expect(sidebar.locator(".nbray-ObjectTable th", has_text=column)).to_be_in_viewport()
 
     # frees and new objects show up without touching the sidebar
@@ -171,6 +175,107 @@ def test_sidebar_rows_are_the_kernels_objects_and_follow_frees(jupyter_lab, page
     expect(sidebar.locator(".nbray-PageLabel")).to_have_text("1-5 of 5 objects, page 1/1")
     page.screenshot(path=str(ARTIFACTS / "sidebar-after-free.png"))
     assert _cell_errors(page) == 0
+
+
+def _check_object_table(page, sidebar, first, names):
+    """At the default sidebar width: the key columns without sideways scrolling, names
+    of holders, cells as call sites, short ids that copy, header sorting, the filter."""
+    from playwright.sync_api import expect
+
+    width = page.evaluate(f"() => document.querySelector('{SIDEBAR}').clientWidth")
+    assert 200 <= width <= 320, f"the sidebar opened {width} px wide"
+    headers = sidebar.locator(".nbray-ObjectTable thead th")
+    assert [h.rstrip(" ▲▼") for h in headers.all_inner_texts()] == KEY_COLUMNS
+    for i in range(len(KEY_COLUMNS)):
+        expect(headers.nth(i)).to_be_in_viewport()
+    assert not page.evaluate(SCROLLS_SIDEWAYS)
+    expect(sidebar.locator(".nbray-PageLabel")).to_have_text("1-6 of 6 objects, page 1/1")
+
+    def row(oid):
+        return sidebar.locator(f"tr.nbray-Object[data-object-id='{oid}']")
+
+    # held by the notebook's names
+    expect(row(names["small"]).locator(".nbray-HeldBy")).to_have_text("small")
+    expect(row(names["medium"]).locator(".nbray-HeldBy")).to_have_text("medium")
+    for i, oid in enumerate(names["big"]):
+        expect(row(oid).locator(".nbray-HeldBy")).to_have_text(f"big[{i}]")
+    # a click on a row shows its details: the cell that made it, where a spilled copy is
+    row(names["small"]).click()
+    detail = sidebar.locator(f"tr.nbray-ObjectDetail[data-object-id='{names['small']}']")
+    expect(detail.locator(".nbray-Detail-call-site")).to_have_text("In [3] line 3")
+    expect(detail.locator(".nbray-Detail-id")).to_have_text(names["small"])
+    for oid in first["spilled"]:
+        expect(row(oid)).to_have_attribute("data-where", "spilled")
+        row(oid).click()
+        expect(sidebar.locator(f"tr.nbray-ObjectDetail[data-object-id='{oid}']")
+               ).to_contain_text("spilled → file://")
+        row(oid).click()
+        expect(sidebar.locator(f"tr.nbray-ObjectDetail[data-object-id='{oid}']")).to_have_count(0)
+    expect(row(names["big"][0])).to_have_attribute("title", "created at In [3] line 6")
+    _docs_screenshot(page)
+    row(names["small"]).click()
+    expect(detail).to_have_count(0)
+
+    # ids: the shortest prefix unique on the page (8 or more), the full id in the title
+    # and, on a click, on the clipboard, with a visible confirmation
+    shown = sidebar.locator("td.nbray-ObjectId").evaluate_all(
+        "cells => cells.map(c => [c.closest('tr').dataset.objectId, c.textContent, c.title])")
+    for oid, text, title in shown:
+        prefix = text.rstrip("…")
+        assert text.endswith("…") and len(prefix) >= 8 and oid.startswith(prefix), text
+        assert [o for o, _, _ in shown if o.startswith(prefix)] == [oid]
+        assert oid in title
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    cell = row(names["medium"]).locator("td.nbray-ObjectId")
+    cell.click()
+    expect(cell).to_have_text("copied ✓")
+    assert page.evaluate("() => navigator.clipboard.readText()") == names["medium"]
+    expect(sidebar.locator(f"tr.nbray-ObjectDetail[data-object-id='{names['medium']}']")
+           ).to_have_count(0)   # copying does not open the row
+    expect(cell).to_have_text(re.compile(r"^[0-9a-f]{8,}…$"))
+
+    # sorting by a click on a header, with an arrow for the direction
+    size = sidebar.locator("th[data-sort-key='size']")
+    expect(size).to_have_text("size ▼")
+    size.click()
+    expect(size).to_have_text("size ▲")
+    page.wait_for_function(f"(id) => ({ROW_ORDER})()[0] === id", arg=names["small"], timeout=MS)
+    sidebar.locator("th[data-sort-key='object_id']").click()
+    expect(sidebar.locator("th[data-sort-key='object_id']")).to_have_text("id ▲")
+    expect(size).to_have_text("size")
+    page.wait_for_function(f"(ids) => JSON.stringify(({ROW_ORDER})()) === JSON.stringify(ids)",
+                           arg=sorted(first["ids"]), timeout=MS)
+    held = sidebar.locator("th[data-sort-key='held_by']")
+    held.click()
+    expect(held).to_have_text("held by ▲")
+    by_name = names["big"] + [names["medium"], names["small"]]
+    page.wait_for_function(f"(ids) => JSON.stringify(({ROW_ORDER})()) === JSON.stringify(ids)",
+                           arg=by_name, timeout=MS)
+    size.click()
+    expect(size).to_have_text("size ▼")
+    page.wait_for_function(f"(id) => ({ROW_ORDER})().slice(-1)[0] === id", arg=names["small"],
+                           timeout=MS)
+
+    # the filter finds objects by the variable holding them
+    search = sidebar.locator("input.nbray-Filter")
+    search.fill("big")
+    _wait_rows(page, names["big"])
+    search.fill("medium")
+    _wait_rows(page, [names["medium"]])
+    search.fill("")
+    _wait_rows(page, first["ids"])
+    assert not page.evaluate(SCROLLS_SIDEWAYS)
+
+
+def _docs_screenshot(page):
+    """docs/images/sidebar.png: the notebook and the sidebar at its default width."""
+    target = os.environ.get("NBRAY_SCREENSHOT_DIR")
+    if not target:
+        return
+    os.makedirs(target, exist_ok=True)
+    page.mouse.move(0, 0)   # no hover highlight
+    page.screenshot(path=os.path.join(target, "sidebar.png"),
+                    clip={"x": 0, "y": 0, "width": 1100, "height": 720})
 
 
 def test_load_extension_command_injects_and_runs_the_cell(jupyter_lab, page):
