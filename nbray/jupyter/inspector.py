@@ -14,47 +14,7 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from . import inspector_view as view
-
-
-def namespace_holders(user_ns: Dict[str, Any], limit: int = 10000) -> Dict[str, List[str]]:
-    """hex id -> names that hold a ref: variables, Out[n], and one level inside containers."""
-    from ..api import ObjectRef
-
-    held: Dict[str, List[str]] = {}
-
-    def note(value: Any, label: str) -> None:
-        if isinstance(value, ObjectRef):
-            held.setdefault(value.hex(), []).append(label)
-        elif isinstance(value, (list, tuple)) and len(value) <= limit:
-            for i, v in enumerate(value):
-                if isinstance(v, ObjectRef):
-                    held.setdefault(v.hex(), []).append(f"{label}[{i}]")
-        elif isinstance(value, dict) and len(value) <= limit:
-            for k, v in value.items():
-                if isinstance(v, ObjectRef):
-                    held.setdefault(v.hex(), []).append(f"{label}[{k!r}]")
-
-    for name, value in list(user_ns.items()):
-        if name.startswith("_") or name in ("In", "Out"):
-            continue
-        note(value, name)
-    out = user_ns.get("Out")
-    if isinstance(out, dict):
-        for n, value in list(out.items()):
-            note(value, f"Out[{n}]")
-    return held
-
-
-def cell_of(call_site: str, shell: Any) -> str:
-    """'file:line' of a notebook cell as 'In [n] line L'."""
-    if not call_site or shell is None:
-        return call_site
-    filename, _, line = call_site.rpartition(":")
-    mapping = getattr(getattr(shell, "compile", None), "_filename_map", {}) or {}
-    number = mapping.get(filename)
-    if number is None:
-        return call_site
-    return f"In [{number}] line {line}"
+from .naming import cell_of, namespace_holders
 
 
 class Inspector:
@@ -147,6 +107,7 @@ class Inspector:
     # -- rendering ---------------------------------------------------------------
     def refresh(self) -> None:
         from .. import api
+        from ..runtime.notebook_port import holder_names
 
         if not api.is_initialized():
             self.table.value = "<i>nbray is not running</i>"
@@ -157,12 +118,16 @@ class Inspector:
         if summary.total and self.page * self.page_size >= summary.total:
             self.page = (summary.total - 1) // self.page_size
             return self.refresh()
-        held = namespace_holders(self.shell.user_ns) if self.shell is not None else {}
+        # With %load_ext nbray the rows arrive named (NotebookPort.name_holders); a bare
+        # nbray.inspect() names them here, from this kernel's namespace.
+        named = holder_names() is not None
+        held = namespace_holders(self.shell.user_ns) if self.shell is not None and not named else {}
         rows = []
         for o in summary.objects:
             row = dict(o)
-            row["held_by"] = held.get(o["object_id"], [])
-            row["call_site"] = cell_of(o["call_site"], self.shell)
+            if not named:
+                row["held_by"] = held.get(o["object_id"], [])
+                row["call_site"] = cell_of(o["call_site"], self.shell)
             rows.append(row)
         self.rows, self.nodes = rows, list(summary.nodes)
         self.nodes_html.value = view.nodes_html(self.nodes)
