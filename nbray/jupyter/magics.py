@@ -91,7 +91,8 @@ class NbrayMagics(Magics):
         if args.node:
             options["resources"] = dict(options.get("resources") or {}, **{f"node:{args.node}": 0.001})
         fn = _remote_cell_function().options(**options)
-        value_ref, pulled_ref = fn.remote(cell, pull, **shipped)
+        label = f"In [{self.shell.execution_count}]"   # how tracebacks name this cell
+        value_ref, pulled_ref = fn.remote(cell, pull, label, **shipped)
         if args.output:
             ns[args.output] = value_ref
             if pull:
