@@ -167,8 +167,8 @@ def wait_with_progress(count_ready: Callable[[float], int], total: int, timeout:
     state = ProgressState(total)
     bar = _renderer_factory(total, label)
     try:
+        state.advance(done)
         while True:
-            state.advance(done)
             bad = failed()
             if bad:
                 state.fail(bad)
@@ -178,9 +178,10 @@ def wait_with_progress(count_ready: Callable[[float], int], total: int, timeout:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
+            done = count_ready(POLL if left is None else min(POLL, left))
+            state.advance(done)
             if bar is not None:
                 bar.update(state)
-            done = count_ready(POLL if left is None else min(POLL, left))
     except KeyboardInterrupt:
         state.interrupt()
         raise
