@@ -91,7 +91,9 @@ class NbrayMagics(Magics):
         if args.node:
             options["resources"] = dict(options.get("resources") or {}, **{f"node:{args.node}": 0.001})
         fn = _remote_cell_function().options(**options)
-        label = f"In [{self.shell.execution_count}]"   # how tracebacks name this cell
+        # How tracebacks name this cell: its number, that of the last input in the history
+        # (execution_count is not: IPython 9 counts it up before the cell runs, 8 after).
+        label = f"In [{len(self.shell.history_manager.input_hist_parsed) - 1}]"
         value_ref, pulled_ref = fn.remote(cell, pull, label, **shipped)
         if args.output:
             ns[args.output] = value_ref

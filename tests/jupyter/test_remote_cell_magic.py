@@ -118,7 +118,7 @@ def test_remote_exception_shows_the_remote_frame_and_type(nbray_kernel):
     assert "boom" in err["evalue"]
     text = cell.traceback_text()
     # named as the notebook names the cell; line numbers count the %%remote line as line 1
-    n = k.value("get_ipython().execution_count") - 1
+    n = cell.reply["content"]["execution_count"]
     assert f'File "In [{n}]", line 5, in <module>' in text, text
     assert f'File "In [{n}]", line 3, in inner' in text, text
     assert "raise KeyError('boom')" in text  # the remote source line is shown
