@@ -93,7 +93,9 @@ class NbrayMagics(Magics):
         fn = _remote_cell_function().options(**options)
         # How tracebacks name this cell: its number, that of the last input in the history
         # (execution_count is not: IPython 9 counts it up before the cell runs, 8 after).
-        label = f"In [{len(self.shell.history_manager.input_hist_parsed) - 1}]"
+        history = self.shell.history_manager
+        label = (f"In [{len(history.input_hist_parsed) - 1}]" if history is not None
+                 else "<remote cell>")
         value_ref, pulled_ref = fn.remote(cell, pull, label, **shipped)
         if args.output:
             ns[args.output] = value_ref
