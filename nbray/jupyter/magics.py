@@ -65,6 +65,7 @@ class NbrayMagics(Magics):
             %%remote --pull model
             model = fit(data)
         """
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         import json
 
         args = parse_argstring(self.remote, line)
