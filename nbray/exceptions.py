@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pickle
 import sys
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
+
+# How a task's traceback text is shown in a notebook (file names of cells -> "In [n]"):
+# installed by the serialization layer while the notebook labels its cells.
+_traceback_labeler: Optional[Callable[[str], str]] = None
+
+
+def set_traceback_labeler(labeler: Optional[Callable[[str], str]]) -> None:
+    """Install how RayTaskError's IPython rendering relabels file names (None: as sent)."""
+    global _traceback_labeler
+    _traceback_labeler = labeler
 
 
 class NbrayError(Exception):
@@ -81,7 +91,14 @@ class RayTaskError(NbrayError):
 
     def _render_traceback_(self) -> list:
         # IPython shows this instead of the local frames of `get`.
-        return f"{type(self).__name__}: {self}".split("\n")
+        text = f"{type(self).__name__}: {self}"
+        labeler = _traceback_labeler
+        if labeler is not None:
+            try:
+                text = labeler(text)
+            except Exception:  # noqa: BLE001 - show the error as sent rather than none
+                pass
+        return text.split("\n")
 
     def as_instanceof_cause(self) -> "RayTaskError":
         """This error re-typed as a subclass of both RayTaskError and the cause's class.

@@ -34,6 +34,7 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
         GetTimeoutError: not ready within `timeout` seconds.
         RayTaskError: the task raised (also an instance of the original exception class).
     """
+    __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
     timeout = check_timeout(timeout, "get()")
     if isinstance(object_refs, ObjectRefGenerator):
         return object_refs  # as Ray does: iterate it to get its refs
@@ -65,6 +66,7 @@ def wait(object_refs: Sequence[Any], *, num_returns: int = 1,
     Both lists keep the input order; `ready` has at most `num_returns` refs.  The list may
     hold ObjectRefGenerators too: one is ready when `next()` on it would not wait.
     """
+    __tracebackhide__ = True
     if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError("wait() takes a list of ObjectRefs; wrap a single ref in a list: wait([ref])")
     if not isinstance(object_refs, (list, tuple)):
@@ -134,6 +136,7 @@ def _split(refs: Sequence[Any], ids: List[bytes], ready_ids: Set[bytes], num_ret
 
 def _wait_with_generators(items: Sequence[Any], num_returns: int, timeout: Optional[float]
                           ) -> Tuple[List[Any], List[Any]]:
+    __tracebackhide__ = True
     oids = [r.binary() for r in items if isinstance(r, ObjectRef)]
     tids = [r.task_id() for r in items if isinstance(r, ObjectRefGenerator)]
     try:

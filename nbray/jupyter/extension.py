@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from .. import api
 from ..runtime.notebook_port import current_port
-from . import session
+from . import session, tracebacks
 
 _shell: Optional[Any] = None
 
@@ -31,6 +31,8 @@ def load(shell: Any) -> None:
     port.render_progress(widget_progress)
     port.label_cells(_cell_labeler(shell))
     port.name_holders(holder_provider(shell))
+    router.hook()
+    tracebacks.install(shell)
     shell.register_magics(NbrayMagics)
     session.set_router(router)
     _shell = shell
@@ -40,11 +42,15 @@ def load(shell: Any) -> None:
 def unload(shell: Any) -> None:
     """%unload_ext nbray: stop the cluster and unhook from IPython."""
     global _shell
+    from .output import OutputRouter
+
     port = current_port()
     port.on_interrupt(None)
     port.render_progress(None)
     port.label_cells(None)
     port.name_holders(None)
+    OutputRouter.unhook(shell)
+    tracebacks.uninstall(shell)
     session.set_router(None)
     _shell = None
     api.shutdown()

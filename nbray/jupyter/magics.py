@@ -68,6 +68,7 @@ class NbrayMagics(Magics):
             %%remote --pull model
             model = fit(data)
         """
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         import json
 
         args = parse_argstring(self.remote, line)
@@ -94,8 +95,13 @@ class NbrayMagics(Magics):
         if args.node:
             options["resources"] = dict(options.get("resources") or {}, **{f"node:{args.node}": 0.001})
         fn = _remote_cell_function().options(**options)
+        # How tracebacks name this cell: its number, that of the last input in the history
+        # (execution_count is not: IPython 9 counts it up before the cell runs, 8 after).
+        history = self.shell.history_manager
+        label = (f"In [{len(history.input_hist_parsed) - 1}]" if history is not None
+                 else "<remote cell>")
         value_ref, pulled_ref = _submit_from_cell(self.shell,
-                                                  lambda: fn.remote(cell, pull, **shipped))
+                                                  lambda: fn.remote(cell, pull, label, **shipped))
         if args.output:
             ns[args.output] = value_ref
             if pull:

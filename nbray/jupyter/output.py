@@ -5,6 +5,12 @@ msg_id; nested tasks inherit it).  Output is sent on IOPub with that cell's
 parent header, so it lands under the right cell even after the cell finished
 or while a later cell runs.  A token bucket per cell keeps a print flood from
 freezing the front end; what is dropped is counted and reported.
+
+Headless runners (nbconvert, nbclient, papermill, myst-nb) keep only what arrives before
+a cell's execute reply.  Output of tasks a cell waited for has reached the router by then
+(a worker sends a task's lines before its result, on the same socket); when the cell
+ends (`post_run_cell`, before the reply), the router also reports at once the lines it
+dropped for that cell, instead of a second later.
 """
 
 from __future__ import annotations
@@ -105,10 +111,10 @@ class OutputRouter:
             b.dropped += n - take
             return take
 
-    def _drop_note(self, tag: str) -> str:
+    def _drop_note(self, tag: str, now: bool = False) -> str:
         with self.lock:
             b = self.buckets.get(tag)
-            if b is None or not b.dropped or time.monotonic() - b.reported < 1.0:
+            if b is None or not b.dropped or (not now and time.monotonic() - b.reported < 1.0):
                 return ""
             n, b.dropped, b.reported = b.dropped, 0, time.monotonic()
         return (f"[nbray] {n} lines of worker output were dropped (more than "
@@ -157,16 +163,53 @@ class OutputRouter:
         else:
             sys.stdout.write(content["data"].get("text/plain", "") + "\n")
 
+    # -- the end of a cell ----------------------------------------------------
+    def cell_ended(self, result: Any = None) -> None:
+        """IPython's post_run_cell, before the execute reply: report the cell's dropped
+        lines now, so a headless run (which stops listening at the reply) keeps the note."""
+        tag = self.current_tag()
+        if tag is None:
+            return
+        note = self._drop_note(tag, now=True)
+        if note:
+            self._send(self.parents.get(tag), "stream", {"name": "stdout", "text": note})
+
+    def hook(self) -> None:
+        """Listen to the shell's cell events (the extension calls this once loaded); a
+        router of an earlier load stops listening."""
+        OutputRouter.unhook(self.shell)
+        events = getattr(self.shell, "events", None)
+        if events is not None:
+            events.register("post_run_cell", self.cell_ended)
+
+    @staticmethod
+    def unhook(shell: Any) -> None:
+        """Stop every router listening to `shell`'s cell events."""
+        events = getattr(shell, "events", None)
+        if events is None:
+            return
+        callbacks = getattr(events, "callbacks", {}).get("post_run_cell", [])
+        for callback in list(callbacks):
+            if getattr(callback, "__func__", None) is OutputRouter.cell_ended:
+                events.unregister("post_run_cell", callback)
+
     # -- interrupt ------------------------------------------------------------
     def on_interrupt(self, object_ids: Any) -> None:
         """Kernel > Interrupt during a blocking call: cancel the tasks making the objects
-        it waited for, and everything this cell started."""
+        it waited for, and everything this cell started; the stopped progress bar then
+        says whether the rest was cancelled or keeps running."""
+        from .progress_widget import settle_interrupted_bar
+
         if not self.cancel_on_interrupt:
+            settle_interrupted_bar(cancelling=False)
             return
         from ..runtime.notebook_port import current_port
 
         port = current_port()
-        port.cancel_objects(object_ids)
-        tag = self.current_tag()
-        if tag is not None:
-            port.cancel_cell(tag)
+        try:
+            port.cancel_objects(object_ids)
+            tag = self.current_tag()
+            if tag is not None:
+                port.cancel_cell(tag)
+        finally:
+            settle_interrupted_bar(cancelling=True)

@@ -51,6 +51,7 @@ class AttachedClient(WorkerClient):
     def request(self, build: Callable[[int], Tuple[Any, ...]], timeout: Optional[float] = None,
                 abandon_ids: Optional[List[bytes]] = None,
                 on_late: Optional[Callable[[bool, Any], None]] = None) -> Tuple[bool, Any]:
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         ok, value = super().request(build, timeout, abandon_ids, on_late)
         if not ok and isinstance(value, exc.HeadLostError):
             raise value

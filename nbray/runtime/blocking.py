@@ -27,6 +27,7 @@ def check_timeout(timeout: Any, where: str) -> Optional[float]:
 
 def get_one(object_id: bytes, timeout: Optional[float]) -> Any:
     """The value of one object (its error raised), waiting up to `timeout` seconds."""
+    __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
     try:
         return context.client_or_init().get([object_id], timeout)[0]
     except KeyboardInterrupt:
@@ -36,6 +37,7 @@ def get_one(object_id: bytes, timeout: Optional[float]) -> Any:
 
 def get_many(ids: List[bytes], timeout: Optional[float]) -> List[Any]:
     """The values of several objects; the first error found raises at once."""
+    __tracebackhide__ = True
     client = context.client_or_init()
     try:
         if len(ids) > 1 and (timeout is None or timeout > 1) and _runs_the_node(client):
@@ -67,19 +69,24 @@ def _runs_the_node(client: Any) -> bool:
 def _wait_all_with_progress(client: Any, ids: List[bytes], timeout: Optional[float],
                             label: str, asked: Optional[float] = None) -> Optional[float]:
     """Wait for all objects, drawing a progress bar after a second; returns the time left."""
+    __tracebackhide__ = True
     from .progress import wait_with_progress
 
     start = time.monotonic()
     unique = list(dict.fromkeys(ids))
     total = len(unique)
+    failed: List[bytes] = []
 
     def count_ready(t: float) -> int:
-        if client.node.wait_all_or_first_error(unique, t) is not None:
-            return total   # one failed: stop waiting, and the get() that follows raises its error
+        __tracebackhide__ = True
+        bad = client.node.wait_all_or_first_error(unique, t)
+        if bad is not None:
+            failed.append(bad)  # one failed: stop waiting; the get() that follows raises it
         return len(client.node.ready_ids(unique))
 
     # The caller already waited the usual delay: the bar shows at once.
-    if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects", delay=0.0):
+    if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects", delay=0.0,
+                              count_failed=lambda: len(failed[:1])):
         missing = total - len(client.node.ready_ids(unique))
         from ..exceptions import GetTimeoutError
 

@@ -100,6 +100,7 @@ class BaseClient:
         raise NotImplementedError
 
     def values_of(self, object_ids: Sequence[bytes], descs: Sequence[DescriptorTuple]) -> List[Any]:
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         out = []
         for i, (oid, desc) in enumerate(zip(object_ids, descs)):
             try:
@@ -199,6 +200,7 @@ class DriverClient(BaseClient):
         self.node.put_serialized(oid, ser, holder=self.holder, call_site=site, type_name=type_name)
 
     def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
+        __tracebackhide__ = True
         if len(object_ids) > 1:
             # As in Ray, a failed object raises its error at once: no waiting for the rest.
             start = time.monotonic()
@@ -212,6 +214,7 @@ class DriverClient(BaseClient):
 
     def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
              fetch_local: bool, id_set: Optional[set] = None) -> set:
+        __tracebackhide__ = True
         return self.node.wait_ids(object_ids, num_returns, timeout, id_set)
 
     def submit(self, spec: TaskSpec) -> None:
@@ -238,6 +241,7 @@ class DriverClient(BaseClient):
 
     # -- generator tasks (node_streams.py) -------------------------------------------
     def stream_next(self, task_id: bytes, take: bool, timeout: Optional[float]) -> Tuple[str, Any]:
+        __tracebackhide__ = True
         return self.node.streams.next_item(task_id, take, timeout)
 
     def stream_release(self, task_id: bytes) -> None:
@@ -245,6 +249,7 @@ class DriverClient(BaseClient):
 
     def wait_mixed(self, object_ids: List[bytes], task_ids: List[bytes], num_returns: int,
                    timeout: Optional[float]) -> Tuple[set, set]:
+        __tracebackhide__ = True
         return self.node.streams.wait_mixed(object_ids, task_ids, num_returns, timeout)
 
 
@@ -346,6 +351,7 @@ class WorkerClient(BaseClient):
                 on_late: Optional[Callable[[bool, Any], None]] = None) -> Tuple[bool, Any]:
         """Send a request and wait for its reply.  When the caller stops waiting (timeout,
         interrupt), a reply that still comes is handled by `on_late`."""
+        __tracebackhide__ = True
         req = next(self._req)
         reply = self._replies[req] = Reply()
         self.send(build(req))
@@ -429,6 +435,7 @@ class WorkerClient(BaseClient):
         return KIND_ARENA, (offset, block)
 
     def get(self, object_ids: List[bytes], timeout: Optional[float]) -> List[Any]:
+        __tracebackhide__ = True
         ok, value = self.request(lambda req: wire(Get(req, object_ids)), timeout, list(object_ids))
         if not ok:
             if value is None:
@@ -438,6 +445,7 @@ class WorkerClient(BaseClient):
 
     def wait(self, object_ids: List[bytes], num_returns: int, timeout: Optional[float],
              fetch_local: bool, id_set: Optional[set] = None) -> set:
+        __tracebackhide__ = True
         block = timeout is None or timeout > 0
         ok, ready = self.request(lambda req: wire(Wait(req, object_ids, num_returns, block)),
                                  timeout)
@@ -469,6 +477,7 @@ class WorkerClient(BaseClient):
 
     # -- generator tasks (node_streams.py) -------------------------------------------
     def stream_next(self, task_id: bytes, take: bool, timeout: Optional[float]) -> Tuple[str, Any]:
+        __tracebackhide__ = True
         block = timeout is None or timeout > 0
         ok, value = self.request(lambda req: wire(StreamNext(req, task_id, take, block)), timeout,
                                  on_late=_give_back_item if take else None)
@@ -483,6 +492,7 @@ class WorkerClient(BaseClient):
 
     def wait_mixed(self, object_ids: List[bytes], task_ids: List[bytes], num_returns: int,
                    timeout: Optional[float]) -> Tuple[set, set]:
+        __tracebackhide__ = True
         block = timeout is None or timeout > 0
         ok, value = self.request(lambda req: wire(StreamWait(req, object_ids, task_ids,
                                                              num_returns, block)), timeout)

@@ -98,6 +98,7 @@ class InterruptGuard:
         self.previous, self.handling, self.deferred = previous, False, None
 
     def __call__(self, signum: int, frame: Any) -> None:
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         if self.handling:
             self.deferred = (signum, frame)
             return
@@ -141,6 +142,7 @@ class DirectPoll:
     def wait(self, latch: Latch, timeout: Optional[float], object_ids: Iterable[bytes]) -> bool:
         """Wait until `latch` is counted down (True) or `timeout` passes (False).  Call
         without the node lock; `object_ids` are what the latch waits for."""
+        __tracebackhide__ = True
         if not isinstance(latch, PollLatch) or latch.remaining <= 0:
             return latch.wait(timeout)
         guard = None
@@ -232,6 +234,7 @@ class DirectPoll:
 
     def _poll(self, latch: PollLatch, timeout: Optional[float], borrowed: List["WorkerHandle"],
               guard: Optional[InterruptGuard]) -> bool:
+        __tracebackhide__ = True
         node = self.node
         wake_r = self._wake_fds()[0]
         poller = select.poll()

@@ -48,6 +48,7 @@ class ObjectRefGenerator:
         return self
 
     def __next__(self) -> ObjectRef:
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         with self._lock:
             try:
                 kind, oid = self._client.stream_next(self._task_id, True, None)

@@ -28,6 +28,7 @@ class Latch:
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """True once the count reached zero; False if `timeout` seconds passed first."""
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         if timeout is None:
             while not self._lock.acquire(timeout=0.5):
                 pass

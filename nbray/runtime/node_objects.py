@@ -210,6 +210,7 @@ class NodeObjects:
     def get_descriptors(self, object_ids: List[bytes], timeout: Optional[float],
                         reader: str = DRIVER) -> List[DescriptorTuple]:
         """Descriptors of the objects, waiting until all exist (driver side)."""
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         node = self.node
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -244,6 +245,7 @@ class NodeObjects:
         """Wait until every object is ready, one of them is an error, or `timeout` passes;
         returns the first error's id in input order, or None.  Ray's get() of a list raises
         as soon as any object failed, without waiting for the others: this is its wait."""
+        __tracebackhide__ = True
         directory = self.directory
         with self.node.lock:
             self.drain_deferred()
@@ -346,6 +348,7 @@ class NodeObjects:
         A drain loop calls this once per finished object over a long list, so nothing here
         walks the list in Python: the split is set arithmetic on the directory's pending
         ids, and the wait is one listener on the directory, not a waiter on each entry."""
+        __tracebackhide__ = True
         directory = self.directory
         with self.node.lock:
             self.drain_deferred()

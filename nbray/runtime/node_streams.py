@@ -191,6 +191,7 @@ class NodeStreams:
     # -- the driver (in-process) -----------------------------------------------------
     def next_item(self, task_id: bytes, take: bool, timeout: Optional[float]) -> Next:
         """Wait (up to `timeout`) for the next item or the end of the stream."""
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         node = self.node
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -216,6 +217,7 @@ class NodeStreams:
                    timeout: Optional[float]) -> Tuple[Set[bytes], Set[bytes]]:
         """wait() over objects and generators: (ready object ids, ready generator task ids)
         once `num_returns` of them are ready, or when `timeout` has passed."""
+        __tracebackhide__ = True
         node = self.node
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

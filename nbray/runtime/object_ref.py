@@ -152,6 +152,7 @@ class ObjectRef:
 
     # -- futures ----------------------------------------------------------------
     def result(self, timeout: Optional[float] = None) -> Any:
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         from .blocking import check_timeout, get_one
 
         return get_one(self._id, check_timeout(timeout, "get()"))

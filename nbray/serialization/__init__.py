@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import linecache
 import pickle
+import re
 import threading
 import types
 from collections import ChainMap
@@ -73,14 +74,49 @@ _filename_labeler: Optional[Callable[[str], Optional[str]]] = None
 
 def set_filename_labeler(labeler: Optional[Callable[[str], Optional[str]]]) -> None:
     """Install how code file names are shown in remote tracebacks (the notebook layer
-    maps a cell's file to "In [n]"); None removes it."""
+    maps a cell's file to "In [n]"); None removes it.
+
+    The driver also relabels the text of task errors it shows: a function pickled before
+    the labeler was installed (defined and called before `%load_ext nbray`) reaches the
+    worker without a label, and its traceback names the cell's temporary file."""
     global _filename_labeler
     _filename_labeler = labeler
+    from ..exceptions import set_traceback_labeler
+
+    set_traceback_labeler(relabel_traceback if labeler is not None else None)
 
 
 def label_for_filename(filename: str) -> Optional[str]:
     """The label a remote traceback shows for `filename` ("In [3]"), if one was shipped."""
     return _CODE_LABELS.get(filename)
+
+
+def _label_of(filename: str) -> Optional[str]:
+    """The label of `filename`: from this process's labeler (the notebook's cells), else
+    the one shipped with the code (a worker re-pickling a cell's function for a nested
+    task passes the cell's label on)."""
+    labeler = _filename_labeler
+    if labeler is not None:
+        try:
+            label = labeler(filename)
+        except Exception:  # a broken labeler must not stop a task from being sent
+            label = None
+        if label:
+            return label
+    return _CODE_LABELS.get(filename)
+
+
+_FILE_LINE = re.compile(r'File "([^"\n]+)", line (\d+)')
+
+
+def relabel_traceback(text: str) -> str:
+    """`text` (a formatted traceback) with every file this process can name shown by its
+    label: 'File "/tmp/ipykernel_1/2.py", line 3' -> 'File "In [4]", line 3'."""
+    def sub(m: "re.Match[str]") -> str:
+        label = _label_of(m.group(1))
+        return f'File "{label}", line {m.group(2)}' if label else m.group(0)
+
+    return _FILE_LINE.sub(sub, text)
 
 
 def _base_code_reduce(code: types.CodeType) -> Any:
@@ -95,14 +131,7 @@ def _reduce_code(code: types.CodeType) -> Any:
     # A full entry with no mtime has no file behind it; a 1-tuple is a lazy entry
     # (linecache.lazycache, left by traceback formatting) for a file that exists.
     lines = entry[2] if entry is not None and len(entry) == 4 and entry[1] is None else None
-    labeler = _filename_labeler
-    label = None
-    if labeler is not None:
-        try:
-            label = labeler(filename)
-        except Exception:  # a broken labeler must not stop a task from being sent
-            label = None
-    return _rebuild_code, (ctor, args, filename, lines, label)
+    return _rebuild_code, (ctor, args, filename, lines, _label_of(filename))
 
 
 def _rebuild_code(ctor: Any, args: Tuple[Any, ...], filename: str, lines: Optional[List[str]],
@@ -184,5 +213,5 @@ def contained_refs_of(value: Any) -> List[bytes]:
 
 
 __all__ = ["Serialized", "SerializationError", "serialize", "deserialize", "dumps_function",
-           "set_filename_labeler", "label_for_filename",
+           "set_filename_labeler", "label_for_filename", "relabel_traceback",
            "note_contained_ref", "describe_value", "contained_refs_of"]

@@ -4,9 +4,13 @@ are not, and `%nbray config cancel_on_interrupt=false` turns the cancelling off.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ._kernel_session import TIMEOUT, poll_for
+
+# A traceback line of a frame in nbray's own code ("File .../nbray/runtime/blocking.py:33").
+NBRAY_FRAME = re.compile(r"^File [^\n]*[/\\]nbray[/\\]", re.M)
 
 INTERRUPT_LATENCY = 1.0  # seconds from interrupt_kernel() to KeyboardInterrupt in the cell
 
@@ -44,6 +48,14 @@ def _progress_bar_shown(k, msg_id):
                    and str(m["content"]["data"].get("state", {}).get("value", "")).startswith(
                        "get ")),
         TIMEOUT, "the progress bar of the blocking get to tick")
+
+
+def _bar_and_label(cell):
+    """(IntProgress state, its HTML label's text) as the front end holds them."""
+    models = cell.comm_models()
+    bar = next(s for s in models.values() if s.get("_model_name") == "IntProgressModel")
+    label = next(s for s in models.values() if s.get("_model_name") == "HTMLModel")
+    return bar, re.sub(r"<[^>]+>", "", label["value"])
 
 
 def _interrupt(k, msg_id):
@@ -94,9 +106,17 @@ def test_interrupt_cancels_the_awaited_tasks(nbray_kernel, tmp_path):
     # As in Ray, a task cancelled while running raises RayTaskError(TaskCancelledError), one
     # cancelled before it ran a plain TaskCancelledError: both are TaskCancelledErrors.
     assert k.value("kinds") == ["cancelled"] * 4
-    # the widget bar was left marked as interrupted, and the next cell works
+    # the widget bar was left saying what happened, in the warning colour (failures use
+    # the error colour), and the next cell works
     assert any(m["msg_type"] == "comm_msg" and m["content"]["data"].get("state", {}).get(
-        "bar_style") == "danger" for m in cell.messages)
+        "bar_style") == "warning" for m in cell.messages)
+    bar, text = _bar_and_label(cell)
+    assert (bar["bar_style"], bar["description"], bar["value"]) == ("warning", "interrupted", 0)
+    assert re.fullmatch(r"get 4 objects: interrupted after \d+\.\d s: cancelled 4 of 4", text), text
+    # the traceback shows the user's frames (the cell, then waiting()), none of nbray's
+    tb = cell.traceback_text()
+    assert "----> 2 waiting(refs)" in tb and "return nbray.get(refs)" in tb, tb
+    assert not NBRAY_FRAME.search(tb) and "skipping hidden" not in tb, tb
     assert k.execute("%%remote\n'next cell works'").result == "'next cell works'"
 
 
@@ -135,8 +155,10 @@ def test_cancel_on_interrupt_false_keeps_the_tasks(nbray_kernel, tmp_path):
     msg_id = k.submit("refs = [hold.remote(f'k{i}', FLAGS) for i in range(2)]\nwaiting(refs)")
     poll_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, TIMEOUT, "two running tasks")
     _progress_bar_shown(k, msg_id)
-    _, latency = _interrupt(k, msg_id)
+    cell, latency = _interrupt(k, msg_id)
     assert latency < INTERRUPT_LATENCY, f"KeyboardInterrupt came {latency:.2f} s after the interrupt"
+    _, text = _bar_and_label(cell)
+    assert text.endswith(": 0 of 2 done, 2 still running"), text
     # the interrupt stopped the wait, not the work
     assert k.value("nbray.available_resources()['CPU']") == 0.0
     (tmp_path / "release").touch()

@@ -47,6 +47,34 @@ def test_long_get_of_many_refs_shows_a_progress_bar(nbray_kernel, tmp_path):
     assert any(m["content"]["comm_id"] == box_id for m in cell.of_type("comm_close"))
 
 
+def _bar_and_label(cell):
+    """(IntProgress state, its HTML label's text) as the front end holds them."""
+    models = cell.comm_models()
+    bar = next(s for s in models.values() if s.get("_model_name") == "IntProgressModel")
+    label = next(s for s in models.values() if s.get("_model_name") == "HTMLModel")
+    return bar, re.sub(r"<[^>]+>", "", label["value"])
+
+
+def test_a_failed_task_leaves_the_bar_in_the_error_colour(nbray_kernel, tmp_path):
+    k = nbray_kernel
+    go = tmp_path / "go"
+    k.execute(SLOW + "@nbray.remote\ndef fails(go):\n    import os, time\n"
+              "    while not os.path.exists(go):\n        time.sleep(0.01)\n"
+              "    raise ValueError('one bad apple')\n")
+    msg_id = k.submit(f"nbray.get([fails.remote({str(go)!r})]"
+                      f" + [gated.remote(i, {str(go)!r}) for i in range(5)])")
+    k.wait_for_message(
+        lambda m: (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "comm_msg"
+                   and str(m["content"]["data"].get("state", {}).get("value", "")).startswith(
+                       "get ")), TIMEOUT, "the progress bar to tick")
+    go.touch()
+    cell = k.wait_idle(msg_id, allow_errors=True)
+    assert "one bad apple" in cell.error["evalue"]
+    bar, text = _bar_and_label(cell)
+    assert bar["bar_style"] == "danger" and bar["description"] == "failed", bar
+    assert re.fullmatch(r"get 6 objects: [1-6]/6, 1 failed \(\d+\.\d s\)", text), text
+
+
 def test_get_of_ready_refs_shows_no_progress_bar(nbray_kernel):
     cell = nbray_kernel.execute("vals = nbray.get([nbray.put(i) for i in range(200)])\nsum(vals)")
     assert cell.result == str(sum(range(200)))

@@ -117,9 +117,10 @@ def test_remote_exception_shows_the_remote_frame_and_type(nbray_kernel):
     assert "KeyError" in err["ename"], err
     assert "boom" in err["evalue"]
     text = cell.traceback_text()
-    # line numbers count from the first line of the cell body (after the %%remote line)
-    assert 'File "<remote cell>", line 4, in <module>' in text, text
-    assert 'File "<remote cell>", line 2, in inner' in text, text
+    # named as the notebook names the cell; line numbers count the %%remote line as line 1
+    n = cell.reply["content"]["execution_count"]
+    assert f'File "In [{n}]", line 5, in <module>' in text, text
+    assert f'File "In [{n}]", line 3, in inner' in text, text
     assert "raise KeyError('boom')" in text  # the remote source line is shown
     # the error is also an instance of the original type
     caught = k.execute("%%remote -o failing\nraise ValueError('bad value')")
