@@ -274,3 +274,81 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                     pipe.close()
         nbray.shutdown()
         head.close()
+
+
+# -- the same charts in Jupyter, through the server extension --------------------------------
+
+KERNEL_WORK = """import threading, time
+import nbray
+nbray.init(num_cpus=2, object_store_memory=64 * 2**20)
+
+@nbray.remote
+def kernel_task(i):
+    time.sleep(0.02)
+    return i
+
+@nbray.remote
+class Keeper:
+    def ping(self):
+        return 1
+
+keeper = Keeper.remote()
+nbray.get(keeper.ping.remote())
+stop_work = threading.Event()
+
+def work():
+    while not stop_work.is_set():
+        nbray.get([kernel_task.remote(i) for i in range(4)])
+
+threading.Thread(target=work, daemon=True).start()
+print("WORKING")"""
+
+
+def test_jupyter_serves_the_charts_of_a_kernels_cluster(jupyter_lab, page):
+    """{base_url}nbray/charts/ behind Jupyter's login, the API at {base_url}nbray/api/ with
+    the kernel's id: the page the JupyterLab panel opens, here in the dark theme."""
+    import nbformat
+    import urllib.error
+    import urllib.request
+    from playwright.sync_api import expect
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(KERNEL_WORK)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nbformat.write(nb, str(jupyter_lab.root / "charts.ipynb"))
+    page.goto(jupyter_lab.url("/lab/tree/charts.ipynb") + "&reset")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=2 * MS)
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.content && "
+        "w.sessionContext?.session?.kernel?.status === 'idle'; }", timeout=2 * MS)
+    kernel_id = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+    page.locator(".jp-OutputArea-output pre", has_text="WORKING").wait_for(timeout=2 * MS)
+
+    # Without Jupyter's login, neither the page nor its scripts are served.
+    for path in ("/nbray/charts/", "/nbray/charts/charts.js"):
+        try:
+            with urllib.request.urlopen(jupyter_lab.base + path, timeout=10) as r:
+                status, final = r.status, r.url
+        except urllib.error.HTTPError as e:
+            e.close()
+            status, final = e.code, path
+        assert status in (401, 403) or "/login" in final, (path, status, final)
+
+    # The page as the panel opens it: a full URL of the same origin for api=, cookies only.
+    api = f"{jupyter_lab.base}/nbray/api/"
+    page.goto(f"{jupyter_lab.base}/nbray/charts/charts.html?api={urllib.request.quote(api, safe='')}"
+              f"&kernel_id={kernel_id}&theme=dark")
+    for key in ("store", "memory", "timeline", "rate"):
+        page.wait_for_function(DRAWN, arg=CHART.format(key), timeout=2 * MS)
+    page.wait_for_function("(sel) => /kernel_task/.test(document.querySelector(sel).dataset.functions || '')",
+                           arg=CHART.format("timeline"), timeout=2 * MS)
+    expect(page.locator(CHART.format("actors") + " tr.nbray-actor[data-state='ALIVE']")) \
+        .to_contain_text("Keeper")
+    assert page.evaluate("document.body.classList.contains('nbray-dark')")
+    expect(page.locator(".nbray-charts-status")).to_have_text("")
+    page.screenshot(path=str(ARTIFACTS / "charts-jupyter-dark.png"))
+    # A kernel that is not there: the page says so instead of drawing.
+    page.goto(f"{jupyter_lab.base}/nbray/charts/?api=/nbray/api/&kernel_id=no-such-kernel")
+    expect(page.locator(".nbray-charts-status")).to_contain_text("no kernel 'no-such-kernel'")
