@@ -10,6 +10,7 @@
   const WINDOW_S = 30;           // the task stream shows the newest 30 s
   const HISTORY_S = 300;         // memory and rate charts: the newest 5 min of samples
   const POLL_MS = 1000;
+  const MAX_RUNS = 5000;         // bars in the task stream at most (the newest)
   const SECTIONS = [
     ["store", "Object store per node"],
     ["memory", "Store memory over time"],
@@ -287,11 +288,13 @@
         for (const s of m.samples) samples.push(s);
         if (m.samples.length) lastSample = m.samples[m.samples.length - 1].t;
         while (samples.length && samples[0].t < m.now - HISTORY_S) samples.shift();
-        const t = await api("timeline", { since: Math.max(lastRunEnd - 2, m.now - WINDOW_S), limit: 5000 });
+        const t = await api("timeline", { since: Math.max(lastRunEnd - 2, m.now - WINDOW_S), limit: MAX_RUNS });
         for (const ev of t.events) {
           runs.set(`${ev.args.task_id}/${ev.args.attempt}`, ev);
           lastRunEnd = Math.max(lastRunEnd, (ev.ts + ev.dur) / 1e6);
         }
+        // Thousands of runs a second: keep the newest MAX_RUNS (the Map is in arrival order).
+        for (const key of runs.keys()) { if (runs.size <= MAX_RUNS) break; runs.delete(key); }
         const now = t.now;
         if (samples.length) drawStore(samples[samples.length - 1].nodes);
         drawMemory(now);
