@@ -131,6 +131,15 @@ DRAWN = """(sel) => { const c = document.querySelector(sel + ' canvas');
 CHART_DATA = """(sel) => { const ch = Chart.getChart(document.querySelector(sel + ' canvas'));
   return { labels: ch.data.labels, sets: ch.data.datasets.map(d => ({label: d.label, n: d.data.length})) }; }"""
 
+# The tooltip of the first bar of a function in the task stream (as a hover shows it).
+TOOLTIP_OF_FIRST = """(label) => {
+  const ch = Chart.getChart(document.querySelector("section[data-chart='timeline'] canvas"));
+  const i = ch.data.datasets.findIndex(d => d.label === label);
+  const bar = ch.getDatasetMeta(i).data[0];
+  ch.tooltip.setActiveElements([{ datasetIndex: i, index: 0 }], { x: bar.x, y: bar.y });
+  ch.update();
+  return { title: ch.tooltip.title, body: ch.tooltip.body.flatMap(b => b.lines) }; }"""
+
 
 def _header(page) -> dict:
     return page.evaluate("() => Object.assign({}, document.getElementById('cluster').dataset)")
@@ -227,6 +236,9 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                 bars = {s["label"]: s["n"] for s in timeline["sets"]}
                 assert bars.get("load_block", 0) >= 6 and bars.get("reduce_sum", 0) >= 1, bars
                 assert all(label.split()[-1].isdigit() for label in timeline["labels"])  # "... pid N"
+                tooltip = page.evaluate(TOOLTIP_OF_FIRST, "load_block")
+                assert tooltip["title"] == ["load_block"], tooltip
+                assert " on " in tooltip["body"][0] and tooltip["body"][0].split()[1] in ("ms", "s"), tooltip
                 page.wait_for_function(  # the second node's worker has a row too
                     "(prefix) => Chart.getChart(document.querySelector(\"section[data-chart='timeline'] canvas\"))"
                     ".data.labels.some(l => l.startsWith(prefix))", arg=agent_node[:8], timeout=MS)

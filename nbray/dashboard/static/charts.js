@@ -59,9 +59,9 @@
   }
   const shortName = (name) => name.split(".").slice(-2).join(".");
 
-  // Options from a page's query string: api must be a path on this origin (the page's own
-  // cookies then authenticate every call, and nothing can point it at another site).
-  // A path ("/nbray/api/") or a full URL of this origin; anything else falls back to /api/.
+  // Options from a page's query string. api: a path ("/nbray/api/") or a full URL of this
+  // page's origin (its own cookies then authenticate every call, and nothing can point it
+  // at another site); anything else falls back to /api/.
   function optionsFromQuery(search, here) {
     const q = new URLSearchParams(search);
     const page = new URL(here || window.location.href);
