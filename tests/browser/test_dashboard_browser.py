@@ -8,6 +8,7 @@ use (dashboard.png, timeline.png) go there.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -353,11 +354,13 @@ def test_jupyter_serves_the_charts_of_a_kernels_cluster(jupyter_lab, page):
     nbformat.write(nb, str(jupyter_lab.root / "charts.ipynb"))
     page.goto(jupyter_lab.url("/lab/tree/charts.ipynb") + "&reset")
     page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=2 * MS)
-    page.wait_for_function(
+    expect(page.locator(".jp-LabShell")).to_be_visible()
+    kernel_id = page.wait_for_function(
         "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.content && "
-        "w.sessionContext?.session?.kernel?.status === 'idle'; }", timeout=2 * MS)
-    kernel_id = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+        "w.sessionContext?.session?.kernel?.status === 'idle' && w.sessionContext.session.kernel.id; }",
+        timeout=2 * MS).json_value()
+    page.evaluate("() => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = 0;"
+                  " return window.jupyterapp.commands.execute('notebook:run-cell'); }")
     page.locator(".jp-OutputArea-output pre", has_text="WORKING").wait_for(timeout=2 * MS)
 
     # Without Jupyter's login, neither the page nor its scripts are served.
@@ -383,6 +386,15 @@ def test_jupyter_serves_the_charts_of_a_kernels_cluster(jupyter_lab, page):
     assert page.evaluate("document.body.classList.contains('nbray-dark')")
     expect(page.locator(".nbray-charts-status")).to_have_text("")
     page.screenshot(path=str(ARTIFACTS / "charts-jupyter-dark.png"))
+    # In a sandboxed same-origin iframe, as the JupyterLab panel shows it: cookies still go.
+    url = page.url
+    page.evaluate("(src) => { document.body.innerHTML = ''; const f = document.createElement('iframe');"
+                  " f.id = 'probe'; f.sandbox = 'allow-scripts allow-same-origin'; f.src = src;"
+                  " f.style.width = '1200px'; f.style.height = '900px'; document.body.appendChild(f); }", url)
+    frame = page.frame_locator("iframe#probe")
+    expect(frame.locator(CHART.format("timeline"))).to_have_attribute(
+        "data-functions", re.compile("kernel_task"))
+    expect(frame.locator(".nbray-charts-status")).to_have_text("")
     # A kernel that is not there: the page says so instead of drawing.
     page.goto(f"{jupyter_lab.base}/nbray/charts/?api=/nbray/api/&kernel_id=no-such-kernel")
     expect(page.locator(".nbray-charts-status")).to_contain_text("no kernel 'no-such-kernel'")
