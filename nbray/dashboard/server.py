@@ -10,6 +10,7 @@ header, when present, must match it.  Only GET is served; nothing runs code.
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import os
 import secrets
@@ -19,12 +20,9 @@ import tornado.ioloop
 import tornado.web
 
 from ..transport.ws import token_matches
-from .routes import BadRequest, answer
+from .routes import STATIC, STATIC_FILES, BadRequest, answer, static_file
 
 COOKIE = "nbray-session"
-STATIC = os.path.join(os.path.dirname(__file__), "static")
-
-
 class DashboardAuth:
     """The head's credentials: the cluster token, one-time login codes, session cookies."""
 
@@ -66,6 +64,15 @@ class BaseHandler(tornado.web.RequestHandler):
         cookie = self.get_signed_cookie(COOKIE)
         return "session" if cookie == b"ok" else None
 
+    def login_help(self, what: str) -> str:
+        """A page saying how to get in: the command that prints a fresh login link here."""
+        scheme = "wss" if self.request.protocol == "https" else "ws"
+        command = f"nbray dashboard --address {scheme}://{self.request.host}"
+        return (f"<!doctype html><title>nbray dashboard</title><p>nbray dashboard: {html.escape(what)}</p>"
+                f"<p>To get a fresh one, run <code>{html.escape(command)}</code> on the head's machine "
+                f"(elsewhere add <code>--token-file</code> with the cluster token), and open the link "
+                f"it prints. <code>nbray start --head</code> printed the first one.</p>")
+
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Frame-Options", "DENY")
@@ -94,7 +101,9 @@ class LoginHandler(BaseHandler):
     def get(self) -> None:
         code = self.get_argument("otp", "")
         if not code or not self.auth.use_login_code(code):
-            raise tornado.web.HTTPError(403, reason="this login link is invalid or was used already")
+            self.set_status(403, reason="this login link is invalid or was used already")
+            self.finish(self.login_help("This login link is invalid or was used already: each works once."))
+            return
         self.set_signed_cookie(COOKIE, "ok", httponly=True, samesite="Strict", expires_days=1)
         self.redirect("/")
 
@@ -115,8 +124,7 @@ class PageHandler(BaseHandler):
     def get(self) -> None:
         if self.current_user is None:
             self.set_status(401)
-            self.finish("<p>nbray dashboard: open the one-time login URL printed by "
-                        "<code>nbray start --head</code> (or run <code>nbray dashboard</code>).</p>")
+            self.finish(self.login_help("Not logged in: open a one-time login link."))
             return
         with open(os.path.join(STATIC, "index.html"), encoding="utf-8") as f:
             self.finish(f.read())
@@ -126,11 +134,10 @@ class StaticHandler(BaseHandler):
     def get(self, name: str) -> None:
         if self.current_user is None:
             raise tornado.web.HTTPError(401)
-        if name not in ("dashboard.js", "dashboard.css"):
+        if name not in STATIC_FILES:
             raise tornado.web.HTTPError(404)
-        self.set_header("Content-Type", "text/javascript" if name.endswith(".js") else "text/css")
-        with open(os.path.join(STATIC, name), encoding="utf-8") as f:
-            self.finish(f.read())
+        self.set_header("Content-Type", STATIC_FILES[name] + "; charset=utf-8")
+        self.finish(static_file(name))
 
 
 def routes(auth: DashboardAuth, run_query: Any) -> List[Any]:
@@ -139,7 +146,7 @@ def routes(auth: DashboardAuth, run_query: Any) -> List[Any]:
         (r"/", PageHandler, kw),
         (r"/login", LoginHandler, kw),
         (r"/nbray/login-link", LoginLinkHandler, kw),
-        (r"/static/([a-z.]+)", StaticHandler, kw),
+        (r"/static/([a-z./]+)", StaticHandler, kw),
         (r"/api/([a-z]+)", ApiHandler, kw),
     ]
 

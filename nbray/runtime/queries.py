@@ -7,9 +7,12 @@ functions, so both get identical, JSON-able answers.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+import time
+import weakref
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .introspection import all_node_stats, object_rows
+from .metrics_history import node_label
 
 
 def run(node: Any, op: str, args: Dict[str, Any],
@@ -92,6 +95,66 @@ def _tasks(node: Any, counts: Any, holder: str, limit: int = 1000) -> Any:
     return rows
 
 
+def _metrics(node: Any, counts: Any, holder: str, since: Optional[float] = None) -> Dict[str, Any]:
+    history = node.metrics
+    return {"interval_s": history.interval_s, "now": time.time(), "samples": history.rows(since)}
+
+
+def _timeline_window(node: Any, counts: Any, holder: str, since: Optional[float] = None,
+                     limit: int = 5000) -> Dict[str, Any]:
+    return {"events": node.timeline.window(since, limit), "dropped": node.timeline.dropped,
+            "now": time.time()}
+
+
+# node -> (when counted, lost node ids, counts): a pass over every object is recounted at
+# most every LEFT_RECOUNT_S, so a dashboard polling a store of millions costs little.
+_left_cache: "weakref.WeakKeyDictionary[Any, Tuple[float, frozenset, Dict[str, int]]]" = \
+    weakref.WeakKeyDictionary()
+LEFT_RECOUNT_S = 10.0
+
+
+def _objects_left(node: Any, lost: List[Any]) -> Dict[str, int]:
+    """Per lost node: live objects whose owner (a worker or driver id, "<node id[:8]>-...")
+    was there."""
+    ids = frozenset(info.node_id for info in lost)
+    now = time.monotonic()
+    cached = _left_cache.get(node)
+    if cached is not None and cached[1] == ids and now - cached[0] < LEFT_RECOUNT_S:
+        return cached[2]
+    prefixes = {nid[:8]: nid for nid in ids}
+    left: Dict[str, int] = {}
+    for e in node.table.entries.values():
+        nid = prefixes.get(str(e.owner)[:8])
+        if nid is not None:
+            left[nid] = left.get(nid, 0) + 1
+    _left_cache[node] = (now, ids, left)
+    return left
+
+
+def _node_view(node: Any, counts: Any, holder: str) -> List[Dict[str, Any]]:
+    """all_node_stats, each row with what the dashboard labels it by: its role ("head",
+    "node" or "driver"), a label, its pid, and for a lost one why and when, and how many
+    objects created there are still in the cluster (held by others)."""
+    rows = all_node_stats(node)
+    lost = [info for info in node.cluster_nodes.values() if not info.alive]
+    left = _objects_left(node, lost) if lost else {}
+    for row in rows:
+        info = node.cluster_nodes.get(row["node_id"])
+        if info is None:
+            continue
+        row.update({"role": "head" if info.is_head else "driver" if info.is_driver else "node",
+                    "label": node_label(info), "pid": info.pid or None,
+                    "lost_reason": info.lost_reason or None,
+                    "lost_at": info.lost_at or None,
+                    "objects_left": left.get(info.node_id, 0) if not info.alive else None})
+    return rows
+
+
+def _chrome_trace(node: Any, counts: Any, holder: str) -> Any:
+    labels = {nid: node_label(info) for nid, info in node.cluster_nodes.items()}
+    return node.timeline.chrome_trace(labels)
+
+
 QUERIES = {
     "node_stats": lambda node, counts, holder: all_node_stats(node),
     "workers": _workers,
@@ -101,5 +164,8 @@ QUERIES = {
     "summary": _summary,
     "nodes": lambda node, counts, holder: node.node_rows_locked(),
     "actors": lambda node, counts, holder: node.actors.rows(),
-    "timeline": lambda node, counts, holder: node.timeline.events(),
+    "timeline": _chrome_trace,
+    "timeline_window": _timeline_window,
+    "metrics": _metrics,
+    "node_view": _node_view,
 }
