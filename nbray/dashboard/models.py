@@ -109,3 +109,30 @@ class ActorModel(TypedDict):
     detached: bool
     pending_calls: int
     death_cause: Optional[str]
+
+
+class NodeSampleModel(TypedDict):
+    node_id: str
+    label: str                      # "host (head)", "host", or "host (driver pid N)"
+    store_used: int                 # bytes in the node's shared-memory store
+    store_capacity: int
+    spilled_bytes: int              # bytes whose only copy is on the spill target
+
+
+class SampleModel(TypedDict):
+    t: float                        # when it was taken
+    nodes: List[NodeSampleModel]    # live nodes
+    tasks_done: int                 # task and actor-call runs finished so far (cumulative)
+    tasks_running: int              # workers running a task or an actor call
+
+
+class MetricsModel(TypedDict):
+    interval_s: float               # about how far apart samples are
+    now: float                      # the head's clock when it answered
+    samples: List[SampleModel]      # oldest first; a bounded ring (the newest 600)
+
+
+class TimelineModel(TypedDict):
+    events: List[Dict[str, object]]  # Chrome trace "X" events, as nbray.timeline() has them
+    dropped: int                    # runs the head's record no longer holds (it keeps 10,000)
+    now: float                      # the head's clock when it answered

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 RunQuery = Callable[[str, Dict[str, Any]], Any]
 
-ENDPOINTS = ("cluster", "nodes", "workers", "tasks", "actors", "objects")
+ENDPOINTS = ("cluster", "nodes", "workers", "tasks", "actors", "objects", "metrics", "timeline")
 _SORT = ("size", "created", "last_access", "object_id", "type", "where", "call_site", "owner")
 _WHERE = ("inline", "shared_memory", "spilled", "pending")
 
@@ -33,6 +33,21 @@ def _int(params: Dict[str, List[str]], name: str, default: Optional[int], low: i
     return n
 
 
+def _time(params: Dict[str, List[str]], name: str) -> Optional[float]:
+    """An epoch time in seconds (a float), or None when not given."""
+    values = params.get(name)
+    if not values or values[-1] == "":
+        return None
+    try:
+        t = float(values[-1])
+    except ValueError:
+        raise BadRequest(f"{name} must be a time in seconds since the epoch, got {values[-1]!r}") \
+            from None
+    if not 0 <= t < 1e11:  # also refuses nan and inf
+        raise BadRequest(f"{name} must be a time in seconds since the epoch, got {values[-1]!r}")
+    return t
+
+
 def _choice(params: Dict[str, List[str]], name: str, choices: tuple, default: Optional[str]) -> Optional[str]:
     values = params.get(name)
     if not values or values[-1] == "":
@@ -50,6 +65,11 @@ def answer(name: str, params: Dict[str, List[str]], run_query: RunQuery) -> Any:
         return run_query("node_stats", {})
     if name in ("workers", "actors"):
         return run_query(name, {})
+    if name == "metrics":
+        return run_query("metrics", {"since": _time(params, "since")})
+    if name == "timeline":
+        return run_query("timeline_window", {"since": _time(params, "since"),
+                                             "limit": _int(params, "limit", 5000, 1, 100000)})
     if name == "tasks":
         return run_query("tasks", {"limit": _int(params, "limit", 1000, 1, 100000)})
     if name == "objects":

@@ -23,6 +23,20 @@ from .routes import BadRequest, answer
 
 COOKIE = "nbray-session"
 STATIC = os.path.join(os.path.dirname(__file__), "static")
+# The files under static/ that are served, with their types (nothing else is, whatever the path).
+STATIC_FILES = {
+    "dashboard.js": "text/javascript", "dashboard.css": "text/css",
+    "charts.html": "text/html", "charts.js": "text/javascript", "charts.css": "text/css",
+    "vendor/chart.umd.min.js": "text/javascript", "vendor/LICENSE.md": "text/plain",
+}
+
+
+def static_file(name: str) -> bytes:
+    """The bytes of one of STATIC_FILES (KeyError for any other name)."""
+    if name not in STATIC_FILES:
+        raise KeyError(name)
+    with open(os.path.join(STATIC, *name.split("/")), "rb") as f:
+        return f.read()
 
 
 class DashboardAuth:
@@ -126,11 +140,10 @@ class StaticHandler(BaseHandler):
     def get(self, name: str) -> None:
         if self.current_user is None:
             raise tornado.web.HTTPError(401)
-        if name not in ("dashboard.js", "dashboard.css"):
+        if name not in STATIC_FILES:
             raise tornado.web.HTTPError(404)
-        self.set_header("Content-Type", "text/javascript" if name.endswith(".js") else "text/css")
-        with open(os.path.join(STATIC, name), encoding="utf-8") as f:
-            self.finish(f.read())
+        self.set_header("Content-Type", STATIC_FILES[name] + "; charset=utf-8")
+        self.finish(static_file(name))
 
 
 def routes(auth: DashboardAuth, run_query: Any) -> List[Any]:
@@ -139,9 +152,9 @@ def routes(auth: DashboardAuth, run_query: Any) -> List[Any]:
         (r"/", PageHandler, kw),
         (r"/login", LoginHandler, kw),
         (r"/nbray/login-link", LoginLinkHandler, kw),
-        (r"/static/([a-z.]+)", StaticHandler, kw),
+        (r"/static/([a-z./]+)", StaticHandler, kw),
         (r"/api/([a-z]+)", ApiHandler, kw),
     ]
 
 
-__all__ = ["DashboardAuth", "routes"]
+__all__ = ["DashboardAuth", "STATIC_FILES", "routes", "static_file"]

@@ -44,6 +44,7 @@ from .node_store import NodeStore
 from .node_tasks import NodeTasks
 from .node_streams import NodeStreams
 from .remote_nodes import RemoteNodes
+from .metrics_history import MetricsHistory
 from .timeline import Timeline
 from .worker_requests import WorkerObjectRequests
 from .cluster import NodeInfo
@@ -133,6 +134,7 @@ class Node:
         self.waits = DirectPoll(self)
         self.gpu_slots = GpuSlots()
         self.timeline = Timeline(self.config.timeline_events)
+        self.metrics = MetricsHistory()  # sampled below, in the I/O loop (the dashboard's charts)
         self._io_thread.start()
         self.request_workers(self.config.num_cpus)
 
@@ -238,6 +240,7 @@ class Node:
                 self.pool.reap_idle(self.config.num_cpus, self.config.idle_worker_timeout_s)
                 if len(self.cluster_nodes) > 1:
                     self.remote.check_heartbeats()
+                self.metrics.maybe_sample(self)
 
     def handle_batch(self, worker: WorkerHandle, msgs: List[Any], handlers: Handlers[WorkerHandle]) -> None:
         """Handle the messages read from one worker's socket, in order, under the lock."""

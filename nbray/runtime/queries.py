@@ -7,9 +7,11 @@ functions, so both get identical, JSON-able answers.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, Mapping, Optional
 
 from .introspection import all_node_stats, object_rows
+from .metrics_history import node_label
 
 
 def run(node: Any, op: str, args: Dict[str, Any],
@@ -92,6 +94,22 @@ def _tasks(node: Any, counts: Any, holder: str, limit: int = 1000) -> Any:
     return rows
 
 
+def _metrics(node: Any, counts: Any, holder: str, since: Optional[float] = None) -> Dict[str, Any]:
+    history = node.metrics
+    return {"interval_s": history.interval_s, "now": time.time(), "samples": history.rows(since)}
+
+
+def _timeline_window(node: Any, counts: Any, holder: str, since: Optional[float] = None,
+                     limit: int = 5000) -> Dict[str, Any]:
+    return {"events": node.timeline.window(since, limit), "dropped": node.timeline.dropped,
+            "now": time.time()}
+
+
+def _chrome_trace(node: Any, counts: Any, holder: str) -> Any:
+    labels = {nid: node_label(info) for nid, info in node.cluster_nodes.items()}
+    return node.timeline.chrome_trace(labels)
+
+
 QUERIES = {
     "node_stats": lambda node, counts, holder: all_node_stats(node),
     "workers": _workers,
@@ -101,5 +119,7 @@ QUERIES = {
     "summary": _summary,
     "nodes": lambda node, counts, holder: node.node_rows_locked(),
     "actors": lambda node, counts, holder: node.actors.rows(),
-    "timeline": lambda node, counts, holder: node.timeline.events(),
+    "timeline": _chrome_trace,
+    "timeline_window": _timeline_window,
+    "metrics": _metrics,
 }

@@ -280,6 +280,6 @@ def test_timeline_bound_comes_from_the_environment(make_cluster, monkeypatch):
     nbray.get([noop.remote() for _ in range(100)])
     last = noop.remote()
     nbray.get(last)
-    events = nbray.timeline()
+    events = [e for e in nbray.timeline() if e["ph"] == "X"]  # the runs, not the row names
     assert len(events) == 25 and timeline.dropped == 76
     assert events[-1]["args"]["task_id"] == last.task_id().hex()

@@ -37,8 +37,6 @@ async function refresh() {
       o.call_site || o.created_by].map((c) => `<td>${esc(c)}</td>`).join("") + "</tr>").join("");
     const pages = Math.max(1, Math.ceil(page.total / state.pageSize));
     $("page").textContent = ` page ${state.page + 1}/${pages} (${page.total} objects) `;
-    rows(document.querySelector("#actors tbody"), await api("actors"),
-      (a) => [a.actor_id, a.class_name, a.name || "", a.state, a.restarts, (a.node_id || "").slice(0, 12), a.pid ?? ""]);
     rows(document.querySelector("#tasks tbody"), await api("tasks", { limit: 200 }),
       (t) => [t.task_id, t.name, t.state, (t.node_id || "").slice(0, 12), t.pid ?? "", t.attempt]);
   } catch (e) {
