@@ -36,7 +36,7 @@ class Tally:
         self.total += n
         ctx = nbray.get_runtime_context()
         return {"task_id": ctx.get_task_id(), "worker_id": ctx.get_worker_id(),
-                "total": self.total}
+                "node_id": ctx.get_node_id(), "total": self.total}
 
 
 def _no_constants(name: str) -> float:
@@ -83,6 +83,21 @@ def test_timeline_file_is_a_chrome_trace_of_both_workers_and_the_actor(make_clus
         assert math.isfinite(e["ts"]) and e["dur"] >= 0, e
         assert started - 60 <= e["ts"] / 1e6 <= time.time() + 60, e   # microseconds
         assert isinstance(e["cat"], str) and isinstance(e["args"], dict), e
+
+    # Metadata names every row the runs use, once: each node ("process") and each worker
+    # ("thread"); without it a viewer labels the rows with the bare ids.
+    meta = [e for e in events if e["ph"] == "M"]
+    for e in meta:
+        assert isinstance(e["args"], dict) and e["args"], e
+    threads = [(e["pid"], e["tid"]) for e in meta if e["name"] == "thread_name"]
+    processes = [e["pid"] for e in meta if e["name"] == "process_name"]
+    assert len(threads) == len(set(threads)) and len(processes) == len(set(processes))
+    assert {(e["pid"], e["tid"]) for e in complete} <= set(threads)
+    assert {e["pid"] for e in complete} <= set(processes)
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in meta if e["name"] == "thread_name"}
+    for run in tasks + calls:
+        row = (f"node:{run['node_id'][:12]}", f"worker:{run['worker_id']}")
+        assert run["worker_id"] in names[row], (row, names)
 
     by_task = {e["args"]["task_id"]: e for e in complete if e["args"].get("task_id") in wanted}
     # Each run is on the row of the worker that ran it, under its node.
