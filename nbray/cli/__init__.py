@@ -256,8 +256,10 @@ def _login_link(address: str, token: str) -> str:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from ..runtime.head_server import find_head
 
-    head = find_head(args.address)
-    print(_login_link(args.address or head["address"], _read_token(args)))
+    # A head on another machine is reached by its --address (with --token or --token-file);
+    # only without one is the head looked up among those running here.
+    address = args.address if args.address not in (None, "auto") else find_head(None)["address"]
+    print(_login_link(address, _read_token(args)))
     return 0
 
 

@@ -34,6 +34,13 @@ class NodeModel(TypedDict):
     restore_throughput_bytes_per_s: Optional[float]
     workers: int
     actors: int
+    # The `nodes` endpoint adds (the objects page's `nodes` does not):
+    role: str                       # "head" | "node" | "driver" (an attached driver process)
+    label: str                      # "host (head)", "host", "host (driver pid N)"
+    pid: Optional[int]              # the node's (or driver's) process
+    lost_reason: Optional[str]      # a lost node or driver: why ("connection closed", ...)
+    lost_at: Optional[float]
+    objects_left: Optional[int]     # a lost one: objects created there still held by others
 
 
 class HolderModel(TypedDict):

@@ -62,7 +62,7 @@ def answer(name: str, params: Dict[str, List[str]], run_query: RunQuery) -> Any:
     if name == "cluster":
         return run_query("summary", {})
     if name == "nodes":
-        return run_query("node_stats", {})
+        return run_query("node_view", {})
     if name in ("workers", "actors"):
         return run_query(name, {})
     if name == "metrics":

@@ -10,6 +10,7 @@ header, when present, must match it.  Only GET is served; nothing runs code.
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import os
 import secrets
@@ -80,6 +81,15 @@ class BaseHandler(tornado.web.RequestHandler):
         cookie = self.get_signed_cookie(COOKIE)
         return "session" if cookie == b"ok" else None
 
+    def login_help(self, what: str) -> str:
+        """A page saying how to get in: the command that prints a fresh login link here."""
+        scheme = "wss" if self.request.protocol == "https" else "ws"
+        command = f"nbray dashboard --address {scheme}://{self.request.host}"
+        return (f"<!doctype html><title>nbray dashboard</title><p>nbray dashboard: {html.escape(what)}</p>"
+                f"<p>To get a fresh one, run <code>{html.escape(command)}</code> on the head's machine "
+                f"(elsewhere add <code>--token-file</code> with the cluster token), and open the link "
+                f"it prints. <code>nbray start --head</code> printed the first one.</p>")
+
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Frame-Options", "DENY")
@@ -108,7 +118,9 @@ class LoginHandler(BaseHandler):
     def get(self) -> None:
         code = self.get_argument("otp", "")
         if not code or not self.auth.use_login_code(code):
-            raise tornado.web.HTTPError(403, reason="this login link is invalid or was used already")
+            self.set_status(403, reason="this login link is invalid or was used already")
+            self.finish(self.login_help("This login link is invalid or was used already: each works once."))
+            return
         self.set_signed_cookie(COOKIE, "ok", httponly=True, samesite="Strict", expires_days=1)
         self.redirect("/")
 
@@ -129,8 +141,7 @@ class PageHandler(BaseHandler):
     def get(self) -> None:
         if self.current_user is None:
             self.set_status(401)
-            self.finish("<p>nbray dashboard: open the one-time login URL printed by "
-                        "<code>nbray start --head</code> (or run <code>nbray dashboard</code>).</p>")
+            self.finish(self.login_help("Not logged in: open a one-time login link."))
             return
         with open(os.path.join(STATIC, "index.html"), encoding="utf-8") as f:
             self.finish(f.read())

@@ -1,9 +1,13 @@
-"""Jupyter server extension: the dashboard API under /nbray/api/, behind Jupyter's own auth.
+"""Jupyter server extension: the dashboard API under /nbray/api/ and the charts page under
+/nbray/charts/, behind Jupyter's own auth.
 
 The cluster lives in a kernel process, so these handlers ask the kernel's
 private state socket (one per driver, `<pid>.sock`, JSON only) and answer with
 the same JSON as the head's dashboard (nbray.dashboard.routes).  Every handler
-is @tornado.web.authenticated; Jupyter checks Origin, Host and XSRF.
+is @tornado.web.authenticated; Jupyter checks Origin, Host and XSRF.  The charts page
+(nbray/dashboard/static/charts.html, the same files the head serves) is opened as
+`{base_url}nbray/charts/?api={base_url}nbray/api/&kernel_id=K`: a same-origin page whose
+GET requests carry Jupyter's login cookie (XSRF applies to unsafe methods only).
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from typing import Any, Dict, List, Optional
 
 import tornado.ioloop
 import tornado.web
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 
 from ..dashboard.routes import BadRequest, answer
+from ..dashboard.server import STATIC_FILES, static_file
+
+# What /nbray/charts/ serves: the charts page and its own files (not the head's dashboard).
+CHARTS_FILES = {name: kind for name, kind in STATIC_FILES.items() if not name.startswith("dashboard")}
 from ..runtime.state_server import live_sessions, query
 
 
@@ -88,6 +96,19 @@ class QueryHandler(APIHandler):
         self.finish(json.dumps(result, default=str))
 
 
+class ChartsHandler(JupyterHandler):
+    """GET /nbray/charts/[file]: the charts page (no file: charts.html) and its scripts."""
+
+    @tornado.web.authenticated
+    def get(self, name: str = "") -> None:
+        name = name or "charts.html"
+        if name not in CHARTS_FILES:
+            raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", CHARTS_FILES[name] + "; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(static_file(name))
+
+
 def load(serverapp: Any) -> None:
     web_app = serverapp.web_app
     web_app.settings["nbray_serverapp"] = serverapp
@@ -96,7 +117,12 @@ def load(serverapp: Any) -> None:
         (url_path_join(base, "sessions"), SessionsHandler),
         (url_path_join(base, "([a-z]+)"), QueryHandler),
     ])
-    serverapp.log.info("nbray: dashboard API at %s", base)
+    charts = url_path_join(web_app.settings["base_url"], "nbray", "charts")
+    web_app.add_handlers(".*$", [
+        (charts + "/", ChartsHandler),
+        (charts + "/([a-z./]+)", ChartsHandler),
+    ])
+    serverapp.log.info("nbray: dashboard API at %s, charts at %s/", base, charts)
 
 
 __all__ = ["load"]

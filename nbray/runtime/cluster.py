@@ -31,6 +31,8 @@ class NodeInfo:
     store_used: int = 0
     pid: int = 0
     is_driver: bool = False            # the in-process node of an attached driver (no CPUs)
+    lost_reason: str = ""              # why it was lost (the dashboard explains a dead row)
+    lost_at: float = 0.0               # when (epoch s)
 
 
 __all__ = ["DRIVER", "NodeInfo"]

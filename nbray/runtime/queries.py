@@ -8,7 +8,7 @@ functions, so both get identical, JSON-able answers.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from .introspection import all_node_stats, object_rows
 from .metrics_history import node_label
@@ -105,6 +105,31 @@ def _timeline_window(node: Any, counts: Any, holder: str, since: Optional[float]
             "now": time.time()}
 
 
+def _node_view(node: Any, counts: Any, holder: str) -> List[Dict[str, Any]]:
+    """all_node_stats, each row with what the dashboard labels it by: its role ("head",
+    "node" or "driver"), a label, its pid, and for a lost one why and when, and how many
+    objects created there are still in the cluster (held by others)."""
+    rows = all_node_stats(node)
+    lost = [info for info in node.cluster_nodes.values() if not info.alive]
+    left: Dict[str, int] = {}
+    if lost:  # a pass over the objects only while the cluster has lost members
+        prefixes = {info.node_id[:8]: info.node_id for info in lost}
+        for e in node.table.entries.values():
+            nid = prefixes.get(str(e.owner)[:8])
+            if nid is not None:
+                left[nid] = left.get(nid, 0) + 1
+    for row in rows:
+        info = node.cluster_nodes.get(row["node_id"])
+        if info is None:
+            continue
+        row.update({"role": "head" if info.is_head else "driver" if info.is_driver else "node",
+                    "label": node_label(info), "pid": info.pid or None,
+                    "lost_reason": info.lost_reason or None,
+                    "lost_at": info.lost_at or None,
+                    "objects_left": left.get(info.node_id, 0) if not info.alive else None})
+    return rows
+
+
 def _chrome_trace(node: Any, counts: Any, holder: str) -> Any:
     labels = {nid: node_label(info) for nid, info in node.cluster_nodes.items()}
     return node.timeline.chrome_trace(labels)
@@ -122,4 +147,5 @@ QUERIES = {
     "timeline": _chrome_trace,
     "timeline_window": _timeline_window,
     "metrics": _metrics,
+    "node_view": _node_view,
 }

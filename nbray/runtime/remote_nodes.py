@@ -468,6 +468,7 @@ class RemoteNodes:
         node = self.node
         node_id = info.node_id
         info.alive = False
+        info.lost_reason, info.lost_at = reason, time.time()
         node.stats["nodes_lost"] += 1
         sys.stderr.write(f"nbray: node {node_id[:12]} ({info.hostname}) was lost: {reason}\n")
         try:

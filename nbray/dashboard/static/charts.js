@@ -42,11 +42,15 @@
 
   // Options from a page's query string: api must be a path on this origin (the page's own
   // cookies then authenticate every call, and nothing can point it at another site).
-  function optionsFromQuery(search) {
+  // A path ("/nbray/api/") or a full URL of this origin; anything else falls back to /api/.
+  function optionsFromQuery(search, here) {
     const q = new URLSearchParams(search);
-    let api = q.get("api") || "/api/";
-    if (!api.startsWith("/") || api.startsWith("//")) api = "/api/";
-    if (!api.endsWith("/")) api += "/";
+    const page = new URL(here || window.location.href);
+    let api = "/api/";
+    try {
+      const url = new URL(q.get("api") || "/api/", page);
+      if (url.origin === page.origin) api = url.pathname.endsWith("/") ? url.pathname : url.pathname + "/";
+    } catch (e) { /* not a URL: the default */ }
     return { api, kernelId: q.get("kernel_id") || "", theme: q.get("theme") === "dark" ? "dark" : "light" };
   }
 
