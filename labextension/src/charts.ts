@@ -9,7 +9,6 @@
  * becomes idle, and every few seconds while the panel is shown. It knows nothing
  * about the DOM: the panel tells it the theme.
  */
-import { URLExt } from '@jupyterlab/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import { ServerConnection } from '@jupyterlab/services';
@@ -26,13 +25,19 @@ export const CHARTS_PAGE = 'nbray/charts/charts.html';
 
 /**
  * The URL of the charts page for one kernel:
- * `{base}nbray/charts/charts.html?api={base}nbray/api/&kernel_id=K&theme=T`.
+ * `{base}nbray/charts/charts.html?api={base}nbray/api/&kernel_id=K&theme=T`, where
+ * `{base}` is the path of the server's base URL (the page only takes an API path on
+ * its own origin, so Jupyter's cookie authenticates its requests).
  */
 export function chartsUrl(baseUrl: string, kernelId: string, theme: Theme): string {
-  return (
-    URLExt.join(baseUrl, CHARTS_PAGE) +
-    queryString({ api: URLExt.join(baseUrl, 'nbray', 'api') + '/', kernel_id: kernelId, theme })
-  );
+  const base = basePath(baseUrl);
+  return `${base}${CHARTS_PAGE}` + queryString({ api: `${base}nbray/api/`, kernel_id: kernelId, theme });
+}
+
+/** `http://host:8888/lab-base/` -> `/lab-base/` (a path is kept; always ends with `/`). */
+export function basePath(baseUrl: string): string {
+  const path = new URL(baseUrl, 'http://localhost').pathname;
+  return path.endsWith('/') ? path : `${path}/`;
 }
 
 /**

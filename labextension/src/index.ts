@@ -76,7 +76,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           void chartsTracker.add(charts);
         }
         if (!charts.isAttached) {
-          app.shell.add(charts, 'main');
+          // Beside the notebook, so the charts move while its cells run.
+          app.shell.add(charts, 'main', { mode: 'split-right' });
         }
         app.shell.activateById(charts.id);
         return charts;

@@ -1,6 +1,6 @@
 import { ServerConnection } from '@jupyterlab/services';
 
-import { chartsMessage, ChartsModel, chartsUrl, themeOf } from '../charts';
+import { basePath, chartsMessage, ChartsModel, chartsUrl, themeOf } from '../charts';
 import { NO_CLUSTER_MESSAGE } from '../model';
 import { QueryParams } from '../request';
 
@@ -24,6 +24,9 @@ class FakeServer {
   };
 }
 
+/** A query parameter of a charts page URL. */
+const param = (url: string, name: string) => new URL(url, BASE).searchParams.get(name);
+
 function setup(options: ChartsModel.IOptions = {}) {
   const server = new FakeServer();
   const model = new ChartsModel({ request: server.request, baseUrl: BASE, ...options });
@@ -33,22 +36,22 @@ function setup(options: ChartsModel.IOptions = {}) {
 }
 
 describe('chartsUrl', () => {
-  it('points at the charts page with the API, kernel and theme of contract B', () => {
-    const url = new URL(chartsUrl(BASE, 'k-1', 'dark'));
-    expect(url.origin + url.pathname).toBe(`${BASE}nbray/charts/charts.html`);
-    expect(url.searchParams.get('api')).toBe(`${BASE}nbray/api/`);
+  it('points at the charts page with the API path, kernel and theme of contract B', () => {
+    const url = new URL(chartsUrl(BASE, 'k-1', 'dark'), 'http://127.0.0.1:8888');
+    expect(url.pathname).toBe('/lab-base/nbray/charts/charts.html');
+    expect(url.searchParams.get('api')).toBe('/lab-base/nbray/api/');
     expect(url.searchParams.get('kernel_id')).toBe('k-1');
     expect(url.searchParams.get('theme')).toBe('dark');
     expect([...url.searchParams.keys()]).toEqual(['api', 'kernel_id', 'theme']);
   });
 
-  it('works with a root base URL and escapes the parameters', () => {
+  it('is a path on the server, whatever form the base URL has, with escaped parameters', () => {
     const url = chartsUrl('http://h:1/', 'a&b c', 'light');
-    expect(url).toBe(
-      'http://h:1/nbray/charts/charts.html?api=http%3A%2F%2Fh%3A1%2Fnbray%2Fapi%2F' +
-        '&kernel_id=a%26b%20c&theme=light'
-    );
-    expect(new URL(url).searchParams.get('kernel_id')).toBe('a&b c');
+    expect(url).toBe('/nbray/charts/charts.html?api=%2Fnbray%2Fapi%2F&kernel_id=a%26b%20c&theme=light');
+    expect(new URL(url, 'http://h:1').searchParams.get('kernel_id')).toBe('a&b c');
+    expect(chartsUrl('/', 'k', 'light')).toBe(chartsUrl('http://h:1/', 'k', 'light'));
+    expect(basePath('http://h:1/a/b')).toBe('/a/b/');
+    expect(basePath('/a/')).toBe('/a/');
   });
 });
 
@@ -124,7 +127,7 @@ describe('ChartsModel', () => {
     expect(model.url).toBeNull(); // loading: not the old kernel's page
     await model.refresh();
     expect(model.target).toEqual({ path: 'b.ipynb', kernelId: 'k2' });
-    expect(new URL(model.url!).searchParams.get('kernel_id')).toBe('k2');
+    expect(param(model.url!, 'kernel_id')).toBe('k2');
   });
 
   it('drops an answer about a kernel it no longer follows', async () => {
@@ -151,11 +154,11 @@ describe('ChartsModel', () => {
     const { model, changes } = setup({ theme: 'dark' });
     model.follow({ path: 'a.ipynb', kernelId: 'k1' });
     await model.refresh();
-    expect(new URL(model.url!).searchParams.get('theme')).toBe('dark');
+    expect(param(model.url!, 'theme')).toBe('dark');
     const before = changes();
     model.setTheme('light');
     expect(changes()).toBe(before + 1);
-    expect(new URL(model.url!).searchParams.get('theme')).toBe('light');
+    expect(param(model.url!, 'theme')).toBe('light');
     model.setTheme('light');
     expect(changes()).toBe(before + 1);
   });

@@ -80,7 +80,17 @@ export class ChartsPanel extends Panel {
     super.dispose();
   }
 
-  /** Ask the server only while the panel is shown. */
+  /**
+   * Ask the server only while the panel is shown: a main-area panel is usually
+   * attached already visible (no show message), and hidden when another tab covers it.
+   */
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._model.start();
+    }
+  }
+
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._model.start();
@@ -89,6 +99,11 @@ export class ChartsPanel extends Panel {
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
     this._model.stop();
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._model.stop();
+    super.onBeforeDetach(msg);
   }
 
   private _syncTheme(): void {
