@@ -64,15 +64,21 @@ nbray.get(gone.incr.remote())
 nbray.kill(gone)
 print("WORK {}")""".replace("WAVES", str(WAVES))
 
-# Pixels of a chart's canvas within a few levels of a CSS colour (Chart.js fills bars and
-# strokes lines with it exactly); runs in the charts page.
+# Pixels of a chart's plot area (inside the axes: legends carry the colours too) within a
+# few levels of a CSS colour (Chart.js fills bars and strokes lines with it exactly); runs
+# in the charts page.
 PIXELS = """([chart, css]) => {
   const canvas = document.querySelector(`section[data-chart="${chart}"] canvas`);
-  if (!canvas || !canvas.width) return 0;
+  const drawn = canvas && window.Chart.getChart(canvas);
+  if (!drawn || !drawn.chartArea) return 0;
+  const area = drawn.chartArea, k = drawn.currentDevicePixelRatio || 1;
+  const w = Math.floor((area.right - area.left) * k), h = Math.floor((area.bottom - area.top) * k);
+  if (w <= 0 || h <= 0) return 0;
   const probe = document.createElement('canvas').getContext('2d');
   probe.fillStyle = css; probe.fillRect(0, 0, 1, 1);
   const [r, g, b] = probe.getImageData(0, 0, 1, 1).data;
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const data = canvas.getContext('2d').getImageData(
+    Math.ceil(area.left * k), Math.ceil(area.top * k), w, h).data;
   let n = 0;
   for (let i = 0; i < data.length; i += 4) {
     if (data[i + 3] > 200 && Math.abs(data[i] - r) < 8 && Math.abs(data[i + 1] - g) < 8 &&
@@ -160,16 +166,18 @@ def test_charts_panel_shows_the_kernels_charts_and_follows_theme(jupyter_lab, pa
     for key in SECTIONS:
         expect(frame.locator(f"section[data-chart='{key}']")).to_be_visible()
     expect(frame.locator(".nbray-charts-status")).to_be_empty()
+    # the task stream (first: it shows the newest 30 s): bars in each function's colour
+    expect(frame.locator("section[data-chart='timeline']")).to_have_attribute(
+        "data-functions", re.compile(r"\bcube\b.*\bsquare\b"), timeout=2 * MS)
+    for name in ("square", "cube"):
+        _wait_drawn(frame, "timeline", frame.evaluate("n => NbrayCharts.colourOf(n, false)", name))
     # store: one bar for the one node, its in-memory part drawn
     store = frame.locator("section[data-chart='store']")
     expect(store).to_have_attribute("data-nodes", re.compile(r"^[0-9a-f]+$"), timeout=2 * MS)
     node_id = store.get_attribute("data-nodes")
     _wait_drawn(frame, "store", "#2563eb")
-    # the task stream: bars in each function's colour
-    expect(frame.locator("section[data-chart='timeline']")).to_have_attribute(
-        "data-functions", re.compile(r"\bcube\b.*\bsquare\b"), timeout=2 * MS)
-    for name in ("square", "cube"):
-        _wait_drawn(frame, "timeline", frame.evaluate("n => NbrayCharts.colourOf(n, false)", name))
+    # nothing was spilled: no spilled part on the bar (its legend's colour is outside the plot)
+    assert frame.evaluate(f"(a) => ({PIXELS})(a)", ["store", "#d97706"]) == 0
     # tasks per second (bars) and the node's memory over time (a line in its colour)
     _wait_drawn(frame, "rate", "#059669")
     _wait_drawn(frame, "memory", frame.evaluate("n => NbrayCharts.colourOf(n, false)", node_id))
