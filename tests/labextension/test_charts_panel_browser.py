@@ -9,7 +9,8 @@ the task-stream canvas, the actors table lists the live and the killed actor.  T
 panel follows JupyterLab's dark theme, and the sidebar's "Charts" button brings it back
 after it is closed.  Screenshots: `$NBRAY_SCREENSHOT_DIR/lab-charts.png` when that is
 set (with a longer run of tasks, so the picture has a task stream to look at), else
-test-artifacts/lab-charts.png; test-artifacts/lab-charts-dark.png.
+test-artifacts/lab-charts.png; test-artifacts/lab-charts-no-cluster.png and
+lab-charts-dark.png.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def test_charts_panel_shows_the_kernels_charts_and_follows_theme(jupyter_lab, pa
     expect(panel.locator(".nbray-ChartsFrame")).to_be_hidden()
     # beside the notebook, not over it
     expect(page.locator(".jp-NotebookPanel")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "lab-charts-no-cluster.png"))
 
     # The kernel starts a cluster and works: the panel shows that kernel's charts page.
     _run_cells(page, notebook_id, 3)
@@ -199,7 +202,6 @@ def test_charts_panel_shows_the_kernels_charts_and_follows_theme(jupyter_lab, pa
     frame = _charts_frame(page)
     expect(frame.locator("body.nbray-dark section[data-chart='timeline']")).to_be_visible()
     _wait_drawn(frame, "rate", "#34d399")
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "lab-charts-dark.png"))
 
     # Closed, it comes back from the sidebar's Charts button, on the same kernel.
