@@ -131,6 +131,8 @@ class SampleModel(TypedDict):
     nodes: List[NodeSampleModel]    # live nodes
     tasks_done: int                 # task and actor-call runs finished so far (cumulative)
     tasks_running: int              # workers running a task or an actor call
+    busy_s: float                   # seconds those runs took (cumulative): d(busy_s)/dt is
+                                    # the average number of busy workers
 
 
 class MetricsModel(TypedDict):

@@ -2,7 +2,9 @@
 
 About once a second the node's I/O loop (which wakes at least that often) offers a
 sample: per node, store bytes used, capacity and bytes spilled; tasks done so far
-(cumulative) and tasks running now.  `MetricsHistory` decides whether a sample is due
+(cumulative), tasks running now, and the seconds task runs took so far (cumulative: its
+change over an interval is the average number of busy workers, which a point sample of
+"running" misses between short tasks).  `MetricsHistory` decides whether a sample is due
 and keeps the newest `maxlen` of them in a ring, so a head that runs for weeks holds
 a bounded history (600 samples, about ten minutes, by default: some 150 bytes per
 node and sample).  The decision and the ring are pure (`offer(now, take)` calls
@@ -21,8 +23,10 @@ MAX_SAMPLES = 600
 
 # (node_id, label, store_used, store_capacity, spilled_bytes)
 NodeSample = Tuple[str, str, int, int, int]
-# (t, nodes, tasks_done, tasks_running)
-Sample = Tuple[float, Tuple[NodeSample, ...], int, int]
+# (nodes, tasks_done, tasks_running, busy_s): what sample_node reads
+Reading = Tuple[Tuple[NodeSample, ...], int, int, float]
+# (t, nodes, tasks_done, tasks_running, busy_s)
+Sample = Tuple[float, Tuple[NodeSample, ...], int, int, float]
 
 
 class MetricsHistory:
@@ -41,12 +45,12 @@ class MetricsHistory:
         last = self.last
         return last is None or now - last >= self.interval_s or now < last
 
-    def offer(self, now: float, take: Callable[[], Tuple[Tuple[NodeSample, ...], int, int]]) -> bool:
+    def offer(self, now: float, take: Callable[[], Reading]) -> bool:
         """Record `take()` as the sample at `now` if one is due; True when it was taken."""
         if not self.due(now):
             return False
-        nodes, done, running = take()
-        self.samples.append((now, nodes, done, running))
+        nodes, done, running, busy = take()
+        self.samples.append((now, nodes, done, running, busy))
         self.last = now
         return True
 
@@ -57,10 +61,10 @@ class MetricsHistory:
     def rows(self, since: Optional[float] = None) -> List[Dict[str, Any]]:
         """The samples taken after `since` (all: None), oldest first, as JSON-able dicts."""
         out = []
-        for t, nodes, done, running in list(self.samples):
+        for t, nodes, done, running, busy in list(self.samples):
             if since is not None and t <= since:
                 continue
-            out.append({"t": t, "tasks_done": done, "tasks_running": running, "nodes": [
+            out.append({"t": t, "tasks_done": done, "tasks_running": running, "busy_s": busy, "nodes": [
                 {"node_id": nid, "label": label, "store_used": used, "store_capacity": cap,
                  "spilled_bytes": spilled} for nid, label, used, cap, spilled in nodes]})
         return out
@@ -76,8 +80,9 @@ def node_label(info: Any) -> str:
     return host
 
 
-def sample_node(node: Any) -> Tuple[Tuple[NodeSample, ...], int, int]:
-    """(per-node store figures, tasks done so far, tasks running) of a head; lock held.
+def sample_node(node: Any) -> Reading:
+    """(per-node store figures, tasks done so far, tasks running, seconds of task runs so
+    far) of a head; lock held.
 
     Cheap at any scale: the store totals are kept counters (no pass over objects), and
     tasks done is the timeline's count of runs."""
@@ -94,7 +99,7 @@ def sample_node(node: Any) -> Tuple[Tuple[NodeSample, ...], int, int]:
     # A worker runs a task, or an actor call it was sent (calls_out) and has not answered.
     running = sum(1 for w in node.workers.values()
                   if w.task is not None or getattr(w, "calls_out", 0) > 0)
-    return tuple(rows), node.timeline.total, running
+    return tuple(rows), node.timeline.total, running, node.timeline.busy_s
 
 
 __all__ = ["INTERVAL_S", "MAX_SAMPLES", "MetricsHistory", "node_label", "sample_node"]

@@ -6,7 +6,7 @@ the task's results.  The record is a ring: it keeps the newest `maxlen` runs
 (`MAX_EVENTS` unless `NBRAY_TIMELINE_EVENTS` says otherwise; 0 keeps none), so a
 program that runs tasks forever holds a bounded record, about 250 bytes a run.
 `dropped` counts the runs that fell out of it, `total` every run recorded (the
-dashboard's "tasks done").  `events()` turns the runs into Chrome trace events
+dashboard's "tasks done"), `busy_s` the sum of their durations.  `events()` turns the runs into Chrome trace events
 ("complete" events, `ph: "X"`, times in µs); `chrome_trace()` adds the metadata
 events ("M": process_name, thread_name) that make chrome://tracing and Perfetto label
 each row with its node and worker; `window()` is the dashboard's recent slice.
@@ -30,6 +30,7 @@ class Timeline:
         self.runs: Deque[_Run] = collections.deque(maxlen=self.maxlen)
         self.dropped = 0   # runs pushed out of the ring (or not kept, with maxlen 0)
         self.total = 0     # runs recorded, ever
+        self.busy_s = 0.0  # the sum of their durations (the dashboard's average busy workers)
 
     def record(self, spec: Any, worker: Any, timing: Any) -> None:
         """One run of `spec` on `worker`; `timing` is (start, end) in seconds since the epoch."""
@@ -39,6 +40,7 @@ class Timeline:
             return  # a worker of another version: nothing to record
         runs = self.runs
         self.total += 1
+        self.busy_s += max(0.0, end - start)
         if len(runs) == self.maxlen:
             self.dropped += 1
             if not self.maxlen:

@@ -1,20 +1,39 @@
-"""The head's web dashboard in headless Chromium: login once, rows match nbray.memory(), live."""
+"""The head's web dashboard in headless Chromium: login once, rows match nbray.memory(), live;
+its charts render a running workload; rows are labelled; `nbray dashboard` lets you back in.
+
+Screenshots go to test-artifacts/, or, when NBRAY_SCREENSHOT_DIR is set, the ones the docs
+use (dashboard.png, timeline.png) go there.
+"""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nbray
-from tests._support import poll_for
+from tests._support import driver_env, poll_for
 
 from ._browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT, missing_requirements
 
 pytestmark = pytest.mark.browser
+MS = TIMEOUT * 1000
 
 
 def _memory_ids() -> set:
     return {o["object_id"] for o in nbray.memory(limit=None).objects}
+
+
+def _shots() -> Path:
+    """Where docs screenshots go: NBRAY_SCREENSHOT_DIR, else test-artifacts/."""
+    out = Path(os.environ.get("NBRAY_SCREENSHOT_DIR") or ARTIFACTS)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def test_dashboard_rows_follow_the_object_table(make_cluster):
@@ -48,7 +67,7 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
                          msg="dashboard rows equal nbray.memory()")
                 assert "spilled" in page.inner_text("#objects")
                 ARTIFACTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+                page.screenshot(path=str(ARTIFACTS / "dashboard-objects.png"), full_page=True)
 
                 # Live: freeing and creating objects shows up without reloading.
                 gone = big.pop()
@@ -69,5 +88,189 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
                 browser.close()
         del small, big
     finally:
+        nbray.shutdown()
+        head.close()
+
+
+# -- the charts, the labelled rows, and the way back in ---------------------------------------
+
+@nbray.remote
+def load_block(i):
+    import time
+    time.sleep(0.03 + 0.01 * (i % 4))
+    return i
+
+
+@nbray.remote
+def reduce_sum(*parts):
+    import time
+    time.sleep(0.05)
+    return sum(parts)
+
+
+@nbray.remote
+class Counter:
+    def inc(self):
+        return 1
+
+
+ATTACHED = """
+import sys
+import nbray
+nbray.init(address=sys.argv[1])
+kept = nbray.put("made by the attached driver")
+print("ATTACHED", flush=True)
+sys.stdin.read()   # until the test closes our stdin
+"""
+
+CHART = "section[data-chart='{}']"
+# A canvas counts as drawn when some pixel is not transparent.
+DRAWN = """(sel) => { const c = document.querySelector(sel + ' canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }"""
+CHART_DATA = """(sel) => { const ch = Chart.getChart(document.querySelector(sel + ' canvas'));
+  return { labels: ch.data.labels, sets: ch.data.datasets.map(d => ({label: d.label, n: d.data.length})) }; }"""
+
+
+def _header(page) -> dict:
+    return page.evaluate("() => Object.assign({}, document.getElementById('cluster').dataset)")
+
+
+def _shown(page) -> dict:
+    """What the dashboard's rows show: live nodes, drivers, task workers, objects."""
+    return page.evaluate("""() => ({
+      nodes: String(document.querySelectorAll('.node[data-alive=true]:not([data-role=driver])').length),
+      drivers: String(document.querySelectorAll('.node[data-alive=true][data-role=driver]').length),
+      workers: String([...document.querySelectorAll('tr.nbray-worker')]
+                      .filter(r => !r.cells[1].textContent.startsWith('driver')).length),
+      objects: (document.getElementById('page').textContent.match(/\\((\\d+) objects\\)/) || [])[1] })""")
+
+
+def _counts_agree(page, drivers: str) -> None:
+    def agree() -> bool:
+        return _header(page) == _shown(page) and _header(page)["drivers"] == drivers
+    try:
+        poll_for(agree, timeout=TIMEOUT, interval=0.2, msg="the header to count the rows shown")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: header {_header(page)}, rows {_shown(page)}") from None
+
+
+def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import expect, sync_playwright
+
+    from nbray.runtime.head_server import HeadServer
+
+    expect.set_options(timeout=MS)
+    make_cluster(object_store_memory=64 * 2**20, num_cpus=2)
+    head = HeadServer(nbray.runtime.context.current_driver().node, write_address=False)
+    stop = threading.Event()
+
+    def workload() -> None:
+        recent = []  # a few MiB put and freed as it goes: the memory chart moves
+        while not stop.is_set():
+            nbray.get(reduce_sum.remote(*[load_block.remote(i) for i in range(6)]))
+            recent = recent[-4:] + [nbray.put(np.ones(2**18))]
+
+    runner = threading.Thread(target=workload, name="dashboard-workload")
+    driver = None
+    try:
+        alive, gone = Counter.remote(), Counter.options(name="tally").remote()
+        assert nbray.get([alive.inc.remote(), gone.inc.remote()]) == [1, 1]
+        nbray.kill(gone)
+        big = [nbray.put(np.full(3 * 2**20, float(i))) for i in range(3)]  # 72 MiB: one spills
+        runner.start()
+        driver = subprocess.Popen([sys.executable, "-c", ATTACHED, head.address],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=driver_env({"NBRAY_TOKEN": head.token}))
+        assert driver.stdout is not None and driver.stdout.readline().strip() == "ATTACHED"
+
+        # `nbray dashboard` prints a fresh link to this head; the 401 page names it.
+        link = subprocess.run([sys.executable, "-m", "nbray", "dashboard", "--address", head.address],
+                              capture_output=True, text=True, timeout=60,
+                              env=driver_env({"NBRAY_TOKEN": head.token}))
+        assert link.returncode == 0, link.stderr
+        url = link.stdout.strip()
+        assert url.startswith(head.object_url + "/login?otp="), url
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                errors: list = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                response = page.goto(head.object_url + "/")
+                assert response is not None and response.status == 401
+                assert f"nbray dashboard --address {head.address}" in page.inner_text("body")
+                page.goto(url)
+                expect(page.locator("#cluster")).to_contain_text("node")
+
+                # Every chart draws: store bars per node, memory and rate over time, the task
+                # stream with a bar colour per function, actors with their state.
+                for key in ("store", "memory", "timeline", "rate"):
+                    page.wait_for_function(DRAWN, arg=CHART.format(key), timeout=MS)
+                page.wait_for_function(
+                    "(sel) => /load_block/.test(document.querySelector(sel).dataset.functions || '')"
+                    " && /reduce_sum/.test(document.querySelector(sel).dataset.functions)",
+                    arg=CHART.format("timeline"), timeout=MS)
+                timeline = page.evaluate(CHART_DATA, CHART.format("timeline"))
+                bars = {s["label"]: s["n"] for s in timeline["sets"]}
+                assert bars.get("load_block", 0) >= 6 and bars.get("reduce_sum", 0) >= 1, bars
+                assert all(label.split()[-1].isdigit() for label in timeline["labels"])  # "... pid N"
+                page.wait_for_function(  # a bar for the head, one for the attached driver's store
+                    "(sel) => (document.querySelector(sel).dataset.nodes || '').split(' ').length === 2",
+                    arg=CHART.format("store"), timeout=MS)
+                store = page.evaluate(CHART_DATA, CHART.format("store"))
+                assert [s["label"] for s in store["sets"]] == ["in memory", "free", "spilled (on disk)"]
+                names = page.get_attribute(CHART.format("store"), "data-labels").split("\n")
+                assert names[0].endswith("(head)") and len(store["labels"]) == 2, names
+                assert names[1].endswith(f"(driver pid {driver.pid})"), names
+                page.wait_for_function(  # spilled bytes reach the bars
+                    "() => Chart.getChart(document.querySelector(\"section[data-chart='store'] canvas\"))"
+                    ".data.datasets[2].data[0] > 0", timeout=MS)
+                memory = page.evaluate(CHART_DATA, CHART.format("memory"))
+                assert any(s["n"] >= 1 for s in memory["sets"]), memory
+                actors = page.locator(CHART.format("actors") + " tr.nbray-actor")
+                expect(actors.locator("xpath=self::*[@data-state='ALIVE']")).to_have_count(1)
+                expect(actors.locator("xpath=self::*[@data-state='DEAD']")).to_contain_text("tally")
+
+                # Rows say which node is the head and which row is the attached driver, and
+                # the header counts what the rows show.
+                head_row = page.locator(".node[data-role='head']")
+                expect(head_row).to_contain_text("head node")
+                driver_row = page.locator(".node[data-role='driver']")
+                expect(driver_row).to_contain_text(f"driver pid {driver.pid}")
+                _counts_agree(page, drivers="1")
+                if os.environ.get("NBRAY_SCREENSHOT_DIR"):  # for the docs: 20 s of history
+                    page.wait_for_function(
+                        "() => Chart.getChart(document.querySelector(\"section[data-chart='memory'] canvas\"))"
+                        ".data.datasets[0].data.length >= 20", timeout=3 * MS)
+                page.screenshot(path=str(_shots() / "dashboard.png"))
+                page.locator(CHART.format("timeline")).screenshot(path=str(_shots() / "timeline.png"))
+
+                # The driver goes away: its row says so and what became of its objects.
+                assert driver.stdin is not None
+                driver.stdin.close()
+                driver.wait(timeout=60)
+                expect(driver_row).to_have_attribute("data-alive", "false")
+                expect(driver_row).to_contain_text("disconnected")
+                expect(driver_row).to_contain_text("references it held were released")
+                _counts_agree(page, drivers="0")
+                assert errors == []
+            finally:
+                browser.close()
+        del big, alive, gone
+    finally:
+        stop.set()
+        if runner.is_alive():
+            runner.join(timeout=60)
+        if driver is not None:
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait(timeout=30)
+            for pipe in (driver.stdin, driver.stdout):
+                if pipe is not None:
+                    pipe.close()
         nbray.shutdown()
         head.close()

@@ -14,7 +14,7 @@
     ["store", "Object store per node"],
     ["memory", "Store memory over time"],
     ["timeline", `Task stream (last ${WINDOW_S} s)`],
-    ["rate", "Tasks per second"],
+    ["rate", "Tasks per second, busy workers"],
     ["actors", "Actors"],
   ];
   const STATE_CLASS = { ALIVE: "alive", PENDING_CREATION: "pending", RESTARTING: "restarting", DEAD: "dead" };
@@ -31,12 +31,16 @@
     return `${s.toFixed(2)} s`;
   }
 
-  // A stable colour per function name (FNV-1a hash -> hue), the same on every page and reload.
-  function colourOf(name, dark) {
+  // A stable colour per function name: a hash of the name (FNV-1a, then murmur's final mix
+  // so that similar names spread) picks one of 16 distinct colours, the same on every page
+  // and reload; more names than colours share some.
+  const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+    "#ff9da7", "#9c755f", "#17becf", "#bcbd22", "#d62728", "#9467bd", "#e377c2", "#2ca02c", "#1f77b4"];
+  function colourOf(name) {
     let h = 0x811c9dc5;
-    for (let i = 0; i < name.length; i++) { h ^= name.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
-    const hue = h % 360, sat = 55 + (h >> 9) % 25, light = (dark ? 58 : 46) + (h >> 17) % 10;
-    return `hsl(${hue}, ${sat}%, ${light}%)`;
+    for (let i = 0; i < name.length; i++) { h ^= name.charCodeAt(i); h = Math.imul(h, 0x01000193); }
+    h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+    return PALETTE[(h >>> 0) % PALETTE.length];
   }
   const shortName = (name) => name.split(".").slice(-2).join(".");
 
@@ -63,7 +67,7 @@
     root.innerHTML = `<div class="nbray-charts-status" role="status"></div>` + SECTIONS.map(([key, title]) =>
       `<section data-chart="${key}"><h3>${esc(title)}</h3>` +
       (key === "actors" ? `<div class="nbray-actors"><table><thead><tr><th>state</th><th>class</th><th>name</th>` +
-        `<th>node</th><th>pid</th><th>pending calls</th><th>restarts</th><th>cause of death</th></tr></thead>` +
+        `<th>pid</th><th>queued</th><th>restarts</th><th>why dead</th></tr></thead>` +
         `<tbody></tbody></table><p class="nbray-empty">no actors</p></div>`
         : `<div class="nbray-canvas"><canvas></canvas></div>`) + `</section>`).join("");
     const section = (key) => root.querySelector(`section[data-chart="${key}"]`);
@@ -80,6 +84,10 @@
       ticks: { color: text, callback: (v) => `${-v}` } });
     const canvas = (key) => section(key).querySelector("canvas");
 
+    // Each node's bar is its own capacity (100 %): in memory + free, then what is spilled
+    // beyond it; nodes of different sizes stay readable side by side. Tooltips give bytes.
+    const pct = (part, n) => n.store_capacity ? 100 * part / n.store_capacity : 0;
+    let lastNodes = [];
     const store = new Chart(canvas("store"), {
       type: "bar",
       data: { labels: [], datasets: [
@@ -89,18 +97,20 @@
       ] },
       options: Object.assign({}, base, {
         indexAxis: "y",
-        scales: { x: axis({ stacked: true, beginAtZero: true, ticks: { color: text, callback: (v) => size(v) } }),
+        scales: { x: axis({ stacked: true, beginAtZero: true, suggestedMax: 100,
+                            ticks: { color: text, callback: (v) => `${v}%` },
+                            title: { display: true, text: "% of the node's store", color: text } }),
                   y: axis({ stacked: true }) },
         plugins: Object.assign({}, base.plugins, { tooltip: { callbacks: {
-          label: (c) => `${c.dataset.label}: ${size(c.raw)}`,
-          footer: (items) => items.length ? storeFooter(items[0].dataIndex) : "" } } }),
+          label: (c) => {
+            const n = lastNodes[c.dataIndex], key = ["store_used", "free", "spilled_bytes"][c.datasetIndex];
+            const bytes = key === "free" ? n.store_capacity - n.store_used : n[key];
+            return `${c.dataset.label}: ${size(bytes)}`;
+          },
+          footer: (items) => items.length && lastNodes[items[0].dataIndex]
+            ? `capacity ${size(lastNodes[items[0].dataIndex].store_capacity)}` : "" } } }),
       }),
     });
-    let lastNodes = [];
-    const storeFooter = (i) => {
-      const n = lastNodes[i];
-      return n ? `capacity ${size(n.store_capacity)}` : "";
-    };
 
     const memory = new Chart(canvas("memory"), {
       type: "line", data: { datasets: [] },
@@ -129,17 +139,21 @@
 
     const rate = new Chart(canvas("rate"), {
       type: "bar", data: { datasets: [
-        { type: "bar", label: "tasks done per second", data: [], backgroundColor: dark ? "#34d399" : "#059669", yAxisID: "y" },
-        { type: "line", label: "tasks running", data: [], borderColor: dark ? "#f472b6" : "#db2777", backgroundColor: "transparent",
-          pointRadius: 0, borderWidth: 2, stepped: true, yAxisID: "y" },
+        { type: "bar", label: "tasks done per second", data: [], backgroundColor: dark ? "#34d399" : "#059669", yAxisID: "y", order: 2 },
+        { type: "line", label: "workers busy (average)", data: [], borderColor: dark ? "#f472b6" : "#db2777", backgroundColor: "transparent",
+          pointRadius: 0, borderWidth: 2.5, tension: 0.3, yAxisID: "running", order: 1 },
       ] },
       options: Object.assign({}, base, {
         parsing: false,
-        scales: { x: secondsAxis(-120), y: axis({ beginAtZero: true, ticks: { color: text, precision: 0 } }) },
+        scales: { x: secondsAxis(-120),
+                  y: axis({ beginAtZero: true, ticks: { color: text, precision: 0 },
+                            title: { display: true, text: "done / s", color: text } }),
+                  running: axis({ position: "right", beginAtZero: true, suggestedMax: 2, grid: { drawOnChartArea: false },
+                                  ticks: { color: text, precision: 0 }, title: { display: true, text: "busy workers", color: text } }) },
         datasets: { bar: { barPercentage: 1, categoryPercentage: 1 } },
         plugins: Object.assign({}, base.plugins, { tooltip: { callbacks: {
           title: (items) => items.length ? `${(-items[0].parsed.x).toFixed(0)} s ago` : "",
-          label: (c) => `${c.dataset.label}: ${c.parsed.y.toFixed(c.datasetIndex === 0 ? 1 : 0)}` } } }),
+          label: (c) => `${c.dataset.label}: ${c.parsed.y.toFixed(1)}` } } }),
       }),
     });
 
@@ -163,12 +177,15 @@
 
     function drawStore(nodes) {
       lastNodes = nodes;
-      store.data.labels = nodes.map((n) => n.label);
-      store.data.datasets[0].data = nodes.map((n) => n.store_used);
-      store.data.datasets[1].data = nodes.map((n) => Math.max(0, n.store_capacity - n.store_used));
-      store.data.datasets[2].data = nodes.map((n) => n.spilled_bytes);
-      section("store").dataset.nodes = nodes.map((n) => n.node_id).join(" ");
-      section("store").querySelector(".nbray-canvas").style.height = `${Math.max(90, 40 + 34 * nodes.length)}px`;
+      store.data.labels = nodes.map((n) => [n.label, `${size(n.store_used)} of ${size(n.store_capacity)}` +
+        (n.spilled_bytes ? `, ${size(n.spilled_bytes)} spilled` : "")]);
+      store.data.datasets[0].data = nodes.map((n) => pct(n.store_used, n));
+      store.data.datasets[1].data = nodes.map((n) => pct(Math.max(0, n.store_capacity - n.store_used), n));
+      store.data.datasets[2].data = nodes.map((n) => pct(n.spilled_bytes, n));
+      const sec = section("store");
+      sec.dataset.nodes = nodes.map((n) => n.node_id).join(" ");
+      sec.dataset.labels = nodes.map((n) => n.label).join("\n");
+      sec.querySelector(".nbray-canvas").style.height = `${Math.max(110, 60 + 44 * nodes.length)}px`;
       store.update("none");
     }
 
@@ -183,15 +200,16 @@
         }
       }
       const sets = [];
-      for (const [nid, e] of byNode) {
-        const c = colourOf(nid, dark);
+      let k = 0;
+      for (const e of byNode.values()) {
+        const c = PALETTE[k++ % PALETTE.length];  // nodes in the head's order: the head first
         sets.push({ label: `${e.label} in memory`, data: e.used, borderColor: c, backgroundColor: c });
         if (e.spilled.some((p) => p.y > 0)) {
           sets.push({ label: `${e.label} spilled`, data: e.spilled, borderColor: c, backgroundColor: c, borderDash: [6, 4] });
         }
       }
       memory.data.datasets = sets;
-      const span = samples.length ? Math.min(HISTORY_S, Math.max(60, now - samples[0].t)) : 60;
+      const span = samples.length ? Math.min(HISTORY_S, Math.max(30, now - samples[0].t)) : 30;
       memory.options.scales.x.min = -Math.ceil(span / 10) * 10;
       memory.update("none");
     }
@@ -200,9 +218,10 @@
       const done = [], running = [];
       for (let i = 1; i < samples.length; i++) {
         const a = samples[i - 1], b = samples[i], dt = b.t - a.t;
-        if (dt > 0) done.push({ x: b.t - now, y: Math.max(0, b.tasks_done - a.tasks_done) / dt });
+        if (dt <= 0) continue;
+        done.push({ x: b.t - now, y: Math.max(0, b.tasks_done - a.tasks_done) / dt });
+        running.push({ x: b.t - now, y: b.busy_s === undefined ? b.tasks_running : Math.max(0, b.busy_s - a.busy_s) / dt });
       }
-      for (const s of samples) running.push({ x: s.t - now, y: s.tasks_running });
       rate.data.datasets[0].data = done;
       rate.data.datasets[1].data = running;
       rate.options.scales.x.min = memory.options.scales.x.min;
@@ -223,7 +242,7 @@
       const names = [...byName.keys()].sort();
       timeline.data.labels = [...rows].sort();
       timeline.data.datasets = names.map((name) => ({ label: shortName(name), data: byName.get(name),
-        backgroundColor: colourOf(name, dark), borderWidth: 0 }));
+        backgroundColor: colourOf(name), borderWidth: 0 }));
       const sec = section("timeline");
       sec.dataset.functions = names.join(" ");
       sec.querySelector(".nbray-canvas").style.height = `${Math.max(140, 70 + 22 * rows.size)}px`;
@@ -237,7 +256,7 @@
       sec.querySelector("tbody").innerHTML = actors.map((a) =>
         `<tr class="nbray-actor ${STATE_CLASS[a.state] || ""}" data-actor-id="${esc(a.actor_id)}" data-state="${esc(a.state)}">` +
         `<td><span class="nbray-state">${esc(a.state)}</span></td><td>${esc(a.class_name)}</td><td>${esc(a.name || "")}</td>` +
-        `<td>${esc((a.node_id || "").slice(0, 12))}</td><td>${esc(a.pid ?? "")}</td><td>${esc(a.pending_calls ?? 0)}</td>` +
+        `<td>${esc(a.pid ?? "")}</td><td>${esc(a.pending_calls ?? 0)}</td>` +
         `<td>${esc(a.restarts)}</td><td>${esc(a.death_cause || "")}</td></tr>`).join("");
       sec.querySelector(".nbray-empty").style.display = actors.length ? "none" : "";
     }

@@ -33,7 +33,8 @@ function nodeRow(n) {
   } else if (n.role === "driver") {
     detail = `attached; runs no tasks; its store ${size(n.store_used)} of ${size(n.store_capacity)}`;
   } else {
-    detail = `store ${size(n.store_used)} of ${size(n.store_capacity)}, ${n.objects} objects, spilled ${size(n.spilled_bytes)}, ${n.workers} workers`;
+    const w = n.taskWorkers ?? n.workers;
+    detail = `store ${size(n.store_used)} of ${size(n.store_capacity)}, ${n.objects} objects, spilled ${size(n.spilled_bytes)}, ${w} worker${w === 1 ? "" : "s"}`;
   }
   const bar = dead || n.role === "driver" ? "" : `<div class="bar"><div style="width:${pct.toFixed(1)}%"></div></div>`;
   return `<div class="node ${dead ? "dead" : ""}" data-node-id="${esc(n.node_id)}" data-role="${esc(n.role || "")}" data-alive="${!dead}">` +
@@ -58,6 +59,7 @@ async function refresh() {
       `, CPU ${c.available.CPU ?? 0} of ${c.resources.CPU ?? 0} free`;
     $("cluster").dataset.nodes = liveNodes; $("cluster").dataset.drivers = drivers;
     $("cluster").dataset.workers = taskWorkers.length; $("cluster").dataset.objects = objects;
+    for (const n of nodes) n.taskWorkers = taskWorkers.filter((w) => w.node_id === n.node_id).length;
     $("nodes").innerHTML = nodes.map(nodeRow).join("");
     rows(document.querySelector("#workers tbody"), workers.filter((w) => w.state !== "dead"),
       (w) => [w.worker_id, w.state === "driver" ? `driver pid ${w.pid}` : w.pid, label.get(w.node_id) || w.node_id.slice(0, 12),
