@@ -173,17 +173,21 @@ def test_charts_panel_shows_the_kernels_charts_and_follows_theme(jupyter_lab, pa
     expect(frame.locator("section[data-chart='timeline']")).to_have_attribute(
         "data-functions", re.compile(r"\bcube\b.*\bsquare\b"), timeout=2 * MS)
     for name in ("square", "cube"):
-        _wait_drawn(frame, "timeline", frame.evaluate("n => NbrayCharts.colourOf(n, false)", name))
+        _wait_drawn(frame, "timeline", frame.evaluate("n => NbrayCharts.colourOf(n)", name))
     # store: one bar for the one node, its in-memory part drawn
     store = frame.locator("section[data-chart='store']")
     expect(store).to_have_attribute("data-nodes", re.compile(r"^[0-9a-f]+$"), timeout=2 * MS)
-    node_id = store.get_attribute("data-nodes")
     _wait_drawn(frame, "store", "#2563eb")
     # nothing was spilled: no spilled part on the bar (its legend's colour is outside the plot)
     assert frame.evaluate(f"(a) => ({PIXELS})(a)", ["store", "#d97706"]) == 0
     # tasks per second (bars) and the node's memory over time (a line in its colour)
     _wait_drawn(frame, "rate", "#059669")
-    _wait_drawn(frame, "memory", frame.evaluate("n => NbrayCharts.colourOf(n, false)", node_id))
+    line = frame.evaluate(
+        "() => Chart.getChart(document.querySelector('section[data-chart=\"memory\"] canvas'))"
+        ".data.datasets.map(d => [d.label, d.borderColor])")
+    label = store.get_attribute("data-labels")
+    assert [name for name, _ in line] == [f"{label} in memory"], line
+    _wait_drawn(frame, "memory", line[0][1])
     # actors: the live named one and the killed one, with their states
     actors = frame.locator("section[data-chart='actors'] tr.nbray-actor")
     expect(actors).to_have_count(2, timeout=2 * MS)
