@@ -31,7 +31,8 @@ export const CHARTS_PAGE = 'nbray/charts/charts.html';
  */
 export function chartsUrl(baseUrl: string, kernelId: string, theme: Theme): string {
   const base = basePath(baseUrl);
-  return `${base}${CHARTS_PAGE}` + queryString({ api: `${base}nbray/api/`, kernel_id: kernelId, theme });
+  const query = queryString({ api: `${base}nbray/api/`, kernel_id: kernelId, theme });
+  return `${base}${CHARTS_PAGE}${query}`;
 }
 
 /** `http://host:8888/lab-base/` -> `/lab-base/` (a path is kept; always ends with `/`). */
@@ -124,7 +125,8 @@ export class ChartsModel implements IDisposable {
   /** Follow another notebook/kernel (null: none); a new kernel is asked about at once. */
   follow(target: NbrayModel.ITarget | null): void {
     const kernelId = target?.kernelId ?? null;
-    const kernelChanged = kernelId !== (this._target?.kernelId ?? null) || !target !== !this._target;
+    const kernelChanged =
+      kernelId !== (this._target?.kernelId ?? null) || !target !== !this._target;
     const pathChanged = (target?.path ?? null) !== (this._target?.path ?? null);
     this._target = target ? { ...target } : null;
     if (!kernelChanged) {

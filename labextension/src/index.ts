@@ -62,7 +62,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const chartsTracker = new WidgetTracker<ChartsPanel>({ namespace: 'nbray-charts' });
     app.commands.addCommand(CommandIDs.openCharts, {
       label: 'nbray: Open charts',
-      caption: "Store, memory, task timeline, task rate and actors of the active notebook's nbray cluster",
+      caption:
+        "Store, memory, task stream, task rate and actors of the active notebook's nbray cluster",
       execute: async () => {
         if (!charts || charts.isDisposed) {
           const chartsModel = new ChartsModel();
@@ -83,7 +84,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return charts;
       }
     });
-    restorer?.restore(chartsTracker, { command: CommandIDs.openCharts, name: () => 'nbray-charts' });
+    restorer?.restore(chartsTracker, {
+      command: CommandIDs.openCharts,
+      name: () => 'nbray-charts'
+    });
 
     const sidebar = new NbraySidebar({
       model,

@@ -47,7 +47,9 @@ describe('chartsUrl', () => {
 
   it('is a path on the server, whatever form the base URL has, with escaped parameters', () => {
     const url = chartsUrl('http://h:1/', 'a&b c', 'light');
-    expect(url).toBe('/nbray/charts/charts.html?api=%2Fnbray%2Fapi%2F&kernel_id=a%26b%20c&theme=light');
+    expect(url).toBe(
+      '/nbray/charts/charts.html?api=%2Fnbray%2Fapi%2F&kernel_id=a%26b%20c&theme=light'
+    );
     expect(new URL(url, 'http://h:1').searchParams.get('kernel_id')).toBe('a&b c');
     expect(chartsUrl('/', 'k', 'light')).toBe(chartsUrl('http://h:1/', 'k', 'light'));
     expect(basePath('http://h:1/a/b')).toBe('/a/b/');

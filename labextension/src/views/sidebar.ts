@@ -33,7 +33,10 @@ export class NbraySidebar extends Panel {
     this._load.addEventListener('click', () => void options.onLoadExtension());
     const charts = h(
       'button',
-      { className: 'jp-mod-styled nbray-ChartsButton', title: 'open the charts of this cluster in the main area' },
+      {
+        className: 'jp-mod-styled nbray-ChartsButton',
+        title: 'open the charts of this cluster beside the notebook'
+      },
       'Charts'
     );
     charts.addEventListener('click', () => void options.onOpenCharts());
