@@ -189,14 +189,16 @@
   flex: 1;
 }
 
+/* The message keeps its one line; the button wraps under it when the panel is narrow. */
 .nbray-ChartsNotice {
   display: flex;
+  flex-wrap: wrap;
   align-items: center;
-  gap: 12px;
+  column-gap: 12px;
 }
 
 .nbray-ChartsNotice .nbray-Message {
-  flex: 1;
+  flex: 1 1 auto;
 }
 
 .nbray-ChartsFrame {
