@@ -6,8 +6,8 @@ kernel (an IFrame that runs scripts as the same origin, so Jupyter's cookie
 authenticates the page's API calls).  Inside it, the store, memory, task stream, task
 rate and actors charts are drawn from what the kernel ran: each function's colour is on
 the task-stream canvas, the actors table lists the live and the killed actor.  The
-panel follows JupyterLab's dark theme, and the sidebar's "Charts" button brings it back
-after it is closed.  Screenshots: `$NBRAY_SCREENSHOT_DIR/lab-charts.png` when that is
+panel follows the active notebook (to one without a cluster and back) and JupyterLab's
+dark theme, and the sidebar's "Charts" button brings it back after it is closed.  Screenshots: `$NBRAY_SCREENSHOT_DIR/lab-charts.png` when that is
 set (with a longer run of tasks, so the picture has a task stream to look at), else
 test-artifacts/lab-charts.png; test-artifacts/lab-charts-no-cluster.png and
 lab-charts-dark.png.
@@ -207,6 +207,19 @@ def test_charts_panel_shows_the_kernels_charts_and_follows_theme(jupyter_lab, pa
     expect(frame.locator("body.nbray-dark section[data-chart='timeline']")).to_be_visible()
     _wait_drawn(frame, "rate", "#34d399")
     page.screenshot(path=str(ARTIFACTS / "lab-charts-dark.png"))
+
+    # It follows the active notebook: another one, whose kernel runs no cluster, and back.
+    _write_notebook(jupyter_lab.root / "other.ipynb", ["1 + 1"])
+    page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", notebook_id)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open',"
+                  " {path: 'other.ipynb'})")
+    expect(panel.locator(".nbray-Target")).to_contain_text("other.ipynb", timeout=2 * MS)
+    expect(panel.locator(".nbray-Message")).to_have_text(NO_CLUSTER, timeout=2 * MS)
+    expect(panel.locator(".nbray-ChartsFrame")).to_be_hidden()
+    page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", notebook_id)
+    expect(panel.locator(".nbray-Target")).to_contain_text("charts.ipynb")
+    expect(iframe).to_have_attribute("src", dark, timeout=2 * MS)
+    expect(panel.locator(".nbray-ChartsFrame")).to_be_visible()
 
     # Closed, it comes back from the sidebar's Charts button, on the same kernel.
     page.locator(".lm-TabBar-tab", has_text="nbray charts").locator(
