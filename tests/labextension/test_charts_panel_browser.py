@@ -7,10 +7,11 @@ authenticates the page's API calls).  Inside it, the store, memory, task stream,
 rate and actors charts are drawn from what the kernel ran: each function's colour is on
 the task-stream canvas, the actors table lists the live and the killed actor.  The
 panel follows the active notebook (to one without a cluster and back) and JupyterLab's
-dark theme, and the sidebar's "Charts" button brings it back after it is closed.  Screenshots: `$NBRAY_SCREENSHOT_DIR/lab-charts.png` when that is
-set (with a longer run of tasks, so the picture has a task stream to look at), else
-test-artifacts/lab-charts.png; test-artifacts/lab-charts-no-cluster.png and
-lab-charts-dark.png.
+dark theme, and the sidebar's "Charts" button brings it back after it is closed.
+
+Screenshots: `$NBRAY_SCREENSHOT_DIR/lab-charts.png` when that is set (with a longer run
+of tasks, so the picture has a task stream to look at), else test-artifacts/lab-charts.png;
+test-artifacts/lab-charts-no-cluster.png and lab-charts-dark.png.
 """
 
 from __future__ import annotations
