@@ -119,9 +119,12 @@ def timeline(filename: Optional[str] = None) -> Optional[List[Dict[str, Any]]]:
     (`NBRAY_TIMELINE_EVENTS` sets how many the cluster keeps; older ones are dropped, so
     the record's memory stays bounded however many tasks run).
 
-    One "complete" event (`ph` "X") per run: `ts` and `dur` in microseconds, `pid` the
-    node, `tid` "worker:<worker id>", `name` the task's name, `cat` "task::<name>",
-    `args` with the task id.  Open the file in chrome://tracing or Perfetto.
+    First metadata events (`ph` "M": `process_name` "node <id> <host> (head)" for each
+    node, `thread_name` "worker <id> (pid N)" for each worker) so that trace viewers label
+    the rows; then one "complete" event (`ph` "X") per run: `ts` and `dur` in
+    microseconds, `pid` "node:<node id>", `tid` "worker:<worker id>", `name` the task's
+    name, `cat` "task::<name>", `args` with the task id.  Open the file in
+    chrome://tracing or Perfetto.  The dashboard's task stream shows the same runs.
 
     Args:
         filename: write the events to this file as JSON and return None.

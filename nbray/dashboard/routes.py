@@ -1,4 +1,5 @@
-"""The API's endpoints: name -> query, with parameter parsing shared by every server.
+"""The API's endpoints: name -> query, with parameter parsing shared by every server, and
+the static files (the charts page) both serve.
 
 Both the head's dashboard server and the Jupyter server extension answer
 GET /.../api/<name> with `answer(name, params, run_query)`, so the JSON is the
@@ -7,7 +8,25 @@ same wherever it is read (models in nbray/dashboard/models.py).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, List, Optional
+
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+# The files under static/ that are served, with their types (nothing else is, whatever the path).
+STATIC_FILES = {
+    "dashboard.js": "text/javascript", "dashboard.css": "text/css",
+    "charts.html": "text/html", "charts.js": "text/javascript", "charts.css": "text/css",
+    "vendor/chart.umd.min.js": "text/javascript", "vendor/LICENSE.md": "text/plain",
+}
+
+
+def static_file(name: str) -> bytes:
+    """The bytes of one of STATIC_FILES (KeyError for any other name)."""
+    if name not in STATIC_FILES:
+        raise KeyError(name)
+    with open(os.path.join(STATIC, *name.split("/")), "rb") as f:
+        return f.read()
+
 
 RunQuery = Callable[[str, Dict[str, Any]], Any]
 

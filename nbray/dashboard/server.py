@@ -20,26 +20,9 @@ import tornado.ioloop
 import tornado.web
 
 from ..transport.ws import token_matches
-from .routes import BadRequest, answer
+from .routes import STATIC, STATIC_FILES, BadRequest, answer, static_file
 
 COOKIE = "nbray-session"
-STATIC = os.path.join(os.path.dirname(__file__), "static")
-# The files under static/ that are served, with their types (nothing else is, whatever the path).
-STATIC_FILES = {
-    "dashboard.js": "text/javascript", "dashboard.css": "text/css",
-    "charts.html": "text/html", "charts.js": "text/javascript", "charts.css": "text/css",
-    "vendor/chart.umd.min.js": "text/javascript", "vendor/LICENSE.md": "text/plain",
-}
-
-
-def static_file(name: str) -> bytes:
-    """The bytes of one of STATIC_FILES (KeyError for any other name)."""
-    if name not in STATIC_FILES:
-        raise KeyError(name)
-    with open(os.path.join(STATIC, *name.split("/")), "rb") as f:
-        return f.read()
-
-
 class DashboardAuth:
     """The head's credentials: the cluster token, one-time login codes, session cookies."""
 
@@ -168,4 +151,4 @@ def routes(auth: DashboardAuth, run_query: Any) -> List[Any]:
     ]
 
 
-__all__ = ["DashboardAuth", "STATIC_FILES", "routes", "static_file"]
+__all__ = ["DashboardAuth", "routes"]

@@ -21,8 +21,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 
-from ..dashboard.routes import BadRequest, answer
-from ..dashboard.server import STATIC_FILES, static_file
+from ..dashboard.routes import STATIC_FILES, BadRequest, answer, static_file
 
 # What /nbray/charts/ serves: the charts page and its own files (not the head's dashboard).
 CHARTS_FILES = {name: kind for name, kind in STATIC_FILES.items() if not name.startswith("dashboard")}
@@ -32,7 +31,7 @@ from ..runtime.state_server import live_sessions, query
 def _kernel_pid(serverapp: Any, kernel_id: str) -> Optional[int]:
     try:
         km = serverapp.kernel_manager.get_kernel(kernel_id)
-    except KeyError:
+    except (KeyError, tornado.web.HTTPError):  # Jupyter's kernel manager: HTTPError 404
         return None
     provisioner = getattr(km, "provisioner", None)
     process = getattr(provisioner, "process", None) or getattr(km, "kernel", None)
@@ -72,6 +71,10 @@ class QueryHandler(APIHandler):
         params = {k: [v.decode() for v in vs] for k, vs in self.request.query_arguments.items()}
         kernel_ids = params.pop("kernel_id", None)
         kernel_id = kernel_ids[-1] if kernel_ids else None
+        if kernel_id and _kernel_pid(serverapp, kernel_id) is None:
+            self.set_status(404)
+            self.finish(json.dumps({"error": f"no kernel {kernel_id!r} runs on this server"}))
+            return
         path = _session_for(serverapp, kernel_id)
         if path is None:
             self.set_status(404)

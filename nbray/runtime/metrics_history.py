@@ -71,13 +71,14 @@ class MetricsHistory:
 
 
 def node_label(info: Any) -> str:
-    """How the dashboard names a node: its host, and "head" or "driver pid N" when it is one."""
-    host = info.hostname or info.node_id[:12]
+    """How the dashboard names a node: "host (head)", "host (driver pid N)", or for a worker
+    node "host <id[:8]>" (several nodes may run on one host)."""
+    host = info.hostname or "?"
     if info.is_head:
         return f"{host} (head)"
     if info.is_driver:
         return f"{host} (driver pid {info.pid})"
-    return host
+    return f"{host} {info.node_id[:8]}"
 
 
 def sample_node(node: Any) -> Reading:

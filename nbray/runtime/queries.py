@@ -8,7 +8,8 @@ functions, so both get identical, JSON-able answers.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Mapping, Optional
+import weakref
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .introspection import all_node_stats, object_rows
 from .metrics_history import node_label
@@ -105,19 +106,38 @@ def _timeline_window(node: Any, counts: Any, holder: str, since: Optional[float]
             "now": time.time()}
 
 
+# node -> (when counted, lost node ids, counts): a pass over every object is recounted at
+# most every LEFT_RECOUNT_S, so a dashboard polling a store of millions costs little.
+_left_cache: "weakref.WeakKeyDictionary[Any, Tuple[float, frozenset, Dict[str, int]]]" = \
+    weakref.WeakKeyDictionary()
+LEFT_RECOUNT_S = 10.0
+
+
+def _objects_left(node: Any, lost: List[Any]) -> Dict[str, int]:
+    """Per lost node: live objects whose owner (a worker or driver id, "<node id[:8]>-...")
+    was there."""
+    ids = frozenset(info.node_id for info in lost)
+    now = time.monotonic()
+    cached = _left_cache.get(node)
+    if cached is not None and cached[1] == ids and now - cached[0] < LEFT_RECOUNT_S:
+        return cached[2]
+    prefixes = {nid[:8]: nid for nid in ids}
+    left: Dict[str, int] = {}
+    for e in node.table.entries.values():
+        nid = prefixes.get(str(e.owner)[:8])
+        if nid is not None:
+            left[nid] = left.get(nid, 0) + 1
+    _left_cache[node] = (now, ids, left)
+    return left
+
+
 def _node_view(node: Any, counts: Any, holder: str) -> List[Dict[str, Any]]:
     """all_node_stats, each row with what the dashboard labels it by: its role ("head",
     "node" or "driver"), a label, its pid, and for a lost one why and when, and how many
     objects created there are still in the cluster (held by others)."""
     rows = all_node_stats(node)
     lost = [info for info in node.cluster_nodes.values() if not info.alive]
-    left: Dict[str, int] = {}
-    if lost:  # a pass over the objects only while the cluster has lost members
-        prefixes = {info.node_id[:8]: info.node_id for info in lost}
-        for e in node.table.entries.values():
-            nid = prefixes.get(str(e.owner)[:8])
-            if nid is not None:
-                left[nid] = left.get(nid, 0) + 1
+    left = _objects_left(node, lost) if lost else {}
     for row in rows:
         info = node.cluster_nodes.get(row["node_id"])
         if info is None:

@@ -175,8 +175,17 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
             recent = recent[-4:] + [nbray.put(np.ones(2**18))]
 
     runner = threading.Thread(target=workload, name="dashboard-workload")
-    driver = None
+    driver = agent = None
     try:
+        # A second node (its own process, store and one worker), as `nbray start --address`.
+        agent = subprocess.Popen([sys.executable, "-m", "nbray.runtime.node_agent", head.address,
+                                  "1", "{}", str(64 * 2**20), "127.0.0.1"],
+                                 stdout=subprocess.DEVNULL,
+                                 env=driver_env({"NBRAY_TOKEN": head.token}))
+        poll_for(lambda: sum(n["Alive"] for n in nbray.nodes()) == 2 or agent.poll() is not None,
+                 timeout=TIMEOUT, msg="the second node to join")
+        assert agent.poll() is None, agent.returncode
+        agent_node = next(n["NodeID"] for n in nbray.nodes() if n["pid"] == agent.pid)
         alive, gone = Counter.remote(), Counter.options(name="tally").remote()
         assert nbray.get([alive.inc.remote(), gone.inc.remote()]) == [1, 1]
         nbray.kill(gone)
@@ -218,14 +227,18 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                 bars = {s["label"]: s["n"] for s in timeline["sets"]}
                 assert bars.get("load_block", 0) >= 6 and bars.get("reduce_sum", 0) >= 1, bars
                 assert all(label.split()[-1].isdigit() for label in timeline["labels"])  # "... pid N"
-                page.wait_for_function(  # a bar for the head, one for the attached driver's store
-                    "(sel) => (document.querySelector(sel).dataset.nodes || '').split(' ').length === 2",
+                page.wait_for_function(  # the second node's worker has a row too
+                    "(prefix) => Chart.getChart(document.querySelector(\"section[data-chart='timeline'] canvas\"))"
+                    ".data.labels.some(l => l.startsWith(prefix))", arg=agent_node[:8], timeout=MS)
+                page.wait_for_function(  # a bar per store: the head, the node, the driver
+                    "(sel) => (document.querySelector(sel).dataset.nodes || '').split(' ').length === 3",
                     arg=CHART.format("store"), timeout=MS)
                 store = page.evaluate(CHART_DATA, CHART.format("store"))
                 assert [s["label"] for s in store["sets"]] == ["in memory", "free", "spilled (on disk)"]
                 names = page.get_attribute(CHART.format("store"), "data-labels").split("\n")
-                assert names[0].endswith("(head)") and len(store["labels"]) == 2, names
-                assert names[1].endswith(f"(driver pid {driver.pid})"), names
+                assert len(store["labels"]) == 3 and names[0].endswith("(head)"), names
+                assert names[1].endswith(f" {agent_node[:8]}"), names   # a worker node: host and id
+                assert names[2].endswith(f"(driver pid {driver.pid})"), names
                 page.wait_for_function(  # spilled bytes reach the bars
                     "() => Chart.getChart(document.querySelector(\"section[data-chart='store'] canvas\"))"
                     ".data.datasets[2].data[0] > 0", timeout=MS)
@@ -239,6 +252,7 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                 # the header counts what the rows show.
                 head_row = page.locator(".node[data-role='head']")
                 expect(head_row).to_contain_text("head node")
+                expect(page.locator(f".node[data-node-id='{agent_node}']")).to_contain_text("worker node")
                 driver_row = page.locator(".node[data-role='driver']")
                 expect(driver_row).to_contain_text(f"driver pid {driver.pid}")
                 _counts_agree(page, drivers="1")
@@ -256,6 +270,7 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                 expect(driver_row).to_have_attribute("data-alive", "false")
                 expect(driver_row).to_contain_text("disconnected")
                 expect(driver_row).to_contain_text("references it held were released")
+                page.locator("#nodes").screenshot(path=str(ARTIFACTS / "dashboard-driver-gone.png"))
                 _counts_agree(page, drivers="0")
                 assert errors == []
             finally:
@@ -265,6 +280,13 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
         stop.set()
         if runner.is_alive():
             runner.join(timeout=60)
+        if agent is not None:
+            agent.terminate()
+            try:
+                agent.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait(timeout=30)
         if driver is not None:
             if driver.poll() is None:
                 driver.kill()
@@ -274,3 +296,81 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                     pipe.close()
         nbray.shutdown()
         head.close()
+
+
+# -- the same charts in Jupyter, through the server extension --------------------------------
+
+KERNEL_WORK = """import threading, time
+import nbray
+nbray.init(num_cpus=2, object_store_memory=64 * 2**20)
+
+@nbray.remote
+def kernel_task(i):
+    time.sleep(0.02)
+    return i
+
+@nbray.remote
+class Keeper:
+    def ping(self):
+        return 1
+
+keeper = Keeper.remote()
+nbray.get(keeper.ping.remote())
+stop_work = threading.Event()
+
+def work():
+    while not stop_work.is_set():
+        nbray.get([kernel_task.remote(i) for i in range(4)])
+
+threading.Thread(target=work, daemon=True).start()
+print("WORKING")"""
+
+
+def test_jupyter_serves_the_charts_of_a_kernels_cluster(jupyter_lab, page):
+    """{base_url}nbray/charts/ behind Jupyter's login, the API at {base_url}nbray/api/ with
+    the kernel's id: the page the JupyterLab panel opens, here in the dark theme."""
+    import nbformat
+    import urllib.error
+    import urllib.request
+    from playwright.sync_api import expect
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(KERNEL_WORK)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nbformat.write(nb, str(jupyter_lab.root / "charts.ipynb"))
+    page.goto(jupyter_lab.url("/lab/tree/charts.ipynb") + "&reset")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=2 * MS)
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.content && "
+        "w.sessionContext?.session?.kernel?.status === 'idle'; }", timeout=2 * MS)
+    kernel_id = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+    page.locator(".jp-OutputArea-output pre", has_text="WORKING").wait_for(timeout=2 * MS)
+
+    # Without Jupyter's login, neither the page nor its scripts are served.
+    for path in ("/nbray/charts/", "/nbray/charts/charts.js"):
+        try:
+            with urllib.request.urlopen(jupyter_lab.base + path, timeout=10) as r:
+                status, final = r.status, r.url
+        except urllib.error.HTTPError as e:
+            e.close()
+            status, final = e.code, path
+        assert status in (401, 403) or "/login" in final, (path, status, final)
+
+    # The page as the panel opens it: a full URL of the same origin for api=, cookies only.
+    api = f"{jupyter_lab.base}/nbray/api/"
+    page.goto(f"{jupyter_lab.base}/nbray/charts/charts.html?api={urllib.request.quote(api, safe='')}"
+              f"&kernel_id={kernel_id}&theme=dark")
+    for key in ("store", "memory", "timeline", "rate"):
+        page.wait_for_function(DRAWN, arg=CHART.format(key), timeout=2 * MS)
+    page.wait_for_function("(sel) => /kernel_task/.test(document.querySelector(sel).dataset.functions || '')",
+                           arg=CHART.format("timeline"), timeout=2 * MS)
+    expect(page.locator(CHART.format("actors") + " tr.nbray-actor[data-state='ALIVE']")) \
+        .to_contain_text("Keeper")
+    assert page.evaluate("document.body.classList.contains('nbray-dark')")
+    expect(page.locator(".nbray-charts-status")).to_have_text("")
+    page.screenshot(path=str(ARTIFACTS / "charts-jupyter-dark.png"))
+    # A kernel that is not there: the page says so instead of drawing.
+    page.goto(f"{jupyter_lab.base}/nbray/charts/?api=/nbray/api/&kernel_id=no-such-kernel")
+    expect(page.locator(".nbray-charts-status")).to_contain_text("no kernel 'no-such-kernel'")

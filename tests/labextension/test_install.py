@@ -91,6 +91,9 @@ def test_wheel_and_sdist_ship_the_extension(tmp_path):
     for needed in (ext + "package.json", ext + "install.json", ext + "static/style.js",
                    data + "etc/jupyter/jupyter_server_config.d/nbray.json",
                    "nbray/py.typed", "nbray/dashboard/static/index.html",
+                   "nbray/dashboard/static/charts.html",
+                   "nbray/dashboard/static/vendor/chart.umd.min.js",
+                   "nbray/dashboard/static/vendor/LICENSE.md",
                    "nbray/labextension/package.json", "nbray/jupyter/server_ext.py"):
         assert needed in names, f"{needed} is not in the wheel"
     assert any(n.startswith(ext + "static/remoteEntry.") for n in names)

@@ -78,10 +78,10 @@ def test_a_sample_reads_each_live_node_and_the_busy_workers():
                  "c": SimpleNamespace(task=None, calls_out=0)},
         timeline=SimpleNamespace(total=9, busy_s=4.5))
     nodes, done, running, busy = sample_node(node)
-    assert nodes == (("head", "box (head)", 11, 110, 300), ("worker-node", "box", 7, 70, 0),
+    assert nodes == (("head", "box (head)", 11, 110, 300), ("worker-node", "box worker-n", 7, 70, 0),
                      ("driver", "box (driver pid 42)", 7, 70, 0))
     assert (done, running, busy) == (9, 2, 4.5)
-    assert node_label(_info("abcdef0123456789", hostname="")) == "abcdef012345"
+    assert node_label(_info("abcdef0123456789", hostname="")) == "? abcdef01"
 
 
 # -- the endpoints, on a real cluster ---------------------------------------------------------

@@ -10,6 +10,7 @@
   const WINDOW_S = 30;           // the task stream shows the newest 30 s
   const HISTORY_S = 300;         // memory and rate charts: the newest 5 min of samples
   const POLL_MS = 1000;
+  const MAX_RUNS = 5000;         // bars in the task stream at most (the newest)
   const SECTIONS = [
     ["store", "Object store per node"],
     ["memory", "Store memory over time"],
@@ -36,11 +37,25 @@
   // and reload; more names than colours share some.
   const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
     "#ff9da7", "#9c755f", "#17becf", "#bcbd22", "#d62728", "#9467bd", "#e377c2", "#2ca02c", "#1f77b4"];
-  function colourOf(name) {
+  function slotOf(name) {
     let h = 0x811c9dc5;
     for (let i = 0; i < name.length; i++) { h ^= name.charCodeAt(i); h = Math.imul(h, 0x01000193); }
     h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
-    return PALETTE[(h >>> 0) % PALETTE.length];
+    return (h >>> 0) % PALETTE.length;
+  }
+  const colourOf = (name) => PALETTE[slotOf(name)];
+  // Per page: a name keeps its colour once seen; a name whose hashed colour another name
+  // already has takes the next free one, so the few functions on screen stay apart.
+  function colourKeeper() {
+    const given = new Map(), taken = new Map();
+    return (name) => {
+      if (given.has(name)) return given.get(name);
+      let slot = slotOf(name);
+      for (let i = 0; i < PALETTE.length && taken.has(slot); i++) slot = (slot + 1) % PALETTE.length;
+      taken.set(slot, name);
+      given.set(name, PALETTE[slot]);
+      return PALETTE[slot];
+    };
   }
   const shortName = (name) => name.split(".").slice(-2).join(".");
 
@@ -71,6 +86,7 @@
         `<tbody></tbody></table><p class="nbray-empty">no actors</p></div>`
         : `<div class="nbray-canvas"><canvas></canvas></div>`) + `</section>`).join("");
     const section = (key) => root.querySelector(`section[data-chart="${key}"]`);
+    const functionColour = colourKeeper();
     const status = root.querySelector(".nbray-charts-status");
 
     const Chart = window.Chart;
@@ -116,7 +132,8 @@
       type: "line", data: { datasets: [] },
       options: Object.assign({}, base, {
         parsing: false, normalized: true,
-        scales: { x: secondsAxis(-120), y: axis({ beginAtZero: true, ticks: { color: text, callback: (v) => size(v) } }) },
+        scales: { x: secondsAxis(-120), y: axis({ beginAtZero: true, suggestedMax: 2 ** 20,
+                                                   ticks: { color: text, callback: (v) => size(v) } }) },
         elements: { point: { radius: 0 }, line: { borderWidth: 2, tension: 0 } },
         interaction: { mode: "nearest", axis: "x", intersect: false },
         plugins: Object.assign({}, base.plugins, { tooltip: { callbacks: {
@@ -169,7 +186,7 @@
       const r = await fetch(`${opts.api}${name}${qs ? "?" + qs : ""}`, { credentials: "same-origin" });
       if (!r.ok) {
         let why = r.statusText;
-        try { why = (await r.json()).error || why; } catch (e) { /* not JSON */ }
+        try { const body = await r.json(); why = body.error || body.message || why; } catch (e) { /* not JSON */ }
         throw new Error(`${name}: ${r.status} ${why}`);
       }
       return r.json();
@@ -242,7 +259,7 @@
       const names = [...byName.keys()].sort();
       timeline.data.labels = [...rows].sort();
       timeline.data.datasets = names.map((name) => ({ label: shortName(name), data: byName.get(name),
-        backgroundColor: colourOf(name), borderWidth: 0 }));
+        backgroundColor: functionColour(name), borderWidth: 0 }));
       const sec = section("timeline");
       sec.dataset.functions = names.join(" ");
       sec.querySelector(".nbray-canvas").style.height = `${Math.max(140, 70 + 22 * rows.size)}px`;
@@ -271,11 +288,13 @@
         for (const s of m.samples) samples.push(s);
         if (m.samples.length) lastSample = m.samples[m.samples.length - 1].t;
         while (samples.length && samples[0].t < m.now - HISTORY_S) samples.shift();
-        const t = await api("timeline", { since: Math.max(lastRunEnd - 2, m.now - WINDOW_S), limit: 5000 });
+        const t = await api("timeline", { since: Math.max(lastRunEnd - 2, m.now - WINDOW_S), limit: MAX_RUNS });
         for (const ev of t.events) {
           runs.set(`${ev.args.task_id}/${ev.args.attempt}`, ev);
           lastRunEnd = Math.max(lastRunEnd, (ev.ts + ev.dur) / 1e6);
         }
+        // Thousands of runs a second: keep the newest MAX_RUNS (the Map is in arrival order).
+        for (const key of runs.keys()) { if (runs.size <= MAX_RUNS) break; runs.delete(key); }
         const now = t.now;
         if (samples.length) drawStore(samples[samples.length - 1].nodes);
         drawMemory(now);
