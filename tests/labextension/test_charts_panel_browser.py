@@ -32,9 +32,11 @@ SECTIONS = ("store", "memory", "timeline", "rate", "actors")
 
 SETUP = "import nbray\nnbray.init(object_store_memory=128 * 2**20, num_cpus=2)"
 # Waves of tasks of two functions and calls of a named actor, the store filling and
-# emptying; then a second actor is killed.  The docs picture gets a longer run.
-WAVES = 80 if os.environ.get("NBRAY_SCREENSHOT_DIR") else 6
-WORK = """import numpy as np
+# emptying; then a second actor is killed.  The docs picture gets 20 s of them, whatever
+# the machine's speed, so that its task stream is two thirds full.
+SECONDS = 20 if os.environ.get("NBRAY_SCREENSHOT_DIR") else 0
+WORK = """import time
+import numpy as np
 
 @nbray.remote
 def square(n):
@@ -54,17 +56,19 @@ class Counter:
 
 counter = Counter.options(name="tally").remote()
 blobs = []
-for wave in range(WAVES):
+wave, until = 0, time.monotonic() + SECONDS
+while wave < 6 or time.monotonic() < until:
     blobs.append(nbray.put(np.ones(2**18 * (1 + wave % 4))))   # 2 to 8 MiB
     del blobs[:-6]
     size = 300_000 * (1 + wave % 3)
     nbray.get([square.remote(size), cube.remote(size), square.remote(2 * size),
                cube.remote(size // 2), counter.incr.remote()])
-assert nbray.get(counter.incr.remote()) == WAVES + 1
+    wave += 1
+assert nbray.get(counter.incr.remote()) == wave + 1
 gone = Counter.remote()
 nbray.get(gone.incr.remote())
 nbray.kill(gone)
-print("WORK {}")""".replace("WAVES", str(WAVES))
+print("WORK {}")""".replace("SECONDS", str(SECONDS))
 
 # Pixels of a chart's plot area (inside the axes: legends carry the colours too) within a
 # few levels of a CSS colour (Chart.js fills bars and strokes lines with it exactly); runs
