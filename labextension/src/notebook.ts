@@ -10,13 +10,16 @@ import { NbrayModel } from './model';
 /** The cell that starts nbray in a kernel. */
 export const LOAD_SOURCE = '%load_ext nbray';
 
+/** What follows the active kernel: the sidebar's model, the charts panel's. */
+export type KernelFollower = Pick<NbrayModel, 'follow' | 'isPolling' | 'refresh'>;
+
 /**
  * Keep `model` on the kernel of the tracker's current notebook, and refresh
  * it (while it polls) whenever that kernel becomes idle (a cell just finished).
  *
  * @returns a disposable that stops following.
  */
-export function followActiveKernel(tracker: INotebookTracker, model: NbrayModel): IDisposable {
+export function followActiveKernel(tracker: INotebookTracker, model: KernelFollower): IDisposable {
   let panel: NotebookPanel | null = null;
   let disposed = false;
 

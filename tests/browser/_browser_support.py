@@ -25,6 +25,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-dev-shm-usage"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+BUNDLE = Path(__file__).resolve().parents[2] / "nbray" / "labextension"
 
 
 def missing_requirements() -> Optional[str]:
@@ -105,6 +106,9 @@ def running_lab(tmp_path: Path) -> Iterator[Lab]:
     root.mkdir()
     home.mkdir()
     write_kernelspec(home / "data")
+    # This checkout's lab extension bundle, found before the one installed in the environment.
+    (home / "data" / "labextensions").mkdir()
+    (home / "data" / "labextensions" / "nbray-labextension").symlink_to(BUNDLE)
     notifications = home / "settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
     notifications.parent.mkdir(parents=True)
     notifications.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))

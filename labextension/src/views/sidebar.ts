@@ -31,6 +31,15 @@ export class NbraySidebar extends Panel {
       'Load nbray in notebook'
     );
     this._load.addEventListener('click', () => void options.onLoadExtension());
+    const charts = h(
+      'button',
+      {
+        className: 'jp-mod-styled nbray-ChartsButton',
+        title: 'open the charts of this cluster beside the notebook'
+      },
+      'Charts'
+    );
+    charts.addEventListener('click', () => void options.onOpenCharts());
     const refresh = h('button', { className: 'nbray-RefreshButton', title: 'refresh now' });
     refreshIcon.element({ container: refresh, tag: 'span', elementPosition: 'center' });
     refresh.addEventListener('click', () => void this._model.refresh());
@@ -41,7 +50,7 @@ export class NbraySidebar extends Panel {
         { className: 'nbray-Header' },
         h('div', { className: 'nbray-HeaderRow' }, h('h2', {}, 'nbray'), refresh),
         this._target,
-        h('div', { className: 'nbray-Actions' }, this._load),
+        h('div', { className: 'nbray-Actions' }, this._load, charts),
         this._message
       )
     });
@@ -102,6 +111,8 @@ export namespace NbraySidebar {
     icon: LabIcon;
     /** Load nbray in the followed notebook (the panel's button). */
     onLoadExtension: () => Promise<unknown>;
+    /** Open the charts panel (the panel's "Charts" button). */
+    onOpenCharts: () => Promise<unknown>;
   }
 }
 
