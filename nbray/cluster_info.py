@@ -95,7 +95,14 @@ def reference_counts() -> Dict[str, Dict[str, Any]]:
 
 
 def cluster_summary() -> Dict[str, Any]:
-    return query("summary")
+    """Nodes, CPUs, workers, objects and store of the whole cluster (what the status
+    display and the sidebar show), plus `attached_to`: the head's address when this
+    driver attached to a running cluster, else None."""
+    summary: Dict[str, Any] = query("summary")
+    driver = context.current_driver()
+    summary["attached_to"] = (driver.address if driver is not None and driver.attached is not None
+                              else None)
+    return summary
 
 
 def get_runtime_context() -> RuntimeContext:
