@@ -97,11 +97,14 @@ def reference_counts() -> Dict[str, Dict[str, Any]]:
 def cluster_summary() -> Dict[str, Any]:
     """Nodes, CPUs, workers, objects and store of the whole cluster (what the status
     display and the sidebar show), plus `attached_to`: the head's address when this
-    driver attached to a running cluster, else None."""
+    driver attached to a running cluster, else None, and `driver_node_id`: then the id
+    of this driver's own store among the node rows."""
     summary: Dict[str, Any] = query("summary")
     driver = context.current_driver()
-    summary["attached_to"] = (driver.address if driver is not None and driver.attached is not None
-                              else None)
+    attached = driver is not None and driver.attached is not None
+    summary["attached_to"] = driver.address if attached else None
+    # which of the node rows marked is_driver is this driver's own store
+    summary["driver_node_id"] = driver.node_id() if attached else None
     return summary
 
 

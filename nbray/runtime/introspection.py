@@ -162,6 +162,9 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
 def all_node_stats(node: Any) -> List[Dict[str, Any]]:
     """node_stats of the head plus a row per other live node (from its heartbeats)."""
     rows = [node_stats(node)]
+    if len(node.cluster_nodes) > 1:  # the head's own copies, as other rows count theirs
+        rows[0]["objects"] = sum(1 for e in node.table.entries.values()
+                                 if e.offset >= 0 or e.state == INLINE)
     for nid, info in node.cluster_nodes.items():
         if info.is_head:
             continue

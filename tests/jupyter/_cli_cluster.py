@@ -24,12 +24,15 @@ def cli(env: Dict[str, str], *args: str) -> str:
 @contextlib.contextmanager
 def two_node_cluster(state_dir: Path) -> Iterator[Tuple[str, Dict[str, str]]]:
     """(head address, environment naming the state directory) of a head with one CPU and a
-    second node with one CPU and the custom resource `w`."""
+    second node with one CPU and the custom resource `w`; the environment's NBRAY_TOKEN is
+    the cluster token, for a kernel that does not share the state directory."""
     env = dict(os.environ, TMPDIR=str(state_dir))
     env.pop("NBRAY_ADDRESS", None)
     try:
         started = cli(env, "start", "--head", "--num-cpus", "1")
         address = started.split(" at ", 1)[1].split()[0]
+        token_file = started.split("the token is in ", 1)[1].split(" (mode")[0]
+        env["NBRAY_TOKEN"] = Path(token_file).read_text().strip()
         cli(env, "start", "--address", address, "--num-cpus", "1", "--resources", '{"w": 1}')
         yield address, env
     finally:
