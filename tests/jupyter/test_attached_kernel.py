@@ -8,7 +8,7 @@ cluster."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Dict, Iterator, Tuple
 
 import pytest
@@ -105,6 +105,12 @@ def test_attached_kernel_keeps_its_cluster_and_refs_and_shows_all_of_it(kernelsp
         assert kernel.value("after") == [499500, 300_000]
         assert kernel.value("ray.get_runtime_context().get_node_id()") == driver_id
         assert kernel.value("sum(1 for n in ray.nodes() if n['Alive'])") == 3
+        # the inspector shows the same: every node of the cluster and the kernel's objects
+        shown = json.dumps(kernel.execute("insp = nbray.inspect(refresh_s=3600)\ninsp")
+                           .comm_models())
+        assert all(r["node_id"] in shown for r in alive), shown[:2000]
+        assert all(oid in shown for oid in ids), shown[:2000]
+        kernel.execute("insp.close()")
         # unloading never ends an attachment the notebook made itself
         kernel.execute("%unload_ext nbray")
         assert kernel.value("[ray.is_initialized(), int(ray.get(keep_me).sum())]") == [True, 499500]

@@ -21,8 +21,8 @@ import pytest
 from tests.browser._browser_support import ARTIFACTS, TIMEOUT, missing_requirements
 from tests.jupyter._cli_cluster import two_node_cluster
 
-from .test_sidebar_browser import (SIDEBAR, _cell_errors, _open_notebook, _open_sidebar,
-                                   _printed, _run_cell, _wait_rows, _write_notebook)
+from .test_sidebar_browser import (_cell_errors, _open_notebook, _open_sidebar, _printed,
+                                   _run_cell, _wait_rows, _write_notebook)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(bool(missing_requirements()),
