@@ -101,10 +101,10 @@ def cluster_summary() -> Dict[str, Any]:
     of this driver's own store among the node rows."""
     summary: Dict[str, Any] = query("summary")
     driver = context.current_driver()
-    attached = driver is not None and driver.attached is not None
-    summary["attached_to"] = driver.address if attached else None
+    attached = driver if driver is not None and driver.attached is not None else None
+    summary["attached_to"] = attached.address if attached is not None else None
     # which of the node rows marked is_driver is this driver's own store
-    summary["driver_node_id"] = driver.node_id() if attached else None
+    summary["driver_node_id"] = attached.node_id() if attached is not None else None
     return summary
 
 
