@@ -73,17 +73,24 @@ class ClusterContext(Mapping):
         shutdown()
 
     def _repr_html_(self) -> str:
+        import html
+
         from ._repr import cluster_html
         from .cluster_info import cluster_summary
 
-        return cluster_html(cluster_summary())
+        s = cluster_summary()
+        where = (f"<div style='font-size:90%'>Attached to <code>{html.escape(s['attached_to'])}"
+                 f"</code></div>" if s.get("attached_to") else "")
+        return cluster_html(s) + where
 
     def __repr__(self) -> str:
         from .cluster_info import cluster_summary
 
         s = cluster_summary()
+        attached = f", attached_to={s['attached_to']!r}" if s.get("attached_to") else ""
         return (f"ClusterContext(node={self.node_id[:12]}, cpus={s['resources'].get('CPU', 0):g}, "
-                f"store={s['store_used'] / 2**20:.0f}/{s['store_capacity'] / 2**20:.0f} MiB)")
+                f"store={s['store_used'] / 2**20:.0f}/{s['store_capacity'] / 2**20:.0f} MiB"
+                f"{attached})")
 
 
 def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,

@@ -1,7 +1,8 @@
 """The nbray sidebar of a notebook whose kernel is attached to a two-node cluster
 (`nbray start --head` plus a second node), seen through headless Chromium.
 
-The kernel attaches with nbray.init(address=...), then `%load_ext nbray`; the sidebar
+The kernel attaches with nbray.init(address=...) (the token in its environment, as
+NBRAY_TOKEN), then `%load_ext nbray`; the sidebar
 then shows the whole cluster, as the status display does: both nodes (and the kernel's
 own store, labelled as this driver's), the same node/worker/object counts as the
 display's, and the objects the kernel made, on either node; `%reload_ext nbray` leaves it
@@ -11,14 +12,17 @@ that is set, else to test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from tests.browser._browser_support import ARTIFACTS, TIMEOUT, missing_requirements
+from tests.browser._browser_support import (ARTIFACTS, TIMEOUT, Lab, missing_requirements,
+                                            running_lab)
 from tests.jupyter._cli_cluster import two_node_cluster
 
 from .test_sidebar_browser import (_cell_errors, _open_notebook, _open_sidebar, _printed,
@@ -30,7 +34,7 @@ pytestmark = [pytest.mark.browser,
 
 MS = TIMEOUT * 1000
 
-ATTACH = "import nbray as ray\nray.init(address={address!r}, token={token!r})"
+ATTACH = "import nbray as ray\nray.init(address={address!r})  # the token: NBRAY_TOKEN"
 OBJECTS = """import json
 import numpy as np
 
@@ -47,6 +51,15 @@ s = cluster_summary()  # what the status display shows
 print("COUNTS", json.dumps({k: s[k] for k in ("nodes", "workers", "objects", "attached_to")}))"""
 
 
+@contextlib.contextmanager
+def _lab_with_token(tmp_path: Path, token: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """JupyterLab whose kernels get the cluster token from their environment, as a user's
+    would, so the notebook names only the address."""
+    monkeypatch.setenv("NBRAY_TOKEN", token)
+    with running_lab(tmp_path) as lab:
+        yield lab
+
+
 def _screenshot_path(name: str) -> Path:
     where = os.environ.get("NBRAY_SCREENSHOT_DIR")
     folder = Path(where) if where else ARTIFACTS
@@ -55,12 +68,13 @@ def _screenshot_path(name: str) -> Path:
 
 
 def test_sidebar_of_an_attached_kernel_shows_both_nodes_and_its_objects(
-        jupyter_lab, page, tmp_path_factory):
+        page, tmp_path, tmp_path_factory, monkeypatch):
     from playwright.sync_api import expect
 
-    with two_node_cluster(tmp_path_factory.mktemp("cluster")) as (address, env):
+    with two_node_cluster(tmp_path_factory.mktemp("cluster")) as (address, env), \
+            _lab_with_token(tmp_path, env["NBRAY_TOKEN"], monkeypatch) as jupyter_lab:
         _write_notebook(jupyter_lab.root / "attached.ipynb", [
-            ATTACH.format(address=address, token=env["NBRAY_TOKEN"]), "%load_ext nbray",
+            ATTACH.format(address=address), "%load_ext nbray",
             OBJECTS, STATUS, "%reload_ext nbray", STATUS])
         _open_notebook(page, jupyter_lab, "attached.ipynb")
         sidebar = _open_sidebar(page)
@@ -69,6 +83,9 @@ def test_sidebar_of_an_attached_kernel_shows_both_nodes_and_its_objects(
         state = _printed(page, "STATE")
         counts = _printed(page, "COUNTS")
         assert counts["nodes"] == 2 and counts["attached_to"] == address, counts
+        # what init() and %load_ext display say where the kernel is attached
+        expect(page.locator(".jp-OutputArea-output", has_text=f"Attached to {address}")) \
+            .to_have_count(2)
 
         # the kernel's objects, those on the second node included
         _wait_rows(page, state["ids"])
