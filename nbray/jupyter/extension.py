@@ -17,14 +17,13 @@ import sys
 from typing import Any, Callable, Optional
 
 from .. import api
-from ..runtime import context
 from ..runtime.notebook_port import current_port
 from . import session
 
 _shell: Optional[Any] = None
-# The driver %load_ext started (None: the user started it, or none runs): only that one is
-# ever stopped by unloading.
-_owned: Optional[Any] = None
+# The driver %load_ext started, by its node id (unique to each init(); None: the user started
+# the cluster, or none runs): only that one is ever stopped by unloading.
+_owned: Optional[str] = None
 # The post_run_cell callback that will stop it, while an unload waits for its cell to end.
 _pending_stop: Optional[Callable[..., None]] = None
 
@@ -38,7 +37,7 @@ def load(shell: Any) -> None:
     _cancel_pending_stop(shell)
     if not api.is_initialized():
         api.init()  # NBRAY_ADDRESS, when set, attaches instead of starting one here
-        _owned = context.current_driver()
+        _owned = _running()
     router = OutputRouter(shell)
     port = current_port()
     port.route_output(router.sink, router.current_tag)
@@ -62,7 +61,7 @@ def unload(shell: Any) -> None:
     port.label_cells(None)
     session.set_router(None)
     _shell = None
-    if _owned is not None and _owned is context.current_driver():
+    if _owned is not None and _owned == _running():
         _schedule_stop(shell)
 
 
@@ -94,9 +93,14 @@ def _cancel_pending_stop(shell: Any) -> None:
 
 def _stop_owned() -> None:
     global _owned
-    if _owned is not None and _owned is context.current_driver():
+    if _owned is not None and _owned == _running():
         api.shutdown()
     _owned = None
+
+
+def _running() -> Optional[str]:
+    """The node id of this kernel's driver, None when no cluster runs."""
+    return api.get_runtime_context().get_node_id() if api.is_initialized() else None
 
 
 def _bind_name(shell: Any) -> None:
