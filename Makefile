@@ -5,6 +5,9 @@
 #   make run     install nbray with the jupyter extra, run the quick-start notebook
 #                headless and print it with its results
 #   make lab     the same install plus JupyterLab, then open notebooks/ interactively
+#                (as root too: it passes --allow-root then, which jupyter lab wants)
+#   make docs    install nbray with the jupyter extra plus Sphinx, MyST-NB and Furo, and build
+#                docs/ into docs/_build/html with warnings as errors, executing the tutorials
 #   make test    install nbray with the test and jupyter extras, run the whole test suite
 #                (what CI runs, through .ci/run)
 #   make bench   install nbray, run every benchmarks/*.py; output in benchmarks/results/
@@ -23,7 +26,7 @@ NOTEBOOK ?= notebooks/01-quickstart.ipynb
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help run lab test bench clean
+.PHONY: help run lab docs test bench clean
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -38,9 +41,18 @@ run: $(BIN)/python
 	$(BIN)/jupyter nbconvert --to markdown --execute --stdout \
 	    --NbConvertBase.display_data_priority=text/plain $(NOTEBOOK)
 
+# jupyter lab refuses to run as root unless told --allow-root (containers often run as root).
 lab: $(BIN)/python
 	$(PIP) install -e '.[jupyter]' jupyterlab
-	$(BIN)/jupyter lab notebooks/
+	if [ "$$(id -u)" = 0 ]; then allow_root=--allow-root; else allow_root=; fi; \
+	    $(BIN)/jupyter lab $$allow_root notebooks/
+
+# The same build tests/docs/test_docs.py checks (the test extra pins the same tools); the
+# tutorials are the notebooks of notebooks/, executed on the venv's python3 kernel.
+docs: $(BIN)/python
+	$(PIP) install -e '.[jupyter]' 'sphinx>=7' 'myst-nb>=1.0' 'furo>=2024.1'
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "built: docs/_build/html/index.html"
 
 # pytest's exit status is make's: a failure, or no test collected (5), fails the target.
 test: $(BIN)/python

@@ -95,7 +95,17 @@ def reference_counts() -> Dict[str, Dict[str, Any]]:
 
 
 def cluster_summary() -> Dict[str, Any]:
-    return query("summary")
+    """Nodes, CPUs, workers, objects and store of the whole cluster (what the status
+    display and the sidebar show), plus `attached_to`: the head's address when this
+    driver attached to a running cluster, else None, and `driver_node_id`: then the id
+    of this driver's own store among the node rows."""
+    summary: Dict[str, Any] = query("summary")
+    driver = context.current_driver()
+    attached = driver if driver is not None and driver.attached is not None else None
+    summary["attached_to"] = attached.address if attached is not None else None
+    # which of the node rows marked is_driver is this driver's own store
+    summary["driver_node_id"] = attached.node_id() if attached is not None else None
+    return summary
 
 
 def get_runtime_context() -> RuntimeContext:

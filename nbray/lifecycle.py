@@ -73,17 +73,24 @@ class ClusterContext(Mapping):
         shutdown()
 
     def _repr_html_(self) -> str:
+        import html
+
         from ._repr import cluster_html
         from .cluster_info import cluster_summary
 
-        return cluster_html(cluster_summary())
+        s = cluster_summary()
+        where = (f"<div style='font-size:90%'>Attached to <code>{html.escape(s['attached_to'])}"
+                 f"</code></div>" if s.get("attached_to") else "")
+        return cluster_html(s) + where
 
     def __repr__(self) -> str:
         from .cluster_info import cluster_summary
 
         s = cluster_summary()
+        attached = f", attached_to={s['attached_to']!r}" if s.get("attached_to") else ""
         return (f"ClusterContext(node={self.node_id[:12]}, cpus={s['resources'].get('CPU', 0):g}, "
-                f"store={s['store_used'] / 2**20:.0f}/{s['store_capacity'] / 2**20:.0f} MiB)")
+                f"store={s['store_used'] / 2**20:.0f}/{s['store_capacity'] / 2**20:.0f} MiB"
+                f"{attached})")
 
 
 def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
@@ -190,6 +197,9 @@ def _attach(address: str, token: Optional[str], given: Dict[str, Any],
                     attached=attached, address=url)
     _ids.set_job_id(driver.job_id)
     context.set_driver(driver)
+    # The same socket as a local cluster's: `nbray memory` and the JupyterLab sidebar find
+    # this kernel by its pid and get the head's answers through the attached connection.
+    driver.state_server = _start_state_server()
     _register_atexit()
     return _context_for(driver)
 
@@ -202,10 +212,12 @@ def _register_atexit() -> None:
 
 
 def _start_state_server() -> Any:
-    """Serve memory() and friends as JSON on a private Unix socket for `nbray memory`."""
+    """Serve memory() and friends as JSON on a private Unix socket for `nbray memory` and
+    the JupyterLab sidebar; every answer comes from the head (in-process, or over the
+    attached connection), and `summary` is the one the status display shows."""
     if os.environ.get("NBRAY_STATE_SERVER", "1") == "0":
         return None
-    from .cluster_info import memory, query
+    from .cluster_info import cluster_summary, memory, query
     from .runtime.state_server import StateServer
 
     try:
@@ -213,6 +225,7 @@ def _start_state_server() -> Any:
 
         handlers = {op: (lambda op=op, **kw: query(op, **kw)) for op in QUERIES}
         handlers["memory"] = lambda **kw: memory(**kw).to_dict()
+        handlers["summary"] = lambda **kw: cluster_summary()
         return StateServer(handlers)
     except OSError as e:  # a read-only temp dir must not stop the cluster
         warnings.warn(f"nbray: `nbray memory` will not see this cluster: {e}", stacklevel=3)

@@ -28,14 +28,18 @@ export interface IClusterModel {
   resources: Record<string, number>;
   /** What is free now. */
   available: Record<string, number>;
-  /** Bytes used in the head's shared-memory store. */
+  /** Bytes used in the stores of every live node row (the sum of `page.nodes`). */
   store_used: number;
-  /** Bytes of the head's shared-memory store. */
+  /** Bytes of those stores. */
   store_capacity: number;
   /** Live objects in the cluster. */
   objects: number;
-  /** Worker processes on all nodes. */
+  /** Task worker processes on all nodes. */
   workers: number;
+  /** The head's address when the kernel is attached to a running cluster. */
+  attached_to?: string | null;
+  /** Then the id of the kernel's own store among the node rows. */
+  driver_node_id?: string | null;
 }
 
 /** `GET nbray/api/nodes` (a list), and `nodes` of an object page. */
@@ -46,6 +50,8 @@ export interface INodeModel {
   alive: boolean;
   /** Host the node runs on. */
   hostname: string;
+  /** The store of an attached driver (a kernel), not a node that runs tasks. */
+  is_driver?: boolean;
   /** Bytes of the node's shared-memory store. */
   store_capacity: number;
   /** Bytes in use in that store. */

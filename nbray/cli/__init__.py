@@ -97,13 +97,32 @@ def _new_log(kind: str) -> str:
             continue
 
 
+def _daemon_dir() -> str:
+    """Where heads and nodes run: the private cluster directory, never the directory
+    `nbray start` was typed in.  `python -m` puts its working directory first on sys.path
+    (and the node hands its sys.path to its workers), so a `selectors.py`, `token.py` or
+    `random.py` there would be imported instead of the standard library's and kill the
+    head, or every task.  Code that tasks import comes from the environment (installed,
+    or on PYTHONPATH), as on any other machine of the cluster."""
+    from ..runtime.head_server import cluster_dir
+
+    return cluster_dir()
+
+
+def _exec_foreground(cmd: List[str], env: dict) -> None:
+    """--block: become the head or node, in the same directory as a background one."""
+    os.chdir(_daemon_dir())
+    os.execve(sys.executable, cmd, env)
+
+
 def _spawn_daemon(cmd: List[str], env: dict, log_path: str) -> "subprocess.Popen":
     from ..userdirs import create_private_file
 
     log = os.fdopen(create_private_file(log_path, exclusive=False, append=True), "ab")
     try:
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                cwd=_daemon_dir())
     finally:
         log.close()
 
@@ -147,6 +166,13 @@ def _read_token(args: argparse.Namespace) -> str:
 
 def _cmd_start(args: argparse.Namespace) -> int:
     env = dict(os.environ)
+    # The daemon runs elsewhere (_daemon_dir): relative paths keep meaning what they meant here.
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
+                                            env["PYTHONPATH"].split(os.pathsep) if p)
+    spill = env.get("NBRAY_SPILL_URL", "")
+    if spill and "://" not in spill:
+        env["NBRAY_SPILL_URL"] = os.path.abspath(spill)
     common = []
     if args.num_cpus is not None:
         common += ["--num-cpus", str(args.num_cpus)]
@@ -161,7 +187,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         if args.token:
             env["NBRAY_TOKEN"] = args.token  # the environment, never argv: ps shows argv
         if args.block:
-            os.execve(sys.executable, cmd, env)
+            _exec_foreground(cmd, env)
         log = _new_log("head")
         proc = _spawn_daemon(cmd, env, log)
         line = _wait_for_line(log, "listening at", proc, 60)
@@ -192,7 +218,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
            str(args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)),
            args.resources, str(args.object_store_memory or 0), args.host or ""]
     if args.block:
-        os.execve(sys.executable, cmd, env)
+        _exec_foreground(cmd, env)
     log = _new_log("node")
     proc = _spawn_daemon(cmd, env, log)
     line = _wait_for_line(log, "joined", proc, 60)

@@ -22,21 +22,29 @@ class ClusterStatus:
         self.summary = summary
 
     def _repr_html_(self) -> str:
+        import html
+
         from .._repr import cluster_html
 
-        return cluster_html(self.summary) + (
+        address = self.summary.get("attached_to")
+        where = ("" if not address else
+                 f"<div style='font-size:90%'>Attached to <code>{html.escape(address)}</code>: "
+                 f"the cluster runs on without this kernel.</div>")
+        return cluster_html(self.summary) + where + (
             "<div style='font-size:90%'>Objects: <code>%nbray objects</code> or "
             "<code>nbray.inspect()</code>; run a cell remotely with <code>%%remote</code>.</div>")
 
     def __repr__(self) -> str:
         s = self.summary
-        return (f"nbray cluster {s['node_id'][:12]}: {s['nodes']} node(s), "
+        attached = f" (attached to {s['attached_to']})" if s.get("attached_to") else ""
+        return (f"nbray cluster {s['node_id'][:12]}{attached}: {s['nodes']} node(s), "
                 f"{s['resources'].get('CPU', 0):g} CPUs ({s['available'].get('CPU', 0):g} free), "
                 f"{s['workers']} workers, {s['objects']} objects, store "
                 f"{s['store_used'] / 2**20:.1f} of {s['store_capacity'] / 2**20:.0f} MiB")
 
 
 def status() -> ClusterStatus:
+    """The whole cluster's summary, from the same `summary` query the sidebar reads."""
     return ClusterStatus(api.cluster_summary())
 
 

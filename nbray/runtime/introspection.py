@@ -202,12 +202,16 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
 def all_node_stats(node: Any) -> List[Dict[str, Any]]:
     """node_stats of the head plus a row per other live node (from its heartbeats)."""
     rows = [node_stats(node)]
+    if len(node.cluster_nodes) > 1:  # the head's own copies, as other rows count theirs
+        rows[0]["objects"] = sum(1 for e in node.table.entries.values()
+                                 if e.offset >= 0 or e.state == INLINE)
     for nid, info in node.cluster_nodes.items():
         if info.is_head:
             continue
         copies = [e for e in node.table.entries.values() if nid in e.copies]
         rows.append({
             "node_id": nid, "alive": info.alive, "hostname": info.hostname,
+            "is_head": False, "is_driver": info.is_driver,  # an attached driver's own store
             "store_capacity": info.store_capacity, "store_used": info.store_used,
             "store_largest_free": None, "objects": len(copies), "objects_pending": 0,
             "inline_objects": 0, "inline_bytes": 0, "shm_objects": len(copies),
@@ -216,7 +220,8 @@ def all_node_stats(node: Any) -> List[Dict[str, Any]]:
             "spilled_bytes_total": 0, "spill_throughput_bytes_per_s": None,
             "restored_objects_total": 0, "restored_bytes_total": 0,
             "restore_throughput_bytes_per_s": None,
-            "workers": sum(1 for w in node.workers.values() if w.node_id == nid),
+            "workers": sum(1 for w in node.workers.values()
+                           if w.node_id == nid and w.state != "driver"),
             "actors": sum(1 for a in node.actors.actors.values()
                           if a.state != "DEAD" and a.worker is not None and a.worker.node_id == nid),
         })
@@ -231,6 +236,7 @@ def node_stats(node: Any) -> Dict[str, Any]:
     restore_s = st.get("restore_ns", 0) / 1e9
     return {
         "node_id": node.node_id, "alive": True, "hostname": os.uname().nodename,
+        "is_head": True, "is_driver": False,
         "store_capacity": node.allocator.capacity,
         "store_used": node.allocator.used,
         "store_largest_free": node.allocator.largest_free(),
@@ -247,6 +253,8 @@ def node_stats(node: Any) -> Dict[str, Any]:
         "restored_objects_total": st.get("restored_objects", 0),
         "restored_bytes_total": st.get("restored_bytes", 0),
         "restore_throughput_bytes_per_s": st.get("restored_bytes", 0) / restore_s if restore_s else None,
-        "workers": len(node.workers),
+        # its own task workers: node.workers also holds other nodes' workers and drivers
+        "workers": sum(1 for w in node.workers.values()
+                       if w.node_id == node.node_id and w.state != "driver"),
         "actors": sum(1 for a in node.actors.actors.values() if a.state != "DEAD"),
     }

@@ -46,6 +46,12 @@ def _reference_counts(node: Any, counts: Optional[Mapping[bytes, int]], holder: 
 
 
 def _summary(node: Any, counts: Any, holder: str) -> Dict[str, Any]:
+    """The cluster in one line, added up from the per-node rows `node_stats` answers (what
+    the sidebar lists), so the status display and the sidebar cannot disagree: `nodes`
+    counts the live nodes that run tasks (not attached drivers' stores), `workers` the
+    task workers on them, `objects` the cluster's objects (each once, wherever its copies
+    are), and the store the sum of every live row, drivers' stores included (a driver's
+    puts live there)."""
     total: Dict[str, float] = {}
     avail: Dict[str, float] = {}
     for info in node.cluster_nodes.values():
@@ -54,11 +60,15 @@ def _summary(node: Any, counts: Any, holder: str) -> Dict[str, Any]:
                 total[k] = total.get(k, 0.0) + v
             for k, v in info.available.items():
                 avail[k] = avail.get(k, 0.0) + max(0.0, v)
+    rows = [r for r in all_node_stats(node) if r["alive"]]
     return {"node_id": node.node_id,
-            "nodes": sum(1 for i in node.cluster_nodes.values() if i.alive and not i.is_driver),
-            "resources": total, "available": avail, "store_used": node.allocator.used,
-            "store_capacity": node.allocator.capacity, "objects": len(node.table.entries),
-            "workers": sum(1 for w in node.workers.values() if w.state != "driver")}
+            "nodes": sum(1 for r in rows if not r["is_driver"]),
+            "drivers": sum(1 for r in rows if r["is_driver"]),
+            "resources": total, "available": avail,
+            "store_used": sum(r["store_used"] for r in rows),
+            "store_capacity": sum(r["store_capacity"] for r in rows),
+            "objects": len(node.table.entries),
+            "workers": sum(r["workers"] for r in rows)}
 
 
 def _workers(node: Any, counts: Any, holder: str) -> Any:

@@ -1,50 +1,119 @@
-"""A notebook kernel configured to attach to a running cluster: `%load_ext nbray` with
-NBRAY_ADDRESS=auto joins the head started by `nbray start --head` instead of starting a local
-cluster; tasks run on the joined node and their output appears under the cell."""
+"""Notebook kernels attached to a running two-node cluster (`nbray start --head` plus a
+second node): `%load_ext nbray` keeps the attachment, whether NBRAY_ADDRESS names the
+cluster or the notebook called nbray.init(address=...) itself; tasks run on the joined
+node and their output appears under the cell; the status display says where it is
+attached and counts the whole cluster; %reload_ext keeps the attachment and every ref;
+the kernel's state socket (what the JupyterLab sidebar reads) answers for the whole
+cluster."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import json
+from typing import Dict, Iterator, Tuple
 
+import pytest
+
+from nbray.runtime.state_server import query
+
+from ._cli_cluster import two_node_cluster
 from ._kernel_session import start_kernel, stop_kernel
 
 
-def _cli(env, *args):
-    out = subprocess.run([sys.executable, "-m", "nbray", *args], env=env, capture_output=True,
-                         text=True, timeout=90)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[str, Dict[str, str]]]:
+    with two_node_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started
 
 
-def test_load_ext_attaches_to_the_cluster_named_by_the_environment(kernelspec_dir, tmp_path):
-    env = dict(os.environ, TMPDIR=str(tmp_path))          # a private cluster directory
-    env.pop("NBRAY_ADDRESS", None)
+def test_load_ext_attaches_to_the_cluster_named_by_the_environment(kernelspec_dir, tmp_path,
+                                                                   cluster):
+    kernel = start_kernel(kernelspec_dir, tmp_path,
+                          {"TMPDIR": cluster[1]["TMPDIR"], "NBRAY_ADDRESS": "auto"})
     try:
-        started = _cli(env, "start", "--head", "--num-cpus", "1")
-        address = started.split(" at ", 1)[1].split()[0]
-        _cli(env, "start", "--address", address, "--num-cpus", "1", "--resources", '{"w": 1}')
-        kernel = start_kernel(kernelspec_dir, tmp_path,
-                              {"TMPDIR": str(tmp_path), "NBRAY_ADDRESS": "auto"})
-        try:
-            kernel.execute("%load_ext nbray")
-            nodes = kernel.value("sorted((n['IsHead'], n['IsDriver']) for n in "
-                                 "__import__('nbray').nodes() if n['Alive'])")
-            assert nodes == [[False, False], [False, True], [True, False]]  # node, us, head
-            cell = kernel.execute(
-                "import nbray, os\n"
-                "@nbray.remote(resources={'w': 1})\n"
-                "def where():\n"
-                "    print('hello from the node', flush=True)\n"
-                "    return os.getppid()\n"
-                "nbray.get(where.remote())")
-            assert "hello from the node" in cell.stdout, cell.stdout
-            assert int(cell.result) != kernel.pid
-            remote = kernel.execute("%%remote\nimport numpy as np\nint(np.arange(100).sum())")
-            assert remote.result == "4950"
-        finally:
-            stop_kernel(kernel)
+        loaded = kernel.execute("%load_ext nbray")
+        assert f"(attached to {cluster[0]})" in loaded.displays()[0]["data"]["text/plain"]
+        nodes = kernel.value("sorted((n['IsHead'], n['IsDriver']) for n in "
+                             "nbray.nodes() if n['Alive'])")
+        assert nodes == [[False, False], [False, True], [True, False]]  # node, us, head
+        cell = kernel.execute(
+            "import os\n"
+            "@nbray.remote(resources={'w': 1})\n"
+            "def where():\n"
+            "    print('hello from the node', flush=True)\n"
+            "    return os.getppid()\n"
+            "nbray.get(where.remote())")
+        assert "hello from the node" in cell.stdout, cell.stdout
+        assert int(cell.result) != kernel.pid
+        remote = kernel.execute("%%remote\nimport numpy as np\nint(np.arange(100).sum())")
+        assert remote.result == "4950"
+        # an attachment %load_ext made is closed at the end of the %unload_ext cell; the
+        # cluster runs on
+        assert kernel.value("[nbray.is_initialized(), len(nbray.nodes())]") == [True, 3]
+        kernel.execute("%unload_ext nbray")
+        assert kernel.value("nbray.is_initialized()") is False
     finally:
-        subprocess.run([sys.executable, "-m", "nbray", "stop"], env=env, capture_output=True,
-                       timeout=60)
+        stop_kernel(kernel)
+
+
+def test_attached_kernel_keeps_its_cluster_and_refs_and_shows_all_of_it(kernelspec_dir,
+                                                                        tmp_path, cluster):
+    address, env = cluster
+    kernel = start_kernel(kernelspec_dir, tmp_path, {"TMPDIR": env["TMPDIR"]})
+    try:
+        kernel.execute(f"import nbray as ray\nctx = ray.init(address={address!r})\n"
+                       "import numpy as np\n"
+                       "@ray.remote(resources={'w': 1})\n"
+                       "def on_node(n):\n"
+                       "    return np.ones(n, dtype=np.uint8)\n"
+                       "keep_me = ray.put(np.arange(1000))\n"
+                       "far = on_node.remote(300_000)\n"
+                       "ray.wait([far])")
+        loaded = kernel.execute("%load_ext nbray")
+        assert loaded.error is None
+        text = loaded.displays()[0]["data"]["text/plain"]
+        html = loaded.displays()[0]["data"]["text/html"]
+        # the whole cluster: head and node (not this kernel's own store), one worker each
+        assert f"(attached to {address})" in text, text
+        assert ": 2 node(s), 2 CPUs" in text and "2 workers" in text, text
+        assert f"Attached to <code>{address}</code>" in html
+        # `nbray` is bound by %load_ext; the user's `ray` is left as it was
+        assert kernel.value("[nbray is ray, ray.__name__]") == [True, "nbray"]
+        # the state socket of this kernel (the sidebar's source) answers from the head
+        socks = kernel.value("__import__('nbray.runtime.state_server', fromlist=['_'])"
+                             ".live_sessions()")
+        mine = [s for s in socks if s.endswith(f"/{kernel.pid}.sock")]
+        assert len(mine) == 1, socks
+        stats = query(mine[0], "node_stats")
+        tasks = [r for r in stats if r["alive"] and not r["is_driver"]]
+        assert len(tasks) == 2 and sum(r["is_head"] for r in tasks) == 1, stats
+        assert sum(r["is_driver"] for r in stats if r["alive"]) == 1
+        summary = query(mine[0], "summary")
+        assert summary["attached_to"] == address
+        # one truth: the display's counts are the sums of the sidebar's node rows
+        alive = [r for r in stats if r["alive"]]
+        assert summary["nodes"] == 2 and summary["workers"] == sum(r["workers"] for r in alive)
+        assert summary["store_capacity"] == sum(r["store_capacity"] for r in alive)
+        listed = query(mine[0], "memory", limit=None)
+        ids = kernel.value("[keep_me.hex(), far.hex()]")
+        assert set(ids) <= {o["object_id"] for o in listed["objects"]}, listed["objects"]
+        # %reload_ext: the same attachment, every ref still valid, no new driver
+        driver_id = kernel.value("ray.get_runtime_context().get_node_id()")
+        reloaded = kernel.execute("%reload_ext nbray")
+        assert reloaded.error is None
+        assert f"(attached to {address})" in reloaded.displays()[0]["data"]["text/plain"]
+        kernel.execute("after = [int(ray.get(keep_me).sum()), int(ray.get(far).sum())]")
+        assert kernel.value("after") == [499500, 300_000]
+        assert kernel.value("ray.get_runtime_context().get_node_id()") == driver_id
+        assert kernel.value("sum(1 for n in ray.nodes() if n['Alive'])") == 3
+        # the inspector shows the same: every node of the cluster and the kernel's objects
+        shown = json.dumps(kernel.execute("insp = nbray.inspect(refresh_s=3600)\ninsp")
+                           .comm_models())
+        assert all(r["node_id"] in shown for r in alive), shown[:2000]
+        assert all(oid in shown for oid in ids), shown[:2000]
+        kernel.execute("insp.close()")
+        # unloading never ends an attachment the notebook made itself
+        kernel.execute("%unload_ext nbray")
+        assert kernel.value("[ray.is_initialized(), int(ray.get(keep_me).sum())]") == [True, 499500]
+        assert query(mine[0], "summary")["attached_to"] == address
+    finally:
+        stop_kernel(kernel)

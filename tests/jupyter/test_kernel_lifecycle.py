@@ -19,7 +19,8 @@ def test_load_ext_shows_status_and_starts_workers(kernel):
     assert "nbray-cluster" in data["text/html"]
     assert "%%remote" in data["text/html"]
     poll_for(kernel.workers, TIMEOUT, "worker processes after %load_ext nbray")
-    assert kernel.value("__import__('nbray').is_initialized()") is True
+    # `nbray` needs no import after %load_ext (the display suggests nbray.inspect())
+    assert kernel.value("nbray.is_initialized()") is True
 
 
 def test_load_twice_and_init_again_reuse_the_cluster(kernel):
@@ -46,17 +47,37 @@ def test_init_with_other_arguments_after_load_ext_explains(kernel):
     assert cell.error["ename"] == "RuntimeError"
     assert "shutdown()" in cell.error["evalue"]
     assert kernel.execute("%%remote\n1 + 1").result == "2"
+    # the user's own cluster outlives the extension
+    kernel.execute("%unload_ext nbray")
+    assert kernel.value("[nbray.is_initialized(), nbray.get(nbray.put(7))]") == [True, 7]
+    assert kernel.execute("%load_ext nbray").error is None
+    assert kernel.value("len(nbray.nodes())") == 1
 
 
-def test_reload_ext_leaves_one_working_cluster(kernel):
-    kernel.execute("%load_ext nbray")
-    old = poll_for(kernel.workers, TIMEOUT, "workers")
+def test_reload_ext_keeps_the_cluster_and_every_ref(kernel):
+    # %load_ext started this cluster; %reload_ext (unload + load in one cell) keeps it
+    kernel.execute("%load_ext nbray\n"
+                   "import numpy as np\n"
+                   "big = nbray.put(np.arange(1_000_000))\n"
+                   "@nbray.remote\ndef double(x):\n    return 2 * x\n"
+                   "made = double.remote(21)\n"
+                   "node = nbray.get_runtime_context().get_node_id()")
+    old = {p.pid for p in poll_for(kernel.workers, TIMEOUT, "workers")}
     cell = kernel.execute("%reload_ext nbray")
     assert cell.error is None
     assert any(d["data"]["text/plain"].startswith("nbray cluster ") for d in cell.displays())
-    wait_gone(old, TIMEOUT, "the previous cluster's workers to exit after %reload_ext")
+    assert kernel.value("[int(nbray.get(big)[-1]), nbray.get(made), "
+                        "nbray.get_runtime_context().get_node_id() == node]") \
+        == [999_999, 42, True]
     assert kernel.execute("%%remote\n'still works'").result == "'still works'"
-    assert kernel.value("len(__import__('nbray').nodes())") == 1
+    assert kernel.value("len(nbray.nodes())") == 1
+    assert {p.pid for p in kernel.workers()} <= old  # no second cluster started
+    # a later %unload_ext still stops the cluster %load_ext started, at the end of its cell
+    workers = kernel.workers()
+    assert workers
+    kernel.execute("%unload_ext nbray")
+    wait_gone(workers, TIMEOUT, "workers to exit after %unload_ext")
+    assert kernel.value("nbray.is_initialized()") is False
 
 
 def test_unload_ext_stops_the_workers(kernel):

@@ -36,6 +36,9 @@ EXPECTED_OUTPUT: Dict[str, List[str]] = {
         "sums agree: True",
         "all blocks correct after losing a node: True",
     ],
+    "04-jupyter.ipynb": [
+        "refs survive the reload: True",       # %reload_ext keeps the cluster and its refs
+    ],
     "01-quickstart.ipynb": [
         "same values:     True",
         "writeable: False",

@@ -34,7 +34,7 @@ export class ClusterView extends Widget {
       this.node,
       h('h3', {}, 'Cluster'),
       summary(snapshot.cluster),
-      ...snapshot.page.nodes.map(nodeRow)
+      ...snapshot.page.nodes.map(node => nodeRow(node, snapshot.cluster))
     );
   }
 
@@ -59,23 +59,31 @@ function cpus(cluster: IClusterModel): string {
 
 function summary(cluster: IClusterModel): HTMLElement {
   const nodes = `${cluster.nodes} node${cluster.nodes === 1 ? '' : 's'}`;
+  const attached = cluster.attached_to ? ` · attached to ${cluster.attached_to}` : '';
   return h(
     'div',
     { className: 'nbray-ClusterSummary', dataset: { headNode: cluster.node_id } },
-    `${nodes} · ${cpus(cluster)} · ${cluster.workers} workers · ${cluster.objects} objects`
+    `${nodes} · ${cpus(cluster)} · ${cluster.workers} workers · ${cluster.objects} objects` +
+      attached
   );
 }
 
-function nodeRow(node: INodeModel): HTMLElement {
+/** A node, or an attached driver's own store (not counted among the nodes). */
+function nodeRow(node: INodeModel, cluster: IClusterModel): HTMLElement {
   const used = percent(node.store_used, node.store_capacity);
+  const kind = node.is_driver ? 'driver' : 'node';
+  const mine = node.is_driver && node.node_id === cluster.driver_node_id;
   return h(
     'div',
-    { className: 'nbray-Node', dataset: { nodeId: node.node_id } },
+    {
+      className: node.is_driver ? 'nbray-Node nbray-Node--driver' : 'nbray-Node',
+      dataset: { nodeId: node.node_id }
+    },
     h(
       'div',
       { className: 'nbray-Node-title' },
-      h('b', {}, `node ${shortId(node.node_id)}`),
-      ` ${node.hostname}${node.alive ? '' : ' (dead)'}`
+      h('b', {}, `${kind} ${shortId(node.node_id)}`),
+      ` ${node.hostname}${mine ? ' (this kernel)' : ''}${node.alive ? '' : ' (dead)'}`
     ),
     h(
       'div',
