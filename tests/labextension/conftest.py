@@ -17,7 +17,8 @@ import pytest
 from tests.browser._browser_support import (Lab, chromium_page, missing_requirements,
                                             running_lab)
 
-BROWSER_TESTS = ("test_sidebar_browser.py", "test_charts_panel_browser.py")
+BROWSER_TESTS = ("test_sidebar_browser.py", "test_charts_panel_browser.py",
+                 "test_tutorial_browser.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
