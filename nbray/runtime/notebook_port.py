@@ -116,7 +116,11 @@ class LocalPort:
         driver = context.current_driver()
         if driver is None:
             return
-        for task_id in dict.fromkeys(task_id_of(oid) for oid in object_ids):
+        task_ids = list(dict.fromkeys(task_id_of(oid) for oid in object_ids))
+        if driver.node is None and driver.attached is not None:
+            driver.attached.client.cancel_tasks(task_ids, False, True)  # one round trip
+            return
+        for task_id in task_ids:
             driver.client.cancel(task_id, False, True)
 
     def cancel_cell(self, tag: str) -> None:

@@ -55,6 +55,12 @@ def test_an_attached_driver_cancels_a_cells_tasks_lists_by_sent_ids_and_draws_pr
 
         progress.set_progress_renderer(Bar)
 
+        def catch(ref):
+            try:
+                return nbray.get(ref, timeout=60)
+            except Exception as e:
+                return e
+
         @nbray.remote
         def hold(name):
             open(os.path.join(FLAGS, "started-" + name), "w").close()
@@ -105,6 +111,12 @@ def test_an_attached_driver_cancels_a_cells_tasks_lists_by_sent_ids_and_draws_pr
             except nbray.exceptions.TaskCancelledError:
                 kinds.append("cancelled")
         print("kinds", kinds)
+        # many tasks cancelled at once (an interrupted get of many refs): one round trip
+        from nbray.ids import task_id_of
+        more = [hold.remote("d%d" % i) for i in range(3)]
+        client.cancel_tasks([task_id_of(r.binary()) for r in more], False, True)
+        print("more", nbray.wait(more, num_returns=3, timeout=60)[0] == more,
+              [type(catch(r)).__name__ for r in more])
         open(os.path.join(FLAGS, "release"), "w").close()
         print("other", nbray.get(other, timeout=60), nbray.get(held, timeout=60))
         nbray.shutdown()
@@ -117,5 +129,7 @@ def test_an_attached_driver_cancels_a_cells_tasks_lists_by_sent_ids_and_draws_pr
     assert "bar [('get 2 objects', 'failed', 1, 1)]" in lines, lines
     assert "forged False ValueError" in lines, lines
     assert "cancelled 3" in lines and "kinds ['cancelled', 'cancelled', 'cancelled']" in lines, lines
+    assert "more True ['TaskCancelledError', 'TaskCancelledError', 'TaskCancelledError']" \
+        in lines, lines
     assert "other other x" in lines, lines
-    assert not list(tmp_path.glob("started-c*")), "a cancelled task ran"
+    assert not list(tmp_path.glob("started-[cd]*")), "a cancelled task ran"
