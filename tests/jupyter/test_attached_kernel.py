@@ -108,6 +108,10 @@ def test_attached_kernel_keeps_its_cluster_and_refs_and_shows_all_of_it(kernelsp
         assert kernel.value("after") == [499500, 300_000]
         assert kernel.value("ray.get_runtime_context().get_node_id()") == driver_id
         assert kernel.value("sum(1 for n in ray.nodes() if n['Alive'])") == 3
+        # tasks' output still comes under the cell that started them
+        said = kernel.execute("@ray.remote\ndef say():\n    print('said after reload', "
+                              "flush=True)\nray.get(say.remote())")
+        assert "said after reload" in said.stdout, said.stdout
         cell = _check_the_kernels_names_on_the_heads_rows(kernel, mine[0])
         # the inspector shows the same: every node of the cluster and the kernel's objects,
         # named by this kernel
