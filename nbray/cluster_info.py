@@ -14,6 +14,7 @@ from .runtime_context import RuntimeContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from .memory_summary import MemorySummary
+    from .runtime.notebook_port import HolderNames
 
 
 def query(op: str, **args: Any) -> Any:
@@ -70,18 +71,76 @@ def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
     """Objects in the cluster, one row each, and per-node store and spill statistics.
 
     Args:
-        sort_by: size, created, last_access, object_id, type, where, call_site or owner.
+        sort_by: size, created, last_access, object_id, type, where, call_site or owner;
+            with %load_ext nbray also held_by (the notebook's names for the holders).
         descending: largest / newest first.
-        filter: keep objects whose id, type, call site, creating task or owner contains it.
+        filter: keep objects whose id, type, call site, creating task or owner contains it
+            (with %load_ext nbray also a variable name holding it, attached or not).
         where: keep only "inline", "shared_memory", "spilled" or "pending" objects.
         ref_type: keep only objects with this reference type (e.g. "USED_BY_PENDING_TASK").
         offset, limit: the page to return (limit=None: all).
     """
     from .memory_summary import MemorySummary
 
-    return MemorySummary.from_dict(query(
-        "memory", sort_by=sort_by, descending=descending, filter=filter, where=where,
-        ref_type=ref_type, offset=offset, limit=limit))
+    args: Dict[str, Any] = dict(sort_by=sort_by, descending=descending, filter=filter,
+                                where=where, ref_type=ref_type, offset=offset, limit=limit)
+    names = _attached_names()
+    if names is not None:
+        args["ids"] = _name_ids(names, filter, sort_by, descending)
+    answer = query("memory", **args)
+    if names is not None:
+        _name_rows(answer["objects"], names)
+    return MemorySummary.from_dict(answer)
+
+
+# Ids an attached kernel sends with one listing, per kind (filter matches, held_by order):
+# the query stays one bounded message however many refs the notebook holds.
+MAX_NAMED_IDS = 100_000
+
+
+def _attached_names() -> Optional["HolderNames"]:
+    """The notebook's holder names, when this is a driver attached to a cluster: the head
+    lists the objects but cannot see the kernel's variables, so the kernel names the rows
+    (a local head reads the same names in-process)."""
+    from .runtime.notebook_port import holder_names
+
+    driver = context.current_driver()
+    if driver is None or driver.node is not None or driver.attached is None:
+        return None
+    return holder_names()
+
+
+def _name_ids(names: "HolderNames", filter: str, sort_by: str, descending: bool
+              ) -> Dict[str, List[bytes]]:
+    """What the head's object_rows takes for the kernel's names (its `ids`): the objects
+    whose names contain the filter text, and for a sort by holder the named objects in the
+    order of their names (at most MAX_NAMED_IDS each; past that a sort by holder orders
+    the first ones by name and lists the others after them)."""
+    from itertools import islice
+
+    from .runtime.introspection import HELD_BY
+
+    out: Dict[str, List[bytes]] = {}
+    if filter:
+        out["matching"] = list(islice(names.matching(filter.lower()), MAX_NAMED_IDS))
+    if sort_by == HELD_BY:
+        ordered = sorted(names.named(), key=names.sort_key, reverse=descending)
+        del ordered[MAX_NAMED_IDS:]
+        # the head orders by position, reversed when descending: send ascending
+        out["named"] = ordered[::-1] if descending else ordered
+    return out
+
+
+def _name_rows(rows: List[Dict[str, Any]], names: "HolderNames") -> None:
+    """The kernel's names on the head's rows: who holds each object here, and call sites
+    in this kernel's cells as "In [n] line k"."""
+    from .runtime.notebook_port import label_call_site
+
+    for row in rows:
+        held = names.names(bytes.fromhex(row["object_id"]))
+        if held:
+            row["held_by"] = held
+        row["call_site"] = label_call_site(row.get("call_site") or "")
 
 
 def reference_counts() -> Dict[str, Dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from . import context
 from .notebook_port import report_interrupt
@@ -40,7 +40,7 @@ def get_many(ids: List[bytes], timeout: Optional[float]) -> List[Any]:
     __tracebackhide__ = True
     client = context.client_or_init()
     try:
-        if len(ids) > 1 and (timeout is None or timeout > 1) and _runs_the_node(client):
+        if len(ids) > 1 and (timeout is None or timeout > 1) and _is_drivers(client):
             # The common case costs one pass: a plain get, given a second.  Only a get
             # still blocked after that waits with a progress bar.
             from ..exceptions import GetTimeoutError
@@ -59,11 +59,11 @@ def get_many(ids: List[bytes], timeout: Optional[float]) -> List[Any]:
         raise
 
 
-def _runs_the_node(client: Any) -> bool:
-    """Whether `client` is a driver's, with the node in this process (progress is drawn
-    only there: the node answers how many objects are ready without a round trip)."""
+def _is_drivers(client: Any) -> bool:
+    """Whether `client` is the driver's (progress is drawn for a driver's gets only, with
+    the node in this process or attached to a cluster; not inside tasks)."""
     driver = context.current_driver()
-    return driver is not None and driver.node is not None and driver.client is client
+    return driver is not None and driver.client is client
 
 
 def _wait_all_with_progress(client: Any, ids: List[bytes], timeout: Optional[float],
@@ -76,23 +76,55 @@ def _wait_all_with_progress(client: Any, ids: List[bytes], timeout: Optional[flo
     unique = list(dict.fromkeys(ids))
     total = len(unique)
     failed: List[bytes] = []
-
-    def count_ready(t: float) -> int:
-        __tracebackhide__ = True
-        bad = client.node.wait_all_or_first_error(unique, t)
-        if bad is not None:
-            failed.append(bad)  # one failed: stop waiting; the get() that follows raises it
-        return len(client.node.ready_ids(unique))
-
+    node = getattr(client, "node", None)
+    count_ready = (_local_counter(node, unique, failed) if node is not None
+                   else _attached_counter(client, unique, failed))
     # The caller already waited the usual delay: the bar shows at once.
     if not wait_with_progress(count_ready, total, timeout, f"{label} {total} objects", delay=0.0,
                               count_failed=lambda: len(failed[:1])):
-        missing = total - len(client.node.ready_ids(unique))
+        missing = total - count_ready(0.0)
         from ..exceptions import GetTimeoutError
 
         raise GetTimeoutError(f"{label} timed out after {asked or timeout} s: {missing} of {total} "
                               f"objects not ready")
+    if failed:  # raise its error now, as Ray does, not after the others are ready
+        client.get(failed[:1], None)
     return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+
+
+def _local_counter(node: Any, unique: List[bytes], failed: List[bytes]) -> Callable[[float], int]:
+    """count_ready for the node in this process: it answers without a round trip."""
+
+    def count_ready(t: float) -> int:
+        __tracebackhide__ = True
+        bad = node.wait_all_or_first_error(unique, t)
+        if bad is not None:
+            failed.append(bad)  # one failed: stop waiting and raise it
+        return len(node.ready_ids(unique))
+
+    return count_ready
+
+
+def _attached_counter(client: Any, unique: List[bytes], failed: List[bytes]
+                      ) -> Callable[[float], int]:
+    """count_ready for a driver attached to a cluster: a wait at the head for the objects
+    not ready yet (one round trip per poll, carrying only those), and when some became
+    ready, whether one of them holds an error (so the bar stops at it, as locally)."""
+    pending = list(unique)
+
+    def count_ready(t: float) -> int:
+        __tracebackhide__ = True
+        nonlocal pending
+        if pending:
+            ready = client.wait(pending, len(pending), t, False)
+            if ready:
+                bad = client.query("first_error", {"ids": [o.hex() for o in ready]})
+                if bad is not None:
+                    failed.append(bytes.fromhex(bad))
+                pending = [o for o in pending if o not in ready]
+        return len(unique) - len(pending)
+
+    return count_ready
 
 
 __all__ = ["check_timeout", "get_many", "get_one"]

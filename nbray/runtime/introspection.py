@@ -15,7 +15,8 @@ import operator
 import os
 from itertools import compress, islice, repeat
 from operator import attrgetter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import (AbstractSet, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Set, Tuple)
 
 from .notebook_port import HolderNames, holder_names, label_call_site
 from .object_index import SORT_KEYS, page
@@ -113,13 +114,19 @@ def _haystack(e: ObjectEntry) -> str:
 def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
                 filter: str = "", where: Optional[str] = None, ref_type: Optional[str] = None,
                 offset: int = 0, limit: Optional[int] = 100,
-                driver_counts: Optional[Mapping[bytes, int]] = None
+                driver_counts: Optional[Mapping[bytes, int]] = None,
+                ids: Optional[Dict[str, List[bytes]]] = None
                 ) -> Tuple[List[Dict[str, Any]], int]:
     """(rows of one page, number of objects that matched). Call with node.lock held.
 
     With a notebook on this process (NotebookPort.name_holders), rows carry `held_by`
     (the variables holding the object) and call sites name cells ("In [3] line 2"); the
-    namespace is read once per call."""
+    namespace is read once per call.
+
+    `ids` stands for the names of a notebook elsewhere (an attached kernel, which names
+    the rows itself): "matching", the objects whose names contain the filter text (the
+    filter keeps them too), and "named", the objects it names in the order of their
+    names (what sort_by="held_by" orders by)."""
     if sort_by not in SORT_KEYS and sort_by != HELD_BY:
         raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
                          f"got {sort_by!r}")
@@ -128,7 +135,8 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError("offset and limit must be >= 0")
     entries: Any = node.table.entries.values()
-    names = holder_names()
+    names = holder_names() if ids is None else SentNames(ids.get("matching", ()),
+                                                          ids.get("named", ()))
     if filter or where or ref_type:
         entries = _matching(node, entries, filter, where, ref_type, names)
     if sort_by == HELD_BY:
@@ -137,6 +145,28 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
         chosen = page(entries, sort_by, descending, offset, limit)
     pids = _holder_pids(node)
     return [object_row(node, e, pids, driver_counts, names) for e in chosen], len(entries)
+
+
+class SentNames:
+    """`HolderNames` of a notebook in another process, as ids it sent with a listing: the
+    rows get no names here (that notebook adds them), but filters and sorts by its names
+    work the same."""
+
+    def __init__(self, matching: Iterable[bytes], named: Iterable[bytes]) -> None:
+        self._matching = set(matching)
+        self._order = {oid: i for i, oid in enumerate(named)}
+
+    def names(self, object_id: bytes) -> List[str]:
+        return []
+
+    def matching(self, text: str) -> Set[bytes]:
+        return self._matching
+
+    def named(self) -> AbstractSet[bytes]:
+        return self._order.keys()
+
+    def sort_key(self, object_id: bytes) -> Any:
+        return self._order[object_id]
 
 
 def _held_by_page(entries: Any, names: Optional[HolderNames], descending: bool, offset: int,

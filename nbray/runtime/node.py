@@ -31,8 +31,8 @@ from ..store.shm import Arena, create_arena_fd
 from ..store.spill import make_backend, remove_stale_sessions, spill_failure
 from ..transport.dispatch import Handlers, dispatch
 from ..transport.framing import ConnectionClosed
-from ..transport.messages import (Alloc, Cancel, CreateActor, Done, ExitActor, FreeBlock, Get,
-                                  GetActor, GetCancel, KillActor, Log, Output, Put, Query, Ready,
+from ..transport.messages import (Alloc, Cancel, CancelTagged, CreateActor, Done, ExitActor,
+                                  FreeBlock, Get, GetActor, GetCancel, KillActor, Log, Output, Put, Query, Ready,
                                   Refs, RegisterFunction, Reply, Seal, SealSpilled, StreamNext,
                                   StreamRelease, StreamRoom, StreamWait, Submit, Unpin, Wait,
                                   WireMessage, Yield, wire)
@@ -122,6 +122,7 @@ class Node:
             Submit: self.tasks.on_submit, Get: self.requests.on_get,
             GetCancel: self.requests.on_get_cancel, Wait: self.requests.on_wait,
             Unpin: self.requests.on_unpin, Log: self._on_log, Cancel: self.tasks.on_cancel,
+            CancelTagged: self.tasks.on_cancel_tagged,
             RegisterFunction: self.tasks.on_register_function,
             FreeBlock: self.requests.on_free_block, CreateActor: self.actors.on_create_actor,
             KillActor: self.actors.on_kill_actor, GetActor: self.actors.on_get_actor,

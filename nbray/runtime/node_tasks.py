@@ -401,6 +401,15 @@ class NodeTasks:
             return
         self.node.reply(worker, wire(Reply(req, True, None)))
 
+    def on_cancel_tagged(self, worker: "WorkerHandle", req: int, tag: str, force: bool) -> None:
+        """An attached driver's interrupted cell: cancel the tasks carrying its tag.  Only
+        the sender's own work ("attached:<its id>#..."): a driver cannot cancel another's."""
+        if not (isinstance(tag, str) and tag.startswith(f"attached:{worker.worker_id}#")):
+            self.node.reply(worker, wire(Reply(req, False, ValueError(
+                f"cancel-tagged: {tag!r} is not a tag of {worker.worker_id}"))))
+            return
+        self.node.reply(worker, wire(Reply(req, True, self.cancel_tagged_locked(tag, force))))
+
     def cancel(self, task_id: bytes, force: bool = False, recursive: bool = True) -> None:
         """Driver side (takes the lock)."""
         with self.node.lock:
@@ -413,12 +422,15 @@ class NodeTasks:
         """Cancel every unfinished task carrying `tag` (a notebook cell's work); driver
         side (takes the lock)."""
         with self.node.lock:
-            ids = self.core.tagged(tag)
-            out: List[Instruction] = []
-            for tid in ids:
-                self.core.cancel_one(tid, force, out)
-            self.perform(out)
-            return len(ids)
+            return self.cancel_tagged_locked(tag, force)
+
+    def cancel_tagged_locked(self, tag: Any, force: bool) -> int:
+        ids = self.core.tagged(tag)
+        out: List[Instruction] = []
+        for tid in ids:
+            self.core.cancel_one(tid, force, out)
+        self.perform(out)
+        return len(ids)
 
     def cancel_one(self, task_id: bytes, force: bool) -> None:
         out: List[Instruction] = []

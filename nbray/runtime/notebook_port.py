@@ -85,11 +85,10 @@ class LocalPort:
         # tagged with the cell that started them.
         client = driver.client
         client.output_sink = sink
-        attached_tag = client.tag_provider
 
-        def tag() -> str:
+        def tag() -> str:  # the base tag, not the last hook's: %reload_ext routes again
             cell = cell_tag()
-            return f"{attached_tag()}#{cell}" if cell else attached_tag()
+            return client.cell_tag(cell) if cell else client.base_tag()
 
         client.tag_provider = tag
 
@@ -117,13 +116,21 @@ class LocalPort:
         driver = context.current_driver()
         if driver is None:
             return
-        for task_id in dict.fromkeys(task_id_of(oid) for oid in object_ids):
+        task_ids = list(dict.fromkeys(task_id_of(oid) for oid in object_ids))
+        if driver.node is None and driver.attached is not None:
+            driver.attached.client.cancel_tasks(task_ids, False, True)  # one round trip
+            return
+        for task_id in task_ids:
             driver.client.cancel(task_id, False, True)
 
     def cancel_cell(self, tag: str) -> None:
         driver = context.current_driver()
-        if driver is not None and driver.node is not None:
+        if driver is None:
+            return
+        if driver.node is not None:
             driver.node.cancel_tagged(tag, force=False)
+        elif driver.attached is not None:  # the head cancels our cell's tasks (by its tag)
+            driver.attached.client.cancel_cell(tag)
 
 
 def _driver() -> context.Driver:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .introspection import all_node_stats, object_rows
 from .metrics_history import node_label
@@ -160,12 +160,19 @@ def _node_view(node: Any, counts: Any, holder: str) -> List[Dict[str, Any]]:
     return rows
 
 
+def _first_error(node: Any, counts: Any, holder: str, ids: List[str]) -> Optional[str]:
+    """The first of these objects (hex ids) that is ready and holds an error, or None: an
+    attached driver's progress bar stops at it, as a local get() does."""
+    failed = node.objects.first_error([bytes.fromhex(i) for i in ids])
+    return failed.hex() if failed is not None else None
+
+
 def _chrome_trace(node: Any, counts: Any, holder: str) -> Any:
     labels = {nid: node_label(info) for nid, info in node.cluster_nodes.items()}
     return node.timeline.chrome_trace(labels)
 
 
-QUERIES = {
+QUERIES: Dict[str, Callable[..., Any]] = {
     "node_stats": lambda node, counts, holder: all_node_stats(node),
     "workers": _workers,
     "tasks": _tasks,
@@ -178,4 +185,5 @@ QUERIES = {
     "timeline_window": _timeline_window,
     "metrics": _metrics,
     "node_view": _node_view,
+    "first_error": _first_error,
 }

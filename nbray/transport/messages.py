@@ -259,6 +259,17 @@ class Cancel(NamedTuple):
     recursive: bool
 
 
+@message("cancel-tagged", WORKER_TO_NODE, reply="how many tasks were cancelled")
+class CancelTagged(NamedTuple):
+    """An attached driver's notebook cell was interrupted: cancel every unfinished task
+    carrying `tag` ("attached:<driver>#<cell>", so nested tasks too); only the sender's
+    own tags are honoured."""
+
+    req: int
+    tag: str
+    force: bool
+
+
 @message("create-actor", WORKER_TO_NODE,
          reply="(actor id, handle info); ok=False: the error (name taken, unschedulable)")
 class CreateActor(NamedTuple):
@@ -560,7 +571,7 @@ __all__ = [
     "ValueKind", "KIND_INLINE", "KIND_ARENA", "KIND_FILE",
     "Ready", "ReadyDriver", "Refs", "Unpin", "StreamRelease", "Put", "Alloc", "FreeBlock",
     "Seal", "SealSpilled", "Get", "GetCancel", "Wait", "Submit", "RegisterFunction", "Cancel",
-    "CreateActor", "KillActor", "GetActor", "Query", "Log", "Done", "Yield", "StreamNext",
+    "CancelTagged", "CreateActor", "KillActor", "GetActor", "Query", "Log", "Done", "Yield", "StreamNext",
     "StreamWait", "StreamRoom", "ExitActor", "Secrets", "Exec", "Reply", "CancelRunning",
     "Exit", "Output", "Register", "Heartbeat", "FromWorker", "WorkerExit", "Fetched",
     "MakeRoom", "Registered", "ToWorker", "Signal", "Free", "Fetch", "Room", "Shutdown",

@@ -28,13 +28,13 @@ EXPECTED_OPS = {
     "worker->node": {
         "ready", "ready-driver", "refs", "unpin", "stream-release", "put", "alloc",
         "free-block", "seal", "seal-spilled", "get", "get-cancel", "wait", "submit",
-        "register-function", "cancel", "create-actor", "kill-actor", "get-actor", "query",
+        "register-function", "cancel", "cancel-tagged", "create-actor", "kill-actor", "get-actor", "query",
         "log", "done", "yield", "stream-next", "stream-wait", "stream-room", "actor-exit"},
     "node->worker": {"secrets", "exec", "reply", "cancel", "exit", "log"},
     "agent->head": {"register", "heartbeat", "w", "worker-exit", "fetched", "make-room"},
     "head->agent": {"registered", "to", "signal", "free", "fetch", "room", "shutdown"},
 }
-REQUESTS = {"alloc", "get", "wait", "cancel", "create-actor", "get-actor", "query",
+REQUESTS = {"alloc", "get", "wait", "cancel", "cancel-tagged", "create-actor", "get-actor", "query",
             "stream-next", "stream-wait", "stream-room"}
 
 SPEC = TaskSpec(task_id=b"t" * 24, name="f", function_id=b"f" * 28, args=b"args",

@@ -4,11 +4,14 @@ cluster or the notebook called nbray.init(address=...) itself; tasks run on the 
 node and their output appears under the cell; the status display says where it is
 attached and counts the whole cluster; %reload_ext keeps the attachment and every ref;
 the kernel's state socket (what the JupyterLab sidebar reads) answers for the whole
-cluster."""
+cluster, its object rows named by the kernel (held by, "In [n] line k"), filtered and
+sorted by those names; a long get draws its progress bar, and Kernel > Interrupt cancels
+every task of the cell at the head."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Dict, Iterator, Tuple
 
 import pytest
@@ -16,7 +19,7 @@ import pytest
 from nbray.runtime.state_server import query
 
 from ._cli_cluster import two_node_cluster
-from ._kernel_session import start_kernel, stop_kernel
+from ._kernel_session import TIMEOUT, poll_for, start_kernel, stop_kernel
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +108,112 @@ def test_attached_kernel_keeps_its_cluster_and_refs_and_shows_all_of_it(kernelsp
         assert kernel.value("after") == [499500, 300_000]
         assert kernel.value("ray.get_runtime_context().get_node_id()") == driver_id
         assert kernel.value("sum(1 for n in ray.nodes() if n['Alive'])") == 3
-        # the inspector shows the same: every node of the cluster and the kernel's objects
+        # tasks' output still comes under the cell that started them
+        said = kernel.execute("@ray.remote\ndef say():\n    print('said after reload', "
+                              "flush=True)\nray.get(say.remote())")
+        assert "said after reload" in said.stdout, said.stdout
+        cell = _check_the_kernels_names_on_the_heads_rows(kernel, mine[0])
+        # the inspector shows the same: every node of the cluster and the kernel's objects,
+        # named by this kernel
         shown = json.dumps(kernel.execute("insp = nbray.inspect(refresh_s=3600)\ninsp")
                            .comm_models())
         assert all(r["node_id"] in shown for r in alive), shown[:2000]
         assert all(oid in shown for oid in ids), shown[:2000]
+        assert "keep_me" in shown and "objs[2]" in shown and f"In [{cell}] line 2" in shown
         kernel.execute("insp.close()")
+        _check_an_interrupted_cell(kernel, mine[0], tmp_path)
         # unloading never ends an attachment the notebook made itself
         kernel.execute("%unload_ext nbray")
         assert kernel.value("[ray.is_initialized(), int(ray.get(keep_me).sum())]") == [True, 499500]
         assert query(mine[0], "summary")["attached_to"] == address
     finally:
         stop_kernel(kernel)
+
+
+def _check_the_kernels_names_on_the_heads_rows(kernel, sock):
+    """The rows come from the head, which cannot see the kernel's variables: the kernel
+    names them (held_by, "In [n] line k"), and filters and sorts by those names work, in
+    nbray.memory() and on the state socket the sidebar reads.  Returns the cell's number."""
+    made = kernel.execute("alpha = ray.put('a')\nobjs = [ray.put(i) for i in range(3)]")
+    n = made.reply["content"]["execution_count"]
+    ids = kernel.value("{'alpha': alpha.hex(), 'objs': [r.hex() for r in objs], "
+                       "'keep_me': keep_me.hex(), 'far': far.hex()}")
+    for listed in (kernel.value("nbray.memory(limit=None).to_dict()"),
+                   query(sock, "memory", limit=None)):
+        rows = {o["object_id"]: o for o in listed["objects"]}
+        assert (rows[ids["alpha"]]["held_by"], rows[ids["alpha"]]["call_site"]) == \
+            (["alpha"], f"In [{n}] line 1"), rows[ids["alpha"]]
+        assert [rows[i]["held_by"] for i in ids["objs"]] == [["objs[0]"], ["objs[1]"], ["objs[2]"]]
+        assert rows[ids["objs"][2]]["call_site"] == f"In [{n}] line 2"
+        assert rows[ids["keep_me"]]["held_by"] == ["keep_me"]
+        assert "/ipykernel_" not in json.dumps(listed["objects"])  # no raw cell file names
+    # filter by a variable name (the head cannot evaluate it: the kernel sends the ids)
+    by_name = query(sock, "memory", filter="objs", limit=None)
+    assert sorted(o["object_id"] for o in by_name["objects"]) == sorted(ids["objs"])
+    assert by_name["total"] == 3
+    assert kernel.value("[o['object_id'] for o in nbray.memory(filter='alph').objects]") == \
+        [ids["alpha"]]
+    # sort by holder, both ways, a page at a time
+    first = query(sock, "memory", sort_by="held_by", descending=False, limit=4)
+    assert [o["held_by"] for o in first["objects"]] == [["alpha"], ["far"], ["keep_me"],
+                                                         ["objs[0]"]], first["objects"]
+    second = query(sock, "memory", sort_by="held_by", descending=False, offset=4, limit=2)
+    assert [o["held_by"] for o in second["objects"]] == [["objs[1]"], ["objs[2]"]]
+    last = query(sock, "memory", sort_by="held_by", descending=True, limit=2)
+    assert [o["held_by"] for o in last["objects"]] == [["objs[2]"], ["objs[1]"]]
+    text = kernel.execute("%nbray memory --filter alpha").stdout
+    assert "alpha" in text and f"In [{n}] line 1" in text, text
+    return n
+
+
+HOLD = """
+import os, time
+
+@ray.remote
+def hold(name):
+    open(os.path.join(FLAGS, 'started-' + name), 'w').close()
+    while not os.path.exists(os.path.join(FLAGS, 'release')):
+        time.sleep(0.01)
+    return name
+
+@ray.remote
+def quick(i):
+    return i
+"""
+
+
+def _check_an_interrupted_cell(kernel, sock, flags):
+    """Kernel > Interrupt during a long get in the attached kernel: the progress bar is
+    drawn and ends saying what happened, and every task of the cell (awaited or not) is
+    cancelled at the head."""
+    kernel.execute(f"FLAGS = {str(flags)!r}\n{HOLD}")
+    msg_id = kernel.submit("background = hold.remote('bg')\n"
+                           "refs = [quick.remote(i) for i in range(2)] + "
+                           "[hold.remote(f'a{i}') for i in range(4)]\n"
+                           "ray.get(refs)")
+    # one CPU holds the background task, the other ran both quick tasks and holds a0
+    poll_for(lambda: {"started-bg", "started-a0"} <= {p.name for p in flags.iterdir()},
+             TIMEOUT, "the background task and the first awaited one to run")
+    kernel.wait_for_message(
+        lambda m: (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "comm_msg"
+                   and "get 6 objects: 2/6" in str(m["content"]["data"].get("state", {})
+                                                    .get("value", ""))),
+        TIMEOUT, "the progress bar of the attached get to count the quick tasks")
+    kernel.km.interrupt_kernel()
+    cell = kernel.wait_idle(msg_id, allow_errors=True)
+    assert cell.error["ename"] == "KeyboardInterrupt", cell.error
+    models = cell.comm_models()
+    bar = next(m for m in models.values() if m.get("_model_name") == "IntProgressModel")
+    label = next(m for m in models.values() if m.get("_model_name") == "HTMLModel")
+    text = re.sub(r"<[^>]+>", "", label["value"])
+    assert (bar["bar_style"], bar["description"]) == ("warning", "interrupted"), bar
+    assert re.fullmatch(r"get 6 objects: interrupted after \d+\.\d s: 2 of 6 done, "
+                        r"4 cancelled", text), text
+    # the head's task list: nothing of the cell is left (the background task too)
+    poll_for(lambda: not [t for t in query(sock, "tasks") if "hold" in t["name"]], TIMEOUT,
+             "the interrupted cell's tasks to leave the head")
+    kernel.execute(
+        "kinds = []\nfor r in [background] + refs[2:]:\n    try:\n"
+        "        ray.get(r, timeout=30)\n        kinds.append('finished')\n"
+        "    except ray.exceptions.TaskCancelledError:\n        kinds.append('cancelled')")
+    assert kernel.value("[kinds, ray.get(refs[:2])]") == [["cancelled"] * 5, [0, 1]]
