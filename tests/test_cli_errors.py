@@ -28,6 +28,7 @@ USAGE_ERRORS = [
     (("dashboard", "--address", "nonsense", "--token", "x"), "--address must be"),
     (("memory", "--limit", "-1", "--address", "x.sock"), "--limit must be >= 0"),
     (("memory", "--width", "3", "--address", "x.sock"), "--width must be at least 20"),
+    (("status", "--address", "ws://127.0.0.1:5"), "a driver's state socket"),
 ]
 
 
@@ -58,9 +59,9 @@ def test_bad_input_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
     for args, words in [(("start", "--address", "auto", "--token", "x"), "no running head"),
                         (("dashboard",), "no running head"),
                         (("dashboard", "--address", "ws://127.0.0.1:1", "--token", "x"),
-                         "no head answers at ws://127.0.0.1:1"),
+                         "cannot reach the cluster at ws://127.0.0.1:1: no head answers"),
                         (("memory", "--address", str(tmp_path / "none.sock")),
-                         "cannot reach the cluster")]:
+                         f"cannot reach the cluster at {tmp_path / 'none.sock'}: No such file")]:
         code, out, err = _run(env, *args)
         assert code == 1 and words in _one_line(err), (args, err)
     assert not list(tmp_path.glob("**/*.log")), "a bad command line started a process"

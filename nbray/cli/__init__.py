@@ -72,11 +72,19 @@ def _check_start(args: argparse.Namespace) -> None:
         raise UsageError("give --head to start a head, or --address to join one")
 
 
+def _state_socket(address: str) -> str:
+    """memory/status --address: a driver's state socket, not a head's ws:// address."""
+    if "://" in address:
+        raise UsageError(f"--address here is a driver's state socket (a file; `nbray status` "
+                         f"lists them), not a head's address like {address!r}")
+    return address
+
+
 def _pick_session(address: Optional[str]) -> str:
     from ..runtime.state_server import live_sessions
 
     if address:
-        return address
+        return _state_socket(address)
     sessions = live_sessions()
     if not sessions:
         raise SystemExit("nbray: no running nbray cluster found for this user "
@@ -113,7 +121,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     started = read_pid_files()
     for info in started:
         print(f"started by `nbray start`: {describe(info)}")
-    sessions = [args.address] if args.address else live_sessions()
+    sessions = [_state_socket(args.address)] if args.address else live_sessions()
     if not sessions:
         print("no running nbray cluster found")
         return 1
@@ -352,10 +360,11 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     try:
         print(_login_link(address, _read_token(args)))
     except urllib.error.HTTPError as e:
-        why = "refused the token" if e.code in (401, 403) else f"answered {e.code} {e.reason}"
-        raise ConnectionError(f"the head at {address} {why}") from None
+        if e.code in (401, 403):
+            raise PermissionError(f"nbray: the head at {address} refused the token") from None
+        raise ConnectionError(f"the head answered {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise ConnectionError(f"no head answers at {address} ({e.reason})") from None
+        raise ConnectionError(f"no head answers ({e.reason})") from None
     return 0
 
 
@@ -425,7 +434,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(str(e) if str(e).startswith("nbray:") else f"nbray: {e}", file=sys.stderr)
         return 1
     except (ConnectionError, FileNotFoundError) as e:
-        print(f"nbray: cannot reach the cluster: {e}", file=sys.stderr)
+        where = getattr(args, "address", None)
+        why = e.strerror if isinstance(e, FileNotFoundError) and e.strerror else e
+        print(f"nbray: cannot reach the cluster{f' at {where}' if where else ''}: {why}",
+              file=sys.stderr)
         return 1
     except (RuntimeError, OSError) as e:  # e.g. a head that died before answering
         print(f"nbray: {e}", file=sys.stderr)
