@@ -19,11 +19,72 @@ import time
 from typing import List, Optional
 
 
+class UsageError(Exception):
+    """A bad command line that argparse cannot catch (a value's shape, a missing choice):
+    main prints it as one line and exits 2, as argparse does for its own usage errors."""
+
+
+def _head_address(address: str, option: str = "--address") -> str:
+    """A head's ws:// or wss:// address, "auto" resolved to the only head running here."""
+    if address == "auto":
+        from ..runtime.head_server import find_head
+
+        return str(find_head(None)["address"])
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+        ok = parts.scheme in ("ws", "wss") and bool(parts.hostname) and parts.port is not None
+    except ValueError:  # a port out of range or not a number
+        ok = False
+    if not ok:
+        raise UsageError(f"{option} must be a head's ws://host:port or wss://host:port (or auto), "
+                         f"got {address!r}")
+    return address
+
+
+def _resources(text: str) -> str:
+    """--resources checked here, so a typo is a usage error, not a dead head's traceback."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and v >= 0 for k, v in value.items()):
+        raise UsageError(f"--resources must be a JSON object of names to numbers >= 0, e.g. "
+                         f"'{{\"GPU\": 1}}', got {text!r}")
+    return text
+
+
+def _check_start(args: argparse.Namespace) -> None:
+    if args.num_cpus is not None and args.num_cpus < 0:
+        raise UsageError(f"--num-cpus must be >= 0, got {args.num_cpus}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0-65535, got {args.port}")
+    if args.object_store_memory is not None and args.object_store_memory <= 0:
+        raise UsageError(f"--object-store-memory must be a number of bytes > 0, got "
+                         f"{args.object_store_memory}")
+    _resources(args.resources)
+    if args.head and args.address:
+        raise UsageError("give either --head (start a head) or --address (join one), not both")
+    if not args.head and not args.address:
+        raise UsageError("give --head to start a head, or --address to join one")
+
+
+def _state_socket(address: str) -> str:
+    """memory/status --address: a driver's state socket, not a head's ws:// address."""
+    if "://" in address:
+        raise UsageError(f"--address here is a driver's state socket (a file; `nbray status` "
+                         f"lists them), not a head's address like {address!r}")
+    return address
+
+
 def _pick_session(address: Optional[str]) -> str:
     from ..runtime.state_server import live_sessions
 
     if address:
-        return address
+        return _state_socket(address)
     sessions = live_sessions()
     if not sessions:
         raise SystemExit("nbray: no running nbray cluster found for this user "
@@ -35,6 +96,11 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     from ..memory_summary import MemorySummary
     from ..runtime.state_server import query
 
+    for name in ("limit", "offset"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if args.width < 20:
+        raise UsageError(f"--width must be at least 20 columns, got {args.width}")
     path = _pick_session(args.address)
     result = query(path, "memory", sort_by=args.sort_by, descending=not args.ascending,
                    filter=args.filter or "", where=args.where, ref_type=args.ref_type,
@@ -55,7 +121,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     started = read_pid_files()
     for info in started:
         print(f"started by `nbray start`: {describe(info)}")
-    sessions = [args.address] if args.address else live_sessions()
+    sessions = [_state_socket(args.address)] if args.address else live_sessions()
     if not sessions:
         print("no running nbray cluster found")
         return 1
@@ -165,6 +231,7 @@ def _read_token(args: argparse.Namespace) -> str:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    _check_start(args)
     env = dict(os.environ)
     # The daemon runs elsewhere (_daemon_dir): relative paths keep meaning what they meant here.
     if env.get("PYTHONPATH"):
@@ -206,8 +273,8 @@ def _cmd_start(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             print(f"  dashboard: cannot get a login link now ({e}); run `nbray dashboard`")
         return 0
-    if not args.address:
-        raise SystemExit("nbray start: give --head to start a head, or --address to join one")
+    # "auto" joins the only head running here, as nbray.init(address="auto") attaches to it.
+    args.address = _head_address(args.address)
     env["NBRAY_TOKEN"] = _read_token(args)
     from ..transport.tls import TlsConfig
 
@@ -232,6 +299,8 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     from ..runtime.head_server import same_head
     from ..runtime.pidfiles import describe, process_matches, read_pid_files
 
+    if args.address:
+        args.address = _head_address(args.address)
     # Only processes that still match their pid file (pid, start time, command line):
     # a stale file whose pid now belongs to something else is removed, never signalled.
     targets = [i for i in read_pid_files()
@@ -280,12 +349,22 @@ def _login_link(address: str, token: str) -> str:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
+    import urllib.error
+
     from ..runtime.head_server import find_head
 
     # A head on another machine is reached by its --address (with --token or --token-file);
     # only without one is the head looked up among those running here.
-    address = args.address if args.address not in (None, "auto") else find_head(None)["address"]
-    print(_login_link(address, _read_token(args)))
+    address = (_head_address(args.address) if args.address not in (None, "auto")
+               else find_head(None)["address"])
+    try:
+        print(_login_link(address, _read_token(args)))
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            raise PermissionError(f"nbray: the head at {address} refused the token") from None
+        raise ConnectionError(f"the head answered {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        raise ConnectionError(f"no head answers ({e.reason})") from None
     return 0
 
 
@@ -344,16 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"nbray {args.command}: {e}", file=sys.stderr)
+        return 2
     except PermissionError as e:  # an unsafe state directory, or a refused token
         print(str(e) if str(e).startswith("nbray:") else f"nbray: {e}", file=sys.stderr)
         return 1
     except (ConnectionError, FileNotFoundError) as e:
-        print(f"nbray: cannot reach the cluster: {e}", file=sys.stderr)
+        where = getattr(args, "address", None)
+        why = e.strerror if isinstance(e, FileNotFoundError) and e.strerror else e
+        print(f"nbray: cannot reach the cluster{f' at {where}' if where else ''}: {why}",
+              file=sys.stderr)
         return 1
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:  # e.g. a head that died before answering
         print(f"nbray: {e}", file=sys.stderr)
         return 1
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 _SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -176,16 +176,38 @@ def table_html(rows: Sequence[Dict[str, Any]]) -> str:
             f"</thead><tbody>{''.join(body)}</tbody></table></div></div>")
 
 
-def nodes_html(nodes: Sequence[Dict[str, Any]]) -> str:
-    """One line per node: store use as a bar (shared memory, then spilled) and counts."""
+def node_label(n: Dict[str, Any], this_node: Optional[str] = None,
+               pid: Optional[int] = None) -> str:
+    """What a node row is, as the sidebar and the dashboard say it: "head node", "worker
+    node", or an attached driver's own store ("driver pid N (this kernel)" for this one)."""
+    mine = this_node is not None and n["node_id"] == this_node
+    short = n["node_id"][:12]
+    host = n.get("hostname") or ""
+    if n.get("is_driver"):
+        label = f"driver pid {pid} (this kernel)" if mine and pid else f"driver {short} {host}"
+    else:
+        label = (f"{'head' if n.get('is_head') else 'worker'} node {short} {host}"
+                 + (" (this kernel)" if mine else ""))
+    if n.get("alive") is False:
+        label += " (gone)" if n.get("is_driver") else " (lost)"
+    return label.strip()
+
+
+def nodes_html(nodes: Sequence[Dict[str, Any]], this_node: Optional[str] = None,
+               pid: Optional[int] = None) -> str:
+    """One line per node, labelled by what it is (node_label): store use as a bar (shared
+    memory, then spilled) and counts.  `this_node` is the id of this kernel's own store
+    (the head when the kernel started the cluster, its driver store when it attached)."""
     parts = []
     for n in nodes:
         cap = n["store_capacity"] or 1
         pct = min(100.0, 100.0 * n["store_used"] / cap)
         spilled = n.get("spilled_bytes", 0)
+        role = "driver" if n.get("is_driver") else "head" if n.get("is_head") else "node"
         parts.append(
-            f"<div class='nbray-node' data-node-id='{_attr(n['node_id'])}'>"
-            f"<b class='nbray-mono'>node {html.escape(n['node_id'][:12])}</b>"
+            f"<div class='nbray-node nbray-node-{role}' data-node-id='{_attr(n['node_id'])}'>"
+            f"<b class='nbray-mono' title='{_attr(n['node_id'])}'>"
+            f"{html.escape(node_label(n, this_node, pid))}</b>"
             f"<span class='nbray-bar' title='{pct:.1f}% of the store used'>"
             f"<span style='width:{pct:.1f}%'></span></span>"
             f"<span>store {size_text(n['store_used'])} of {size_text(n['store_capacity'])} "
@@ -195,10 +217,11 @@ def nodes_html(nodes: Sequence[Dict[str, Any]]) -> str:
 
 
 def snapshot_html(nodes: Sequence[Dict[str, Any]], rows: Sequence[Dict[str, Any]],
-                  page_label: str) -> str:
+                  page_label: str, this_node: Optional[str] = None,
+                  pid: Optional[int] = None) -> str:
     """The static form of the inspector, for pages where widgets cannot run."""
     taken = time.strftime("%H:%M:%S")
-    return (f"<div class='nbray-inspector-snapshot'>{nodes_html(nodes)}"
+    return (f"<div class='nbray-inspector-snapshot'>{nodes_html(nodes, this_node, pid)}"
             f"<div class='nbray-iv'><div class='nbray-caption'>{html.escape(page_label)} "
             f"(snapshot at {taken}; live in a running notebook)</div></div>"
             f"{table_html(rows)}</div>")
@@ -221,5 +244,5 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-__all__ = ["STYLE", "nodes_html", "table_html", "snapshot_html", "snapshot_text", "short_ids",
+__all__ = ["STYLE", "node_label", "nodes_html", "table_html", "snapshot_html", "snapshot_text", "short_ids",
            "size_text", "held_text"]

@@ -53,7 +53,8 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1500, "height": 900})
+                page = browser.new_page(viewport={"width": 1500, "height": 900},
+                                        permissions=["clipboard-read", "clipboard-write"])
                 # Without logging in, the page refuses to show anything.
                 page.goto(head.object_url + "/")
                 assert "one-time login" in page.content()
@@ -67,6 +68,7 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
                 poll_for(lambda: shown() == _memory_ids(), timeout=TIMEOUT,
                          msg="dashboard rows equal nbray.memory()")
                 assert "spilled" in page.inner_text("#objects")
+                _dense_objects_table(page)
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "dashboard-objects.png"), full_page=True)
 
@@ -91,6 +93,56 @@ def test_dashboard_rows_follow_the_object_table(make_cluster):
     finally:
         nbray.shutdown()
         head.close()
+
+
+def _dense_objects_table(page) -> None:
+    """The objects table as the sidebar shows it: five narrow columns (short ids whose full
+    form is in the title and copied on click, size with a bar, type, where, call site), the
+    rest in a detail row a click opens, and column headers that sort."""
+    heads = page.eval_on_selector_all("#objects thead th", "ths => ths.map(t => t.textContent)")
+    assert heads == ["object id", "size", "type", "where", "call site"]
+    ids = page.eval_on_selector_all("tr.nbray-object", """rows => rows.map(r => ({
+        full: r.dataset.objectId, short: r.querySelector('code.copy').textContent,
+        title: r.querySelector('code.copy').title, bar: !!r.querySelector('.sbar > span')}))""")
+    assert len({i["short"] for i in ids}) == len(ids)
+    for i in ids:  # a prefix ("1a2b3c4d…"); ids sharing a long one: "ffff…0a1b", "ff…0a1b2c…"
+        parts = i["short"].split("…")
+        assert i["full"].startswith(parts[0]), i
+        at = len(parts[0])
+        for part in parts[1:]:
+            at = i["full"].index(part, at) + len(part)   # each piece in order
+        assert len(i["short"]) <= 12, i
+        assert i["full"] in i["title"] and i["bar"], i
+    # The table fits its page: no cell wider than the table, no horizontal scrolling.
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    first = page.locator("tr.nbray-object").first
+    oid = first.get_attribute("data-object-id")
+    first.locator("code.copy").click()
+    assert page.evaluate("() => navigator.clipboard.readText()") == oid
+    # A click elsewhere on the row opens its detail (owner, locations, references).
+    first.locator("td.size").click()
+    detail = page.locator(f"tr.nbray-object-detail[data-object-id='{oid}']")
+    detail.wait_for(timeout=TIMEOUT * 1000)
+    text = detail.inner_text()
+    assert oid in text and "owner" in text and "references" in text and "bytes" in text
+    # Headers sort: type ascending, then a second click descending; size puts the largest first.
+    page.locator("#objects th[data-sort=type]").click()
+    poll_for(lambda: page.eval_on_selector_all(
+        "tr.nbray-object td:nth-child(3)", "tds => tds.map(t => t.textContent)") == sorted(
+        page.eval_on_selector_all("tr.nbray-object td:nth-child(3)",
+                                  "tds => tds.map(t => t.textContent)")),
+        timeout=TIMEOUT, msg="rows sorted by type")
+    assert page.get_attribute("#objects th[data-sort=type]", "aria-sort") == "ascending"
+    page.locator("#objects th[data-sort=type]").click()
+    assert page.get_attribute("#objects th[data-sort=type]", "aria-sort") == "descending"
+    page.locator("#objects th[data-sort=size]").click()
+
+    def sizes() -> list:
+        return page.eval_on_selector_all("tr.nbray-object td.size", "tds => tds.map(t => "
+                                         "Number(t.title.replace(/[^0-9]/g, '')))")
+    poll_for(lambda: sizes() == sorted(sizes(), reverse=True) and sizes()[0] > 2**20,
+             timeout=TIMEOUT, msg="rows sorted by size, largest first")
+    assert page.input_value("#sort_by") == "size"
 
 
 # -- the charts, the labelled rows, and the way back in ---------------------------------------
@@ -275,6 +327,12 @@ def test_dashboard_charts_labels_and_the_way_back_in(make_cluster):
                         ".data.datasets[0].data.length >= 20", timeout=3 * MS)
                 page.screenshot(path=str(_shots() / "dashboard.png"))
                 page.locator(CHART.format("timeline")).screenshot(path=str(_shots() / "timeline.png"))
+                # The objects table, dense, with one row's detail open.
+                objects = page.locator("section:has(#objects)")
+                page.locator("tr.nbray-object:has(td.where-shared_memory)").first.locator(
+                    "td:nth-child(3)").click()
+                page.locator("tr.nbray-object-detail").first.wait_for(timeout=TIMEOUT * 1000)
+                objects.screenshot(path=str(_shots() / "dashboard-objects.png"))
 
                 # The driver goes away: its row says so and what became of its objects.
                 assert driver.stdin is not None

@@ -58,6 +58,19 @@ print('MANY', json.dumps({"total": len(nbray.memory(limit=None).objects)}))"""
 
 ROW_IDS = ("() => [...document.querySelectorAll('.nbray-inspector tr.nbray-object')]"
            ".map(r => r.dataset.objectId).sort()")
+# The inspector's refresh thread, as the kernel sees it: re-running the inspect cell closes
+# the inspector it made before; clearing its output pauses the one shown.
+LIFE = """def life(tag, i):
+    print(tag, json.dumps({"refreshing": i.refreshing, "closed": i.closed,
+                           "state": i.state_label.value}))
+old_insp = insp
+life('LIFE-1', insp)"""
+REPLACED = "life('LIFE-2', old_insp)\nlife('LIFE-3', insp)"
+CLEARED = """deadline = time.monotonic() + 60
+while insp.refreshing:
+    assert time.monotonic() < deadline, "the inspector kept refreshing"
+    time.sleep(0.05)
+life('LIFE-4', insp)"""
 
 
 def _write_notebook(path, cells):
@@ -146,7 +159,8 @@ def test_inspector_renders_matches_memory_and_updates_live(jupyter_lab, page):
     from playwright.sync_api import expect
 
     _write_notebook(jupyter_lab.root / "inspector.ipynb",
-                    [SETUP, "%load_ext nbray", OBJECTS, INSPECT, FIRST_STATE, CHANGE, MANY])
+                    [SETUP, "%load_ext nbray", OBJECTS, INSPECT, FIRST_STATE, CHANGE, MANY,
+                     LIFE, REPLACED, CLEARED])
     _open_notebook(page, jupyter_lab, "inspector.ipynb")
     for i in range(5):
         _run_cell(page, i)
@@ -163,6 +177,9 @@ def test_inspector_renders_matches_memory_and_updates_live(jupyter_lab, page):
     # one node bar, with the spilled bytes; spilled rows say so; holders are annotated
     expect(inspector.locator(".nbray-node")).to_have_count(1)
     expect(inspector.locator(".nbray-node")).to_contain_text("spilled")
+    # labelled as the sidebar labels nodes: the kernel started this cluster, so it is the head
+    expect(inspector.locator(".nbray-node")).to_contain_text("head node ")
+    expect(inspector.locator(".nbray-node")).to_contain_text("(this kernel)")
     for oid in first["spilled"]:
         expect(inspector.locator(f"tr.nbray-object[data-object-id='{oid}']")).to_contain_text(
             "spilled")
@@ -232,11 +249,11 @@ def test_inspector_renders_matches_memory_and_updates_live(jupyter_lab, page):
     page.evaluate("window.jupyterapp.commands.execute('filebrowser:activate')")
     page.wait_for_function("() => !window.jupyterapp.shell.leftCollapsed")
     controls = inspector.locator(".nbray-inspector-controls > *")
-    expect(controls).to_have_count(8)
+    expect(controls).to_have_count(9)  # the 8 controls and the (empty) paused note
     descending = inspector.locator("button", has_text="descending")
     descending.scroll_into_view_if_needed()
     expect(descending).to_be_visible()
-    for i in range(8):
+    for i in range(8):  # the note is empty while live: nothing to clip
         clipped = controls.nth(i).evaluate(CLIPPED_BY)
         assert clipped == [], f"control {i} is clipped by {clipped}"
     assert inspector.locator(".nbray-inspector-controls").evaluate(
@@ -256,6 +273,24 @@ def test_inspector_renders_matches_memory_and_updates_live(jupyter_lab, page):
         assert contrast["ratio"] >= 4.5, (selector, contrast)
     inspector.scroll_into_view_if_needed()
     inspector.screenshot(path=str(SHOTS / "inspector-dark.png"))
+    assert _cell_errors(page) == 0
+
+    # its lifecycle: re-running the cell replaces the inspector (the old one is closed, its
+    # thread stops); clearing the output pauses the new one (JupyterLab counts its views)
+    _run_cell(page, 7)
+    assert _printed(page, "LIFE-1") == {"refreshing": True, "closed": False, "state": ""}
+    _run_cell(page, 3)
+    expect(inspector).to_have_count(1)
+    _run_cell(page, 8)
+    assert _printed(page, "LIFE-2")["closed"] is True
+    assert _printed(page, "LIFE-3") == {"refreshing": True, "closed": False, "state": ""}
+    page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                  " nb.activeCellIndex = 3;"
+                  " return window.jupyterapp.commands.execute('notebook:clear-cell-output'); }")
+    expect(inspector).to_have_count(0)
+    _run_cell(page, 9)
+    assert _printed(page, "LIFE-4") == {"refreshing": False, "closed": False,
+                                        "state": "paused: no longer shown — click live to resume"}
     assert _cell_errors(page) == 0
 
 

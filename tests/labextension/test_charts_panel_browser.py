@@ -11,7 +11,7 @@ dark theme, and the sidebar's "Charts" button brings it back after it is closed.
 
 Screenshots: `$NBRAY_SCREENSHOT_DIR/lab-charts.png` when that is set (with a longer run
 of tasks, so the picture has a task stream to look at), else test-artifacts/lab-charts.png;
-test-artifacts/lab-charts-no-cluster.png and lab-charts-dark.png.
+and lab-charts-dark.png there too; test-artifacts/lab-charts-no-cluster.png.
 """
 
 from __future__ import annotations
@@ -211,7 +211,17 @@ def test_charts_panel_shows_the_kernels_charts_and_follows_theme(jupyter_lab, pa
     frame = _charts_frame(page)
     expect(frame.locator("body.nbray-dark section[data-chart='timeline']")).to_be_visible()
     _wait_drawn(frame, "rate", "#34d399")
-    page.screenshot(path=str(ARTIFACTS / "lab-charts-dark.png"))
+    # ...in JupyterLab's own colours (its theme variables), not the page's bluer dark palette
+    resolve = ("(v) => { const e = document.createElement('div'); e.style.color = `var(${v})`;"
+               " document.body.appendChild(e); const c = getComputedStyle(e).color; e.remove();"
+               " return c; }")
+    lab_bg, lab_fg = (page.evaluate(resolve, v) for v in ("--jp-layout-color0", "--jp-ui-font-color1"))
+    assert frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor") == lab_bg
+    charts = frame.locator(".nbray-charts")
+    assert charts.evaluate("c => [c.dataset.palette, getComputedStyle(c).color]") == \
+        ["parent", lab_fg]
+    assert lab_bg != "rgb(17, 24, 39)"  # #111827, the page's own dark background
+    page.screenshot(path=str(_screenshot_path("lab-charts-dark")))
 
     # It follows the active notebook: another one, whose kernel runs no cluster, and back.
     _write_notebook(jupyter_lab.root / "other.ipynb", ["1 + 1"])

@@ -73,6 +73,23 @@
     return { api, kernelId: q.get("kernel_id") || "", theme: q.get("theme") === "dark" ? "dark" : "light" };
   }
 
+  // The colours of the page that embeds this one, when it is JupyterLab on the same origin
+  // (the charts panel): its theme's background, text and border variables, so the panel
+  // matches the theme exactly (JupyterLab Dark is a neutral grey, our own dark palette is
+  // bluer).  null when not embedded, cross-origin, or the parent defines no theme.
+  function parentPalette() {
+    try {
+      if (window.parent === window) return null;
+      const style = window.parent.getComputedStyle(window.parent.document.documentElement);
+      const read = (name) => style.getPropertyValue(name).trim();
+      const palette = { background: read("--jp-layout-color0"), text: read("--jp-ui-font-color1"),
+                        grid: read("--jp-border-color2"), track: read("--jp-layout-color3") };
+      return palette.background && palette.text ? palette : null;
+    } catch (e) {
+      return null;  // another origin: its document is not ours to read
+    }
+  }
+
   function mount(root, options) {
     const opts = Object.assign({ api: "/api/", kernelId: "", theme: "light" }, options || {});
     const dark = opts.theme === "dark";
@@ -90,7 +107,14 @@
     const status = root.querySelector(".nbray-charts-status");
 
     const Chart = window.Chart;
-    const text = dark ? "#d1d5db" : "#374151", grid = dark ? "rgba(255,255,255,0.12)" : "rgba(0,0,0,0.08)";
+    const theme = parentPalette();
+    const text = theme ? theme.text : dark ? "#d1d5db" : "#374151";
+    const grid = theme && theme.grid ? theme.grid : dark ? "rgba(255,255,255,0.12)" : "rgba(0,0,0,0.08)";
+    if (theme) {
+      root.style.color = theme.text;
+      root.dataset.palette = "parent";
+      if (document.body.classList.contains("nbray-charts-page")) document.body.style.background = theme.background;
+    }
     const axis = (extra) => Object.assign({ ticks: { color: text }, grid: { color: grid }, border: { color: grid } }, extra || {});
     const base = {
       animation: false, responsive: true, maintainAspectRatio: false,
@@ -108,7 +132,7 @@
       type: "bar",
       data: { labels: [], datasets: [
         { label: "in memory", data: [], backgroundColor: dark ? "#60a5fa" : "#2563eb" },
-        { label: "free", data: [], backgroundColor: dark ? "#374151" : "#e5e7eb" },
+        { label: "free", data: [], backgroundColor: theme && theme.track ? theme.track : dark ? "#374151" : "#e5e7eb" },
         { label: "spilled (on disk)", data: [], backgroundColor: dark ? "#f59e0b" : "#d97706" },
       ] },
       options: Object.assign({}, base, {
