@@ -74,9 +74,10 @@ STYLE = f"""<style>
 </style>"""
 
 # id, size+bar, type, where, held by, call site: the short columns have fixed widths, the
-# others share what is left, so a narrow notebook ellipsises long types and holder lists.
+# others share what is left, so a narrow notebook ellipsises long types and holder lists
+# ("In [123] line 45" still fits the call site column).
 _COLUMNS = (("object id", "7.5em"), ("size", "10em"), ("type", ""), ("where", "7em"),
-            ("held by", ""), ("call site", "9em"))
+            ("held by", ""), ("call site", "11em"))
 
 
 def size_text(n: float) -> str:
