@@ -200,22 +200,27 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
 
 
 def all_node_stats(node: Any) -> List[Dict[str, Any]]:
-    """node_stats of the head plus a row per other live node (from its heartbeats)."""
+    """node_stats of the head plus a row per other live node (from its heartbeats).
+
+    O(nodes): object counts come from the table's kept per-node counts, spill figures
+    from each node's reports."""
     rows = [node_stats(node)]
+    table = node.table
     if len(node.cluster_nodes) > 1:  # the head's own copies, as other rows count theirs
-        rows[0]["objects"] = sum(1 for e in node.table.entries.values()
-                                 if e.offset >= 0 or e.state == INLINE)
+        rows[0]["objects"] = table.local_objects()
+        rows[0]["spilled_objects"], rows[0]["spilled_bytes"] = head_spilled(node)
     for nid, info in node.cluster_nodes.items():
         if info.is_head:
             continue
-        copies = [e for e in node.table.entries.values() if nid in e.copies]
+        copies, copy_bytes = table.node_totals(nid)
         rows.append({
             "node_id": nid, "alive": info.alive, "hostname": info.hostname,
             "is_head": False, "is_driver": info.is_driver,  # an attached driver's own store
             "store_capacity": info.store_capacity, "store_used": info.store_used,
-            "store_largest_free": None, "objects": len(copies), "objects_pending": 0,
-            "inline_objects": 0, "inline_bytes": 0, "shm_objects": len(copies),
-            "shm_bytes": sum(e.block for e in copies), "spilled_objects": 0, "spilled_bytes": 0,
+            "store_largest_free": None, "objects": copies,
+            "objects_pending": 0, "inline_objects": 0, "inline_bytes": 0,
+            "shm_objects": copies, "shm_bytes": copy_bytes,
+            "spilled_objects": info.spilled_objects, "spilled_bytes": info.spilled_bytes,
             "freed_but_mapped": 0, "spill_url": None, "spilled_objects_total": 0,
             "spilled_bytes_total": 0, "spill_throughput_bytes_per_s": None,
             "restored_objects_total": 0, "restored_bytes_total": 0,
@@ -226,6 +231,19 @@ def all_node_stats(node: Any) -> List[Dict[str, Any]]:
                           if a.state != "DEAD" and a.worker is not None and a.worker.node_id == nid),
         })
     return rows
+
+
+def head_spilled(node: Any) -> Tuple[int, int]:
+    """(objects, bytes) spilled on the head's own spill target.  The head's table knows
+    every spilled object of the cluster; those on other nodes' spill targets are in their
+    rows (from their reports), so they are taken out of the head's."""
+    counts, sizes = node.table.totals()
+    objects, nbytes = counts[SPILLED], sizes[SPILLED]
+    for info in node.cluster_nodes.values():
+        if info.alive and not info.is_head:
+            objects -= info.spilled_objects
+            nbytes -= info.spilled_bytes
+    return max(0, objects), max(0, nbytes)
 
 
 def node_stats(node: Any) -> Dict[str, Any]:
