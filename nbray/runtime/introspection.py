@@ -36,6 +36,8 @@ HELD_BY = "held_by"
 WHERE = {INLINE: "inline", SHM: "shared_memory", SPILLED: "spilled", PENDING: "pending"}
 _STATE_OF = {name: state for state, name in WHERE.items()}
 _HEX = frozenset("0123456789abcdef")
+# object_rows' default `names`: ask the notebook (holder_names()) at the call.
+NOTEBOOK_NAMES: Any = object()
 
 
 # Whether an entry (and whether it is an actor's creation object) has each reference type,
@@ -113,13 +115,15 @@ def _haystack(e: ObjectEntry) -> str:
 def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
                 filter: str = "", where: Optional[str] = None, ref_type: Optional[str] = None,
                 offset: int = 0, limit: Optional[int] = 100,
-                driver_counts: Optional[Mapping[bytes, int]] = None
-                ) -> Tuple[List[Dict[str, Any]], int]:
+                driver_counts: Optional[Mapping[bytes, int]] = None,
+                names: Any = NOTEBOOK_NAMES) -> Tuple[List[Dict[str, Any]], int]:
     """(rows of one page, number of objects that matched). Call with node.lock held.
 
     With a notebook on this process (NotebookPort.name_holders), rows carry `held_by`
-    (the variables holding the object) and call sites name cells ("In [3] line 2"); the
-    namespace is read once per call."""
+    (the variables holding the object) and call sites name cells ("In [3] line 2").
+    `names`: the notebook's names (HolderNames, or None for none), read before taking
+    the lock, since reading a namespace that holds many refs takes a while; by default
+    (NOTEBOOK_NAMES) the namespace is read here, once per call."""
     if sort_by not in SORT_KEYS and sort_by != HELD_BY:
         raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
                          f"got {sort_by!r}")
@@ -128,7 +132,8 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError("offset and limit must be >= 0")
     entries: Any = node.table.entries.values()
-    names = holder_names()
+    if names is NOTEBOOK_NAMES:
+        names = holder_names()
     if filter or where or ref_type:
         entries = _matching(node, entries, filter, where, ref_type, names)
     if sort_by == HELD_BY:
