@@ -152,13 +152,21 @@ def _move(table: ObjectTable, entry: ObjectEntry, sources: Tuple[str, ...], to: 
 def spilled(table: ObjectTable, entry: ObjectEntry, url: str) -> None:
     """The arena copy was written to `url` and its block given back."""
     _move(table, entry, (SHM,), SPILLED)
+    was_local = entry.offset >= 0
     entry.spill_url, entry.offset = url, -1
+    table.relocated(entry, was_local)
 
 
 def restored(table: ObjectTable, entry: ObjectEntry, offset: int) -> None:
     """A spilled object was read back into the arena block at `offset`."""
     _move(table, entry, (SPILLED,), SHM)
+    _set_offset(table, entry, offset)
+
+
+def _set_offset(table: ObjectTable, entry: ObjectEntry, offset: int) -> None:
+    was_local = entry.offset >= 0
     entry.offset = offset
+    table.relocated(entry, was_local)
 
 
 def copy_arrived(table: ObjectTable, entry: ObjectEntry, offset: int) -> None:
@@ -166,7 +174,7 @@ def copy_arrived(table: ObjectTable, entry: ObjectEntry, offset: int) -> None:
     object has one again; an object held elsewhere has one here too)."""
     if entry.state != SHM:
         _move(table, entry, (SPILLED,), SHM)
-    entry.offset = offset
+    _set_offset(table, entry, offset)
 
 
 _LOSABLE = (SHM, SPILLED, INLINE)
@@ -209,11 +217,13 @@ class ObjectDirectory:
         Returns the waiters to wake (each called with the entry), taken off the entry."""
         state = entry.state   # PENDING, or a lost object's state being replaced
         before = entry.block if state in BLOCK_STATES else entry.size
+        table = self.table
+        gained = False   # an arena block here, counted in table.local_blocks
         if inline is not None:
             entry.state, entry.inline = INLINE, inline
         elif remote is not None:
             entry.state = SHM
-            entry.copies[remote[0]] = remote[1]
+            table.add_copy(entry, remote[0], *remote[1])
             entry.block = remote[1][1]
         elif spilled is not None:
             entry.state = SPILLED
@@ -221,11 +231,11 @@ class ObjectDirectory:
         else:
             assert shm is not None, "make_ready needs where the value is"
             entry.state = SHM
+            gained = entry.offset < 0   # else placed() counted its block already
             entry.offset, entry.block = shm
         entry.size = size
         entry.is_error = is_error
         entry.created_at = entry.last_access = now
-        table = self.table
         if self.entries.get(entry.object_id) is entry:
             # table.moved(entry, state, before), inlined: this runs on every put and result
             counts, sizes = table.ready_counts, table.state_bytes
@@ -236,6 +246,8 @@ class ObjectDirectory:
             state = entry.state
             counts[state] += 1
             sizes[state] += entry.block if state in BLOCK_STATES else size
+            if gained:
+                table.local_blocks += 1
         table.seal(entry, tuple(contains))
         self.pending.discard(entry.object_id)
         waiters = entry.waiters
@@ -247,9 +259,10 @@ class ObjectDirectory:
 
     def placed(self, entry: ObjectEntry, offset: int, block: int) -> None:
         """An arena block was reserved for the entry (being written, still pending)."""
-        state, before = entry.state, footprint(entry)
+        state, before, was_local = entry.state, footprint(entry), entry.offset >= 0
         entry.offset, entry.block = offset, block
         self.table.moved(entry, state, before)
+        self.table.relocated(entry, was_local)
 
     def abandon(self, object_id: bytes, offset: int, block: int) -> Sequence[Instruction]:
         """Writing the value into the block reserved for it failed: forget the entry and

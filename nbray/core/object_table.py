@@ -78,6 +78,13 @@ class ObjectTable:
         # already; the bytes of all four states are kept.  Inlined where it runs on every put and free.
         self.ready_counts: Dict[str, int] = {INLINE: 0, SHM: 0, SPILLED: 0}
         self.state_bytes: Dict[str, int] = {INLINE: 0, SHM: 0, PENDING: 0, SPILLED: 0}
+        # Where copies are, kept the same way, so that per-node statistics need no pass
+        # over the entries either: entries with an arena block on this node (offset >= 0),
+        # and per other node, its copies (`entry.copies`) and their blocks' bytes.  Only
+        # entries in the table count: one leaving takes its block and copies with it.
+        self.local_blocks = 0
+        self.copy_counts: Dict[str, int] = {}
+        self.copy_bytes: Dict[str, int] = {}
 
     # -- per-state totals ----------------------------------------------------------
     def totals(self) -> Tuple[Dict[str, int], Dict[str, int]]:
@@ -105,6 +112,63 @@ class ObjectTable:
         if state != PENDING:
             self.ready_counts[state] -= 1
         self.state_bytes[state] -= entry.block if state in BLOCK_STATES else entry.size
+        if entry.offset >= 0:
+            self.local_blocks -= 1
+        if entry.copies:
+            self._copies_left(entry)
+
+    # -- where copies are ------------------------------------------------------------
+    def relocated(self, entry: ObjectEntry, was_local: bool) -> None:
+        """The entry's arena block here came or went (`was_local`: it had one before)."""
+        if (entry.offset >= 0) != was_local and self.entries.get(entry.object_id) is entry:
+            self.local_blocks += -1 if was_local else 1
+
+    def add_copy(self, entry: ObjectEntry, node_id: str, offset: int, block: int) -> None:
+        """Node `node_id` holds a copy of the entry in the block (offset, block) of its arena."""
+        if node_id in entry.copies:
+            self.drop_copy(entry, node_id)
+        entry.copies[node_id] = (offset, block)
+        if self.entries.get(entry.object_id) is entry:
+            self.copy_counts[node_id] = self.copy_counts.get(node_id, 0) + 1
+            self.copy_bytes[node_id] = self.copy_bytes.get(node_id, 0) + block
+
+    def drop_copy(self, entry: ObjectEntry, node_id: str) -> Tuple[int, int]:
+        """Node `node_id` no longer holds its copy: (offset, block) it had."""
+        offset, block = entry.copies.pop(node_id)
+        if self.entries.get(entry.object_id) is entry:
+            self._uncount_copy(node_id, block)
+        return offset, block
+
+    def _uncount_copy(self, node_id: str, block: int) -> None:
+        n = self.copy_counts[node_id] - 1
+        if n:
+            self.copy_counts[node_id] = n
+            self.copy_bytes[node_id] -= block
+        else:   # a node without copies leaves no key behind (nodes come and go)
+            del self.copy_counts[node_id], self.copy_bytes[node_id]
+
+    def _copies_left(self, entry: ObjectEntry) -> None:
+        for node_id, (_offset, block) in entry.copies.items():
+            self._uncount_copy(node_id, block)
+
+    def node_totals(self, node_id: str) -> Tuple[int, int]:
+        """(copies, bytes of their blocks) node `node_id` holds, from the kept counts."""
+        return self.copy_counts.get(node_id, 0), self.copy_bytes.get(node_id, 0)
+
+    def local_objects(self) -> int:
+        """Objects with a copy on this node: inline, or in a block of its arena."""
+        return self.ready_counts[INLINE] + self.local_blocks
+
+    def recount_copies(self) -> Tuple[int, Dict[str, int], Dict[str, int]]:
+        """(local blocks, copies per node, bytes per node) from a full pass: what the kept
+        counts must equal."""
+        local, counts, sizes = 0, {}, {}   # type: int, Dict[str, int], Dict[str, int]
+        for e in self.entries.values():
+            local += e.offset >= 0
+            for node_id, (_offset, block) in e.copies.items():
+                counts[node_id] = counts.get(node_id, 0) + 1
+                sizes[node_id] = sizes.get(node_id, 0) + block
+        return local, counts, sizes
 
     def recount(self) -> Tuple[Dict[str, int], Dict[str, int]]:
         """(counts, bytes) per state from a full pass: what the kept totals must equal."""
@@ -203,6 +267,10 @@ class ObjectTable:
             if state != PENDING:
                 self.ready_counts[state] -= 1
             self.state_bytes[state] -= e.block if state in BLOCK_STATES else e.size
+            if e.offset >= 0:
+                self.local_blocks -= 1
+            if e.copies:
+                self._copies_left(e)
             for inner in e.contains:
                 ie = self.entries.get(inner)
                 if ie is not None:

@@ -29,6 +29,8 @@ class NodeInfo:
     is_head: bool = False
     store_capacity: int = 0
     store_used: int = 0
+    spilled_bytes: int = 0             # on its spill target (its reports; the head: unused)
+    spilled_objects: int = 0
     pid: int = 0
     is_driver: bool = False            # the in-process node of an attached driver (no CPUs)
     lost_reason: str = ""              # why it was lost (the dashboard explains a dead row)

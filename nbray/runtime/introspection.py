@@ -37,6 +37,8 @@ HELD_BY = "held_by"
 WHERE = {INLINE: "inline", SHM: "shared_memory", SPILLED: "spilled", PENDING: "pending"}
 _STATE_OF = {name: state for state, name in WHERE.items()}
 _HEX = frozenset("0123456789abcdef")
+# object_rows' default `names`: ask the notebook (holder_names()) at the call.
+NOTEBOOK_NAMES: Any = object()
 
 
 # Whether an entry (and whether it is an actor's creation object) has each reference type,
@@ -115,18 +117,20 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
                 filter: str = "", where: Optional[str] = None, ref_type: Optional[str] = None,
                 offset: int = 0, limit: Optional[int] = 100,
                 driver_counts: Optional[Mapping[bytes, int]] = None,
-                ids: Optional[Dict[str, List[bytes]]] = None
-                ) -> Tuple[List[Dict[str, Any]], int]:
+                ids: Optional[Dict[str, List[bytes]]] = None,
+                names: Any = NOTEBOOK_NAMES) -> Tuple[List[Dict[str, Any]], int]:
     """(rows of one page, number of objects that matched). Call with node.lock held.
 
     With a notebook on this process (NotebookPort.name_holders), rows carry `held_by`
-    (the variables holding the object) and call sites name cells ("In [3] line 2"); the
-    namespace is read once per call.
+    (the variables holding the object) and call sites name cells ("In [3] line 2").
+    `names`: the notebook's names (HolderNames, or None for none), read before taking
+    the lock, since reading a namespace that holds many refs takes a while; by default
+    (NOTEBOOK_NAMES) the namespace is read here, once per call.
 
     `ids` stands for the names of a notebook elsewhere (an attached kernel, which names
     the rows itself): "matching", the objects whose names contain the filter text (the
     filter keeps them too), and "named", the objects it names in the order of their
-    names (what sort_by="held_by" orders by)."""
+    names (what sort_by="held_by" orders by); it takes the place of `names`."""
     if sort_by not in SORT_KEYS and sort_by != HELD_BY:
         raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
                          f"got {sort_by!r}")
@@ -135,8 +139,10 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError("offset and limit must be >= 0")
     entries: Any = node.table.entries.values()
-    names = holder_names() if ids is None else SentNames(ids.get("matching", ()),
-                                                          ids.get("named", ()))
+    if ids is not None:
+        names = SentNames(ids.get("matching", ()), ids.get("named", ()))
+    elif names is NOTEBOOK_NAMES:
+        names = holder_names()
     if filter or where or ref_type:
         entries = _matching(node, entries, filter, where, ref_type, names)
     if sort_by == HELD_BY:
@@ -230,22 +236,27 @@ def object_row(node: Any, e: ObjectEntry, pids: Dict[str, int],
 
 
 def all_node_stats(node: Any) -> List[Dict[str, Any]]:
-    """node_stats of the head plus a row per other live node (from its heartbeats)."""
+    """node_stats of the head plus a row per other live node (from its heartbeats).
+
+    O(nodes): object counts come from the table's kept per-node counts, spill figures
+    from each node's reports."""
     rows = [node_stats(node)]
+    table = node.table
     if len(node.cluster_nodes) > 1:  # the head's own copies, as other rows count theirs
-        rows[0]["objects"] = sum(1 for e in node.table.entries.values()
-                                 if e.offset >= 0 or e.state == INLINE)
+        rows[0]["objects"] = table.local_objects()
+        rows[0]["spilled_objects"], rows[0]["spilled_bytes"] = head_spilled(node)
     for nid, info in node.cluster_nodes.items():
         if info.is_head:
             continue
-        copies = [e for e in node.table.entries.values() if nid in e.copies]
+        copies, copy_bytes = table.node_totals(nid)
         rows.append({
             "node_id": nid, "alive": info.alive, "hostname": info.hostname,
             "is_head": False, "is_driver": info.is_driver,  # an attached driver's own store
             "store_capacity": info.store_capacity, "store_used": info.store_used,
-            "store_largest_free": None, "objects": len(copies), "objects_pending": 0,
-            "inline_objects": 0, "inline_bytes": 0, "shm_objects": len(copies),
-            "shm_bytes": sum(e.block for e in copies), "spilled_objects": 0, "spilled_bytes": 0,
+            "store_largest_free": None, "objects": copies,
+            "objects_pending": 0, "inline_objects": 0, "inline_bytes": 0,
+            "shm_objects": copies, "shm_bytes": copy_bytes,
+            "spilled_objects": info.spilled_objects, "spilled_bytes": info.spilled_bytes,
             "freed_but_mapped": 0, "spill_url": None, "spilled_objects_total": 0,
             "spilled_bytes_total": 0, "spill_throughput_bytes_per_s": None,
             "restored_objects_total": 0, "restored_bytes_total": 0,
@@ -256,6 +267,19 @@ def all_node_stats(node: Any) -> List[Dict[str, Any]]:
                           if a.state != "DEAD" and a.worker is not None and a.worker.node_id == nid),
         })
     return rows
+
+
+def head_spilled(node: Any) -> Tuple[int, int]:
+    """(objects, bytes) spilled on the head's own spill target.  The head's table knows
+    every spilled object of the cluster; those on other nodes' spill targets are in their
+    rows (from their reports), so they are taken out of the head's."""
+    counts, sizes = node.table.totals()
+    objects, nbytes = counts[SPILLED], sizes[SPILLED]
+    for info in node.cluster_nodes.values():
+        if info.alive and not info.is_head:
+            objects -= info.spilled_objects
+            nbytes -= info.spilled_bytes
+    return max(0, objects), max(0, nbytes)
 
 
 def node_stats(node: Any) -> Dict[str, Any]:

@@ -18,6 +18,8 @@ import collections
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from .introspection import head_spilled
+
 INTERVAL_S = 1.0
 MAX_SAMPLES = 600
 
@@ -92,11 +94,11 @@ def sample_node(node: Any) -> Reading:
         if not info.alive:
             continue
         if info.is_head:
-            _, sizes = node.table.totals()
             rows.append((nid, node_label(info), node.allocator.used, node.allocator.capacity,
-                         int(sizes.get("spilled", 0))))
+                         head_spilled(node)[1]))
         else:
-            rows.append((nid, node_label(info), info.store_used, info.store_capacity, 0))
+            rows.append((nid, node_label(info), info.store_used, info.store_capacity,
+                         info.spilled_bytes))
     # A worker runs a task, or an actor call it was sent (calls_out) and has not answered.
     running = sum(1 for w in node.workers.values()
                   if w.task is not None or getattr(w, "calls_out", 0) > 0)

@@ -46,6 +46,27 @@ HEARTBEAT_S = 1.0
 _ANSWERED_HERE = ((op_of(Alloc),), (op_of(FreeBlock),))
 
 
+def spill_usage(directory: str) -> Tuple[int, int]:
+    """(bytes, objects) in a node's spill directory: the objects larger than its store that
+    its workers wrote there (a file each; one still being written ends in ".part").  Read
+    from the directory itself, once per heartbeat: such objects are few, and the head
+    deletes their files when they are freed, so this is what the disk holds now."""
+    total = count = 0
+    try:
+        with os.scandir(directory) as it:
+            for item in it:
+                if item.name.startswith(".") or item.name.endswith(".part"):
+                    continue
+                try:
+                    total += item.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:   # deleted meanwhile
+                    continue
+                count += 1
+    except FileNotFoundError:   # nothing spilled yet: made at the first spill
+        pass
+    return total, count
+
+
 def _send_reply(wconn: MessageConnection, msg: WireMessage) -> None:
     """Answer a worker (its exit, if it is gone, is seen by the reader)."""
     try:
@@ -182,7 +203,8 @@ class NodeAgent:
             self._stop_soon("the head stopped answering pings", lost=True)
             return
         try:
-            self.conn.send(wire(Heartbeat(self.allocator.used, self.allocator.capacity)))
+            self.conn.send(wire(Heartbeat(self.allocator.used, self.allocator.capacity,
+                                          *spill_usage(self.spill.directory))))
         except ConnectionError:
             self._stop_soon("lost the connection to the head", lost=True)
             return

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .introspection import all_node_stats, object_rows
 from .metrics_history import node_label
+from .notebook_port import holder_names
 
 
 def run(node: Any, op: str, args: Dict[str, Any],
@@ -20,9 +21,14 @@ def run(node: Any, op: str, args: Dict[str, Any],
     handler = QUERIES.get(op)
     if handler is None:
         raise ValueError(f"unknown query {op!r}; known: {', '.join(sorted(QUERIES))}")
+    # The notebook's names for holders are read before the lock: walking a namespace that
+    # holds 100k refs takes tens of ms, which tasks would otherwise wait out.  (They
+    # are a look at the namespace, so a ref made meanwhile may be listed unnamed.)
+    named = ({"names": holder_names()} if handler is _memory and args.get("ids") is None
+             else {})
     with node.lock:
         node.objects.drain_deferred()
-        return handler(node, driver_counts, holder, **args)
+        return handler(node, driver_counts, holder, **args, **named)
 
 
 def _memory(node: Any, counts: Optional[Mapping[bytes, int]], holder: str, **kw: Any) -> Dict[str, Any]:

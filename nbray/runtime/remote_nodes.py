@@ -124,12 +124,14 @@ class RemoteNodes:
                 self.node.internal_error(
                     f"handling {repr(msg)[:60]} from node {conn.info.get('node_id')}")
 
-    def _heartbeat(self, conn: Any, used: int, capacity: int) -> None:
+    def _heartbeat(self, conn: Any, used: int, capacity: int, spilled_bytes: int = 0,
+                   spilled_objects: int = 0) -> None:
         info = self._info_of(conn)
         if info is not None:
             self.membership.heard(info.node_id, conn.info.get("incarnation", 0),
                                   time.monotonic())
             info.store_used, info.store_capacity = used, capacity
+            info.spilled_bytes, info.spilled_objects = spilled_bytes, spilled_objects
 
     def _worker_exit(self, conn: Any, worker_id: str, code: Optional[int]) -> None:
         worker = self.node.workers.get(worker_id)
@@ -317,7 +319,7 @@ class RemoteNodes:
                     cb(None)  # callers look again
             return
         if error is None:
-            entry.copies[target] = (offset, block)
+            self.node.table.add_copy(entry, target, offset, block)
             self._finish_fetch(entry, target, offset, None)
             return
         failure: BaseException
@@ -433,7 +435,7 @@ class RemoteNodes:
             entry.state == SPILLED and entry.spill_url is not None)
 
     def _drop_copy(self, entry: ObjectEntry, node_id: str, conn: Any) -> int:
-        offset, block = entry.copies.pop(node_id)
+        offset, block = self.node.table.drop_copy(entry, node_id)
         try:
             conn.send(wire(Free(offset, block)))
         except ConnectionError:
@@ -450,7 +452,7 @@ class RemoteNodes:
                     info.conn.send(wire(Free(offset, block)))
                 except ConnectionError:
                     pass
-        entry.copies.clear()
+        entry.copies.clear()   # freed: out of the table, whose copy counts it left already
 
     # =========================================================================
     # lost nodes
@@ -489,7 +491,7 @@ class RemoteNodes:
         lost: List[ObjectEntry] = []
         for entry in list(node.table.entries.values()):
             if node_id in entry.copies:
-                del entry.copies[node_id]
+                node.table.drop_copy(entry, node_id)
                 entry.readers = {r: n for r, n in entry.readers.items()
                                  if not r.startswith(node_id[:8])}
                 if entry.state == SHM and entry.offset < 0 and not entry.copies:

@@ -460,10 +460,13 @@ class Register(NamedTuple):
 
 @message("heartbeat", AGENT_TO_HEAD)
 class Heartbeat(NamedTuple):
-    """Every second: the node is alive; its store's use."""
+    """Every second: the node is alive; its store's use, and what its spill target holds
+    (objects larger than its store that its workers wrote there)."""
 
     used: int
     capacity: int
+    spilled_bytes: int = 0
+    spilled_objects: int = 0
 
 
 @message("w", AGENT_TO_HEAD)

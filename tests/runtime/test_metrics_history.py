@@ -60,7 +60,7 @@ def test_the_ring_keeps_the_newest_samples_and_answers_those_after_since():
 
 def _info(node_id, **kw):
     base = dict(node_id=node_id, hostname="box", alive=True, is_head=False, is_driver=False,
-                pid=0, store_used=7, store_capacity=70)
+                pid=0, store_used=7, store_capacity=70, spilled_bytes=0, spilled_objects=0)
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -71,7 +71,7 @@ def test_a_sample_reads_each_live_node_and_the_busy_workers():
              "lost": _info("lost", alive=False)}
     node = SimpleNamespace(
         cluster_nodes=infos,
-        table=SimpleNamespace(totals=lambda: ({}, {"spilled": 300})),
+        table=SimpleNamespace(totals=lambda: ({"spilled": 2}, {"spilled": 300})),
         allocator=SimpleNamespace(used=11, capacity=110),
         workers={"a": SimpleNamespace(task=object(), calls_out=0),
                  "b": SimpleNamespace(task=None, calls_out=2),      # an actor answering calls
@@ -81,6 +81,11 @@ def test_a_sample_reads_each_live_node_and_the_busy_workers():
     assert nodes == (("head", "box (head)", 11, 110, 300), ("worker-node", "box worker-n", 7, 70, 0),
                      ("driver", "box (driver pid 42)", 7, 70, 0))
     assert (done, running, busy) == (9, 2, 4.5)
+    # A node's spilled bytes are its reports; the head's table knows those objects too,
+    # so the head's own are what is left.
+    infos["worker-node"].spilled_bytes, infos["worker-node"].spilled_objects = 100, 1
+    nodes = sample_node(node)[0]
+    assert [n[4] for n in nodes] == [200, 100, 0]
     assert node_label(_info("abcdef0123456789", hostname="")) == "? abcdef01"
 
 
