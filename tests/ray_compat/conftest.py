@@ -18,7 +18,6 @@ machine, and no usage statistics are sent.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 import shutil
@@ -39,7 +38,6 @@ MiB = 2**20
 CLUSTER = {"num_cpus": 2, "object_store_memory": 256 * MiB}
 PROCESS_TIMEOUT = 5.0
 RAY_CLUSTER_TIMEOUT = 60.0   # Ray's processes exit after shutdown(), sometimes slowly
-RAY_QUIESCE_TIMEOUT = 20.0   # how long Ray may take to free its CPUs before shutdown()
 
 BACKENDS = ["nbray", "ray"]
 
@@ -74,29 +72,7 @@ def _start(module: ModuleType, options: Dict[str, Any], tmp: str) -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _quiet(module: ModuleType) -> bool:
-    """Ray's cluster has nothing left to do: every CPU is free again."""
-    try:
-        total = module.cluster_resources().get("CPU", 0)
-        return module.available_resources().get("CPU", 0) >= total
-    except Exception:   # the cluster is already going: nothing to wait for
-        return True
-
-
 def _stop(module: ModuleType) -> None:
-    if module is not nbray:
-        # Two full CI runs ended with exit status 1 and no summary right after the cancel
-        # tests' Ray half.  Let Ray finish winding down cancelled and killed workers first.
-        try:
-            poll_for(lambda: _quiet(module), timeout=RAY_QUIESCE_TIMEOUT, interval=0.05,
-                     msg="Ray's CPUs to be free before shutdown")
-        except AssertionError:
-            pass   # shut down anyway; the leak check still reports what is left
-        # Free Ray refs and handles left in reference cycles (a caught exception's traceback
-        # holds the frames that held them) while Ray can still take them back: Ray's core
-        # worker ends the whole process ("The core worker has already been shutdown ... The
-        # process will exit") when one is collected after shutdown().
-        gc.collect()
     module.shutdown()
 
 

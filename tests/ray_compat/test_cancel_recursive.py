@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests._support import DEFAULT_TIMEOUT, poll_for
+from tests.ray_compat.conftest import is_nbray
 
 
 class Registry:
@@ -161,6 +162,13 @@ def test_force_is_refused_for_actor_calls(ray):
 
 
 def test_cancel_of_a_finished_task_does_nothing(ray):
+    if not is_nbray(ray):
+        # Ray 2.60's driver fails an internal check (task_manager.cc:1329, "An unexpected
+        # system state has occurred ... a bug in Ray") a moment after a finished task is
+        # cancelled, and the check ends the whole process: twice it ended a full test run
+        # with exit status 1 and no summary.  The nbray half still runs.
+        pytest.skip("Ray 2.60 ends the process when a finished task is cancelled")
+
     @ray.remote
     def quick():
         return 5
