@@ -30,5 +30,6 @@ def cluster_html(summary: Dict[str, Any]) -> str:
                    f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
     bar = (f"<div style='width:240px;height:8px;background:#ddd;border-radius:4px'>"
            f"<div style='width:{pct:.1f}%;height:8px;background:#3b82f6;border-radius:4px'></div></div>")
-    return (f"<div class='nbray-cluster'><b>nbray cluster</b> "
+    title = "Ray cluster" if summary.get("backend") == "ray" else "nbray cluster"
+    return (f"<div class='nbray-cluster'><b>{title}</b> "
             f"<code>{html.escape(summary['node_id'][:12])}</code><table>{body}</table>{bar}</div>")

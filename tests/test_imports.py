@@ -126,10 +126,11 @@ def _nbray_imports(path: Path):
 
 
 def test_notebook_layer_reaches_the_runtime_only_through_its_interface():
-    # The facade (Ray's API), the notebook port (events, cancel) and HTML formatting; the
+    # The facade (Ray's API), the notebook port (events, cancel), which backend it is
+    # (nbray.backends: nbray's runtime or Ray) and HTML formatting; the
     # Jupyter *server* extension runs in the server process and reads kernels' state
     # sockets and the dashboard's JSON routes.
-    allowed = {"nbray.api", "nbray.runtime.notebook_port", "nbray._repr"}
+    allowed = {"nbray.api", "nbray.backends", "nbray.runtime.notebook_port", "nbray._repr"}
     server_side = {"nbray.runtime.state_server", "nbray.dashboard.routes"}
     jupyter = Path(nbray.__file__).parent / "jupyter"
     bad = []

@@ -2,7 +2,10 @@
 %unload_ext and %reload_ext nbray: unhook, and keep the cluster whenever it is wanted.
 
 Everything it hooks goes through the backend's `NotebookPort` (output routing, interrupts,
-progress bars, cell names in tracebacks); it sets no attribute of a runtime object.
+progress bars, cell names in tracebacks); it sets no attribute of a runtime object.  The
+backend is nbray's own runtime, or Ray when this kernel imported Ray (or NBRAY_BACKEND=ray):
+then `import ray` code runs on Ray and the same views show the Ray cluster.  A kernel on
+nbray that initializes Ray in a later cell moves to Ray at the end of that cell.
 
 Who owns the cluster decides what unloading does.  A cluster the user started
 (`nbray.init()`, local or attached, NBRAY_ADDRESS included) is never stopped by the
@@ -16,8 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from .. import api
-from ..runtime.notebook_port import current_port
+from ..backends import current_port, select_port
 from . import session, tracebacks
 
 _shell: Optional[Any] = None
@@ -36,23 +38,86 @@ def load(shell: Any) -> None:
     from .progress_widget import widget_progress
 
     _cancel_pending_stop(shell)
-    if not api.is_initialized():
-        api.init()  # NBRAY_ADDRESS, when set, attaches instead of starting one here
-        _owned = _running()
+    port = select_port()  # nbray's runtime, or Ray (see notebook_port.select_port)
+    if not port.start_after_hooks and not port.is_initialized():
+        port.start()
+        _owned = port.cluster_id()
     router = OutputRouter(shell)
-    port = current_port()
     port.route_output(router.sink, router.current_tag)
     port.on_interrupt(router.on_interrupt)
     port.render_progress(widget_progress)
     port.label_cells(_cell_labeler(shell))
     port.name_holders(holder_provider(shell))
-    router.hook()
+    router.hook(port.cell_ended)
     tracebacks.install(shell)
     shell.register_magics(NbrayMagics)
     session.set_router(router)
     _shell = shell
+    if port.start_after_hooks and not port.is_initialized() and _wants_start(port):
+        port.start()  # after the hooks: Ray's workers get the output routing's setup hook
+        _owned = port.cluster_id()
+    _follow_ray(shell, port)
     _bind_name(shell)
     _show(session.status())
+
+
+def _wants_start(port: Any) -> bool:
+    """Whether %load_ext starts the backend's cluster itself: always for nbray; for Ray
+    only when NBRAY_BACKEND=ray asked for it (else the user's ray.init() will)."""
+    import os
+
+    return port.name != "ray" or os.environ.get("NBRAY_BACKEND", "").lower() == "ray"
+
+
+def _follow_ray(shell: Any, port: Any) -> None:
+    """On nbray's runtime, watch for the user starting Ray in a later cell (`import ray;
+    ray.init()`): from the end of that cell on, the notebook layer shows Ray."""
+    events = getattr(shell, "events", None)
+    if events is None:
+        return
+    for callback in list(getattr(events, "callbacks", {}).get("post_run_cell", [])):
+        if getattr(callback, "__name__", "") == "_switch_to_ray_if_started":
+            events.unregister("post_run_cell", callback)
+    if port.name == "ray" or _backend_forced():
+        return
+
+    def _switch_to_ray_if_started(*_result: Any) -> None:
+        from ..backends import current_port, ray_initialized
+
+        if current_port().name == "ray" or not ray_initialized():
+            return
+        events.unregister("post_run_cell", _switch_to_ray_if_started)
+        _move_to_ray(shell)
+
+    events.register("post_run_cell", _switch_to_ray_if_started)
+
+
+def _backend_forced() -> bool:
+    import os
+
+    return os.environ.get("NBRAY_BACKEND", "").lower() == "nbray"
+
+
+def _move_to_ray(shell: Any) -> None:
+    """Ray was initialized after %load_ext nbray: stop the nbray cluster the extension
+    started when nothing is stored in it (else leave it running: its objects are the
+    user's), and load the notebook layer again, on Ray."""
+    global _owned
+    from ..backends import current_port, select_port
+
+    local = current_port()
+    unload(shell)
+    _cancel_pending_stop(shell)
+    if _owned is not None and _owned == local.cluster_id():
+        try:
+            empty = local.cluster_summary().get("objects", 0) == 0
+        except Exception:
+            empty = False
+        if empty:
+            local.shutdown()
+    _owned = None
+    select_port("ray")
+    load(shell)
 
 
 def unload(shell: Any) -> None:
@@ -66,11 +131,12 @@ def unload(shell: Any) -> None:
     port.render_progress(None)
     port.label_cells(None)
     port.name_holders(None)
+    port.release()
     OutputRouter.unhook(shell)
     tracebacks.uninstall(shell)
     session.set_router(None)
     _shell = None
-    if _owned is not None and _owned == _running():
+    if _owned is not None and _owned == port.cluster_id():
         _schedule_stop(shell)
 
 
@@ -102,14 +168,10 @@ def _cancel_pending_stop(shell: Any) -> None:
 
 def _stop_owned() -> None:
     global _owned
-    if _owned is not None and _owned == _running():
-        api.shutdown()
+    port = current_port()
+    if _owned is not None and _owned == port.cluster_id():
+        port.shutdown()
     _owned = None
-
-
-def _running() -> Optional[str]:
-    """The node id of this kernel's driver, None when no cluster runs."""
-    return api.get_runtime_context().get_node_id() if api.is_initialized() else None
 
 
 def _bind_name(shell: Any) -> None:

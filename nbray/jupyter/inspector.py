@@ -197,11 +197,11 @@ class Inspector:
             self.close()
 
     def _loop(self, stop: threading.Event) -> None:
-        from .. import api
+        from ..backends import current_port
 
         try:
             while not stop.wait(self.refresh_s):
-                if not api.is_initialized():
+                if not current_port().is_initialized():
                     self.table.value = "<i>the cluster was shut down</i>"
                     self.state_label.value = "stopped: the cluster was shut down"
                     return
@@ -224,13 +224,15 @@ class Inspector:
 
     # -- rendering ---------------------------------------------------------------
     def refresh(self) -> None:
-        from .. import api
+        from ..backends import current_port
         from ..runtime.notebook_port import holder_names
 
-        if not api.is_initialized():
-            self.table.value = "<i>nbray is not running</i>"
+        port = current_port()
+        if not port.is_initialized():
+            self.table.value = ("<i>Ray is not initialized yet: call ray.init()</i>"
+                                if port.name == "ray" else "<i>nbray is not running</i>")
             return
-        summary = api.memory(sort_by=self.sort_by.value, descending=self.descending.value,
+        summary = port.memory(sort_by=self.sort_by.value, descending=self.descending.value,
                                filter=self.filter.value, where=self.where.value or None,
                                offset=self.page * self.page_size, limit=self.page_size)
         if summary.total and self.page * self.page_size >= summary.total:
@@ -258,11 +260,11 @@ class Inspector:
     def _this_node_id(self) -> Optional[str]:
         """This kernel's own store among the node rows: the head when it started the
         cluster, its driver store when it attached (asked again when the nodes change)."""
-        from .. import api
+        from ..backends import current_port
 
         ids = frozenset(n["node_id"] for n in self.nodes)
         if self._this_node[0] != ids:
-            s = api.cluster_summary()
+            s = current_port().cluster_summary()
             self._this_node = (ids, s.get("driver_node_id") if s.get("attached_to")
                                else s.get("node_id"))
         return self._this_node[1]

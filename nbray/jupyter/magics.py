@@ -10,8 +10,7 @@ from typing import Any, Dict, List, Optional
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .. import api
-from ..runtime.notebook_port import CELL_TASK
+from ..backends import current_port
 from . import session
 
 _SKIP = {"In", "Out", "get_ipython", "exit", "quit", "display"}
@@ -91,10 +90,15 @@ class NbrayMagics(Magics):
         if args.num_cpus is not None:
             options["num_cpus"] = args.num_cpus
         if args.resources:
-            options["resources"] = json.loads(args.resources)
+            try:
+                options["resources"] = json.loads(args.resources)
+            except ValueError as e:
+                raise ValueError(f"--resources must be a JSON object, e.g. '{{\"GPU\": 1}}': "
+                                 f"{e}") from None
         if args.node:
-            options["resources"] = dict(options.get("resources") or {}, **{f"node:{args.node}": 0.001})
-        fn = _remote_cell_function().options(**options)
+            options["node"] = args.node
+        port = current_port()
+        fn = port.remote_cell(options)
         # How tracebacks name this cell: its number, that of the last input in the history
         # (execution_count is not: IPython 9 counts it up before the cell runs, 8 after).
         history = self.shell.history_manager
@@ -109,7 +113,7 @@ class NbrayMagics(Magics):
             return None
         if args.no_block and not pull:
             return value_ref
-        value, pulled = api.get([value_ref, pulled_ref], timeout=args.timeout)
+        value, pulled = port.get([value_ref, pulled_ref], timeout=args.timeout)
         ns.update(pulled)
         return value
 
@@ -132,7 +136,7 @@ class NbrayMagics(Magics):
 
             return inspect()
         if cmd == "nodes":
-            return api.nodes()
+            return current_port().nodes()
         if cmd == "memory":
             return _memory_command(rest)
         if cmd == "config":
@@ -152,7 +156,7 @@ def _memory_command(rest: List[str]) -> Any:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--width", type=int, default=_TEXT_WIDTH)
     a = p.parse_args(rest)
-    summary = api.memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
+    summary = current_port().memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
                          offset=a.offset)
     print(summary.table(width=a.width))
     return None
@@ -174,16 +178,6 @@ def _submit_from_cell(shell: Any, submit: Any) -> Any:
     trampoline = compile("\n" * (frame.f_lineno - 1) + "submit()", frame.f_code.co_filename,
                          "eval")
     return eval(trampoline, {"__name__": "__main__", "submit": submit})
-
-
-_REMOTE_CELL = None
-
-
-def _remote_cell_function() -> Any:
-    global _REMOTE_CELL
-    if _REMOTE_CELL is None:
-        _REMOTE_CELL = api.remote(CELL_TASK)
-    return _REMOTE_CELL
 
 
 __all__ = ["NbrayMagics", "free_names"]

@@ -28,9 +28,10 @@ class HolderIndex(Mapping[str, List[str]]):
     """hex id -> names that hold a ref to it ("keep_me", "objs['o137']", "Out[11]")."""
 
     def __init__(self, user_ns: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> None:
-        from ..api import ObjectRef
+        from ..backends import current_port
 
-        self._ref_type = ObjectRef
+        # nbray's ObjectRef, and Ray's when the notebook layer is on Ray
+        self._ref_type = current_port().ref_types()
         self.holders: List[str] = []        # holder number -> variable name or "Out[n]"
         self._first: Dict[bytes, _Place] = {}
         self._more: Dict[bytes, List[_Place]] = {}

@@ -19,7 +19,7 @@ import collections
 import json
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 LINES_PER_SECOND = 200
 BURST_LINES = 2000
@@ -45,6 +45,7 @@ class OutputRouter:
         self.buckets: Dict[str, _Bucket] = {}
         self.lock = threading.Lock()
         self.cancel_on_interrupt = True
+        self._before_reply: Optional[Callable[[str], None]] = None
 
     # -- tags ----------------------------------------------------------------
     def current_tag(self) -> Optional[str]:
@@ -82,7 +83,9 @@ class OutputRouter:
             self._send(parent, "display_data", {"data": json.loads(record["text"]),
                                                 "metadata": {}, "transient": {}})
             return
-        prefix = f"({record['task_name']} pid={record['pid']}) "
+        ip = record.get("ip")  # Ray names the node of a task that ran elsewhere
+        prefix = (f"({record['task_name']} pid={record['pid']}, ip={ip}) " if ip
+                  else f"({record['task_name']} pid={record['pid']}) ")
         lines = record["text"].splitlines(keepends=True)
         allowed = self._admit(tag or "", len(lines))
         if allowed < len(lines):
@@ -170,13 +173,20 @@ class OutputRouter:
         tag = self.current_tag()
         if tag is None:
             return
+        if self._before_reply is not None:
+            try:
+                self._before_reply(tag)
+            except Exception:  # never fail the user's cell over late output
+                pass
         note = self._drop_note(tag, now=True)
         if note:
             self._send(self.parents.get(tag), "stream", {"name": "stdout", "text": note})
 
-    def hook(self) -> None:
+    def hook(self, before_reply: Optional[Callable[[str], None]] = None) -> None:
         """Listen to the shell's cell events (the extension calls this once loaded); a
-        router of an earlier load stops listening."""
+        router of an earlier load stops listening.  `before_reply(tag)` runs at the end of
+        each cell first (the backend lets output still on its way reach the cell)."""
+        self._before_reply = before_reply
         OutputRouter.unhook(self.shell)
         events = getattr(self.shell, "events", None)
         if events is not None:
@@ -203,7 +213,7 @@ class OutputRouter:
         if not self.cancel_on_interrupt:
             settle_interrupted_bar(cancelling=False)
             return
-        from ..runtime.notebook_port import current_port
+        from ..backends import current_port
 
         port = current_port()
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from .. import api
 
 _router: Optional[Any] = None
 
@@ -26,18 +25,31 @@ class ClusterStatus:
 
         from .._repr import cluster_html
 
+        if self.summary.get("waiting"):
+            return f"<div>{html.escape(repr(self))}</div>"
         address = self.summary.get("attached_to")
         where = ("" if not address else
                  f"<div style='font-size:90%'>Attached to <code>{html.escape(address)}</code>: "
                  f"the cluster runs on without this kernel.</div>")
+        if self.summary.get("backend") == "ray":
+            where = (f"<div style='font-size:90%'>nbray's notebook layer on the Ray cluster at "
+                     f"<code>{html.escape(str(address or ''))}</code>; task output: "
+                     f"{html.escape(self.summary.get('output_routing') or 'Ray prints it')}."
+                     f"</div>")
         return cluster_html(self.summary) + where + (
             "<div style='font-size:90%'>Objects: <code>%nbray objects</code> or "
             "<code>nbray.inspect()</code>; run a cell remotely with <code>%%remote</code>.</div>")
 
     def __repr__(self) -> str:
         s = self.summary
+        if s.get("waiting"):
+            return ("nbray's notebook layer is on Ray, which is not initialized yet: "
+                    "ray.init() starts or joins a cluster and the views follow it")
         attached = f" (attached to {s['attached_to']})" if s.get("attached_to") else ""
-        return (f"nbray cluster {s['node_id'][:12]}{attached}: {s['nodes']} node(s), "
+        if s.get("backend") == "ray":
+            attached = f" on Ray at {s.get('attached_to')}"
+        title = "Ray cluster" if s.get("backend") == "ray" else "nbray cluster"
+        return (f"{title} {s['node_id'][:12]}{attached}: {s['nodes']} node(s), "
                 f"{s['resources'].get('CPU', 0):g} CPUs ({s['available'].get('CPU', 0):g} free), "
                 f"{s['workers']} workers, {s['objects']} objects, store "
                 f"{s['store_used'] / 2**20:.1f} of {s['store_capacity'] / 2**20:.0f} MiB")
@@ -45,7 +57,12 @@ class ClusterStatus:
 
 def status() -> ClusterStatus:
     """The whole cluster's summary, from the same `summary` query the sidebar reads."""
-    return ClusterStatus(api.cluster_summary())
+    from ..backends import current_port
+
+    port = current_port()
+    if port.name == "ray" and not port.is_initialized():
+        return ClusterStatus({"backend": "ray", "waiting": True})
+    return ClusterStatus(port.cluster_summary())
 
 
 def configure(items: List[str]) -> Any:

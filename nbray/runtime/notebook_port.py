@@ -3,8 +3,12 @@
 `nbray.jupyter` (magics, output routing, progress widgets, the inspector) reaches the
 runtime through two doors only: the Ray-compatible facade (`nbray.api`: init, get,
 remote, memory, nodes, ...) and this module, which carries what Ray's API has no words
-for.  `NotebookPort` lists that part; `LocalPort` implements it for nbray's own runtime,
-and another backend (a real Ray cluster, later) would implement the same methods.
+for, and the reads the notebook shows (objects, nodes, the cluster's summary).
+`NotebookPort` lists them.  `LocalPort` here has the runtime's half for nbray's own
+runtime (output, cancel); `nbray.backends.LocalBackend` adds the reads, which go through
+the facade, and `nbray.ray_backend.port.RayPort` answers all of it from a real Ray
+cluster.  `current_port()` is the one in use; `nbray.backends.select_port()` picks it when
+the extension loads.
 
 The notebook registers its hooks here instead of setting attributes of runtime objects,
 and the runtime fires the events the notebook listens for (`report_interrupt`).
@@ -71,9 +75,82 @@ class NotebookPort(Protocol):
     def cancel_cell(self, tag: str) -> None:
         """Cancel every task a cell started (all tasks carrying its tag)."""
 
+    # -- what the notebook shows -----------------------------------------------------
+    name: str  # "nbray" or "ray": which backend this is
 
-class LocalPort:
+    def is_initialized(self) -> bool:
+        """Whether the backend's cluster is up in this process."""
+
+    def memory(self, **kwargs: Any) -> Any:
+        """A page of objects and the node rows (`nbray.memory()`'s arguments and answer)."""
+
+    def cluster_summary(self) -> Dict[str, Any]:
+        """Nodes, CPUs, workers, objects and store of the cluster (the status display)."""
+
+    def nodes(self) -> List[Dict[str, Any]]:
+        """The backend's own rows per node (`%nbray nodes`)."""
+
+    def ref_types(self) -> tuple:
+        """The ObjectRef class(es) the notebook's namespace walk looks for."""
+
+    def remote_cell(self, options: Dict[str, Any]) -> Any:
+        """The %%remote cell function as a remote function with these options (num_cpus,
+        resources, node: a node id to run on)."""
+
+    def get(self, refs: List[Any], timeout: Optional[float]) -> List[Any]:
+        """The values of refs, with progress and interrupt handling."""
+
+    def cluster_id(self) -> Optional[str]:
+        """An id of the cluster connection now (None: none), so the extension can tell
+        whether the one it started still runs."""
+
+    def shutdown(self) -> None:
+        """Stop the cluster this process started (or leave the one it joined)."""
+
+    def cell_ended(self, tag: Optional[str]) -> None:
+        """The cell with this tag ended: let output still on its way reach it."""
+
+    def release(self) -> None:
+        """The notebook layer leaves this backend: undo what its hooks installed."""
+
+    # Whether the extension starts this backend's cluster after installing the hooks
+    # (Ray: its workers get the output routing's setup hook at ray.init) or before.
+    start_after_hooks: bool
+
+    def start(self) -> None:
+        """Start (or connect to) the backend's cluster, as `init()` with no arguments."""
+
+
+class BasePort:
+    """What every backend's port does the same way: the notebook's hooks (interrupt
+    handler, progress renderer, cell labels, holder names) live in this module."""
+
+    def on_interrupt(self, handler: Optional[InterruptHandler]) -> None:
+        global _interrupt_handler
+        _interrupt_handler = handler
+
+    def render_progress(self, factory: Optional[ProgressFactory]) -> None:
+        progress.set_progress_renderer(factory)
+
+    def label_cells(self, labeler: Optional[Callable[[str], Optional[str]]]) -> None:
+        global _cell_labeler
+        _cell_labeler = labeler
+
+    def name_holders(self, provider: Optional[HolderProvider]) -> None:
+        global _holder_provider
+        _holder_provider = provider
+
+    def cell_ended(self, tag: Optional[str]) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
+class LocalPort(BasePort):
     """`NotebookPort` for nbray's own runtime: the driver in the current slot."""
+
+    name = "nbray"
 
     def route_output(self, sink: OutputSink, cell_tag: TagProvider) -> None:
         driver = _driver()
@@ -92,23 +169,11 @@ class LocalPort:
 
         client.tag_provider = tag
 
-    def on_interrupt(self, handler: Optional[InterruptHandler]) -> None:
-        global _interrupt_handler
-        _interrupt_handler = handler
-
-    def render_progress(self, factory: Optional[ProgressFactory]) -> None:
-        progress.set_progress_renderer(factory)
-
     def label_cells(self, labeler: Optional[Callable[[str], Optional[str]]]) -> None:
         from ..serialization import set_filename_labeler
 
-        global _cell_labeler
-        set_filename_labeler(labeler)
-        _cell_labeler = labeler
-
-    def name_holders(self, provider: Optional[HolderProvider]) -> None:
-        global _holder_provider
-        _holder_provider = provider
+        set_filename_labeler(labeler)  # tracebacks pickled here name cells too
+        super().label_cells(labeler)
 
     def cancel_objects(self, object_ids: Iterable[bytes]) -> None:
         from ..ids import task_id_of
@@ -140,7 +205,7 @@ def _driver() -> context.Driver:
     return driver
 
 
-_port = LocalPort()
+_port: Any = LocalPort()  # the runtime's half until nbray.backends adds the reads
 _interrupt_handler: Optional[InterruptHandler] = None
 _cell_labeler: Optional[Callable[[str], Optional[str]]] = None
 _holder_provider: Optional[HolderProvider] = None
@@ -149,6 +214,12 @@ _holder_provider: Optional[HolderProvider] = None
 def current_port() -> NotebookPort:
     """The backend the notebook layer talks to."""
     return _port
+
+
+def set_port(port: NotebookPort) -> None:
+    """Make `port` the backend the notebook layer talks to (nbray.backends chooses it)."""
+    global _port
+    _port = port
 
 
 def report_interrupt(object_ids: Iterable[bytes]) -> None:
@@ -188,6 +259,6 @@ def label_call_site(call_site: str) -> str:
 CELL_TASK = run_cell
 TEXT_PROGRESS = TextProgress
 
-__all__ = ["CELL_TASK", "HolderNames", "HolderProvider", "LocalPort", "NotebookPort",
-           "TEXT_PROGRESS", "current_port", "holder_names", "label_call_site",
-           "report_interrupt"]
+__all__ = ["BasePort", "CELL_TASK", "HolderNames", "HolderProvider", "LocalPort",
+           "NotebookPort", "TEXT_PROGRESS", "current_port", "holder_names", "label_call_site",
+           "report_interrupt", "set_port"]

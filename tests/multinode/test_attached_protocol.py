@@ -38,7 +38,7 @@ def test_an_attached_driver_cancels_a_cells_tasks_lists_by_sent_ids_and_draws_pr
         import os, time, nbray
         from nbray.cluster_info import query
         from nbray.runtime import context, progress
-        from nbray.runtime.notebook_port import current_port
+        from nbray.backends import current_port
         from nbray.transport.messages import CancelTagged, wire
 
         nbray.init(address={head.server.address!r})

@@ -11,7 +11,7 @@ import nbray
 from nbray.jupyter.naming import namespace_holders
 from nbray.runtime import queries
 from nbray.runtime.introspection import object_rows
-from nbray.runtime.notebook_port import current_port
+from nbray.backends import current_port
 
 
 @nbray.remote
