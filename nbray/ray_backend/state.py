@@ -48,9 +48,12 @@ What Ray does not expose (the rows carry the "unknown" value of each key):
 - the cluster's task history beyond what Ray's GCS keeps (by default the last 100,000
   task events) and what one listing returns (Ray caps a listing at 10,000 rows): older
   tasks are not in `tasks_done`, the timeline, or created_by names, and `dropped` is 0;
-- the seconds tasks were busy (`busy_s` is 0.0 in metrics samples) and a running task's
-  pid when Ray has not reported it yet; reference counts and errors by id
-  (the "reference_counts", "first_error", "timeline" queries).
+- the seconds tasks were busy (`busy_s` is 0.0 in metrics samples); whether a running
+  task waits in ray.get / ray.wait (Ray 2.60's task listing says RUNNING, so a worker's
+  `blocked` is False); a task's worker and pid until Ray's task events report them (about
+  a second late, like every task state);
+- reference counts and errors by object id, and nbray's whole-record Chrome trace (the
+  "reference_counts", "first_error", "timeline" queries raise, saying so).
 """
 
 from __future__ import annotations

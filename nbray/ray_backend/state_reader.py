@@ -70,6 +70,14 @@ def _ray() -> Any:
     return ray
 
 
+def _bounds(ray: Any, limit: int = LIST_LIMIT) -> Dict[str, Any]:
+    """The arguments every state API call gets: this kernel's cluster (without it, Ray's
+    state client looks for a cluster on this machine, and fails or picks another when
+    several run here), a timeout, a limit, and partial answers rather than errors."""
+    return {"address": str(ray.get_runtime_context().gcs_address), "timeout": TIMEOUT_S,
+            "limit": max(1, min(limit, LIST_LIMIT)), "raise_on_missing_output": False}
+
+
 class RayState:
     """nbray's state queries (memory, summary, node rows, workers, tasks, actors, timeline,
     metrics) answered from the Ray cluster this kernel's `ray.init()` joined.
@@ -98,8 +106,7 @@ class RayState:
         ray = _ray()
         from ray.util import state as ray_state
 
-        nodes = _dicts(ray_state.list_nodes(limit=LIST_LIMIT, timeout=TIMEOUT_S,
-                                            raise_on_missing_output=False), NODE_FIELDS)
+        nodes = _dicts(ray_state.list_nodes(**_bounds(ray)), NODE_FIELDS)
         hosts = {n["NodeID"]: n.get("NodeManagerHostname") or "" for n in ray.nodes()}
         self._nodes = (time.monotonic(), nodes, hosts)
         return nodes, hosts
@@ -107,26 +114,20 @@ class RayState:
     def read_workers(self) -> List[Dict[str, Any]]:
         from ray.util import state as ray_state
 
-        _ray()
-        return _dicts(ray_state.list_workers(filters=[("is_alive", "=", True)], limit=LIST_LIMIT,
-                                             timeout=TIMEOUT_S, raise_on_missing_output=False),
-                      WORKER_FIELDS)
+        return _dicts(ray_state.list_workers(filters=[("is_alive", "=", True)],
+                                             **_bounds(_ray())), WORKER_FIELDS)
 
     def read_actors(self, detail: bool = False) -> List[Dict[str, Any]]:
         from ray.util import state as ray_state
 
-        _ray()
-        return _dicts(ray_state.list_actors(limit=LIST_LIMIT, timeout=TIMEOUT_S, detail=detail,
-                                            raise_on_missing_output=False), ACTOR_FIELDS)
+        return _dicts(ray_state.list_actors(detail=detail, **_bounds(_ray())), ACTOR_FIELDS)
 
     def read_tasks(self, filters: Optional[List[Any]] = None, detail: bool = False,
                    limit: int = LIST_LIMIT) -> List[Dict[str, Any]]:
         from ray.util import state as ray_state
 
-        _ray()
-        return _dicts(ray_state.list_tasks(filters=filters, limit=max(1, min(limit, LIST_LIMIT)),
-                                           timeout=TIMEOUT_S, detail=detail,
-                                           raise_on_missing_output=False), TASK_FIELDS)
+        return _dicts(ray_state.list_tasks(filters=filters, detail=detail,
+                                           **_bounds(_ray(), limit)), TASK_FIELDS)
 
     def read_objects(self, names: Optional[HolderNames]) -> List[RayObject]:
         """The cluster's objects, one per object, with locations for the refs this kernel
@@ -134,8 +135,7 @@ class RayState:
         ray = _ray()
         from ray.util import state as ray_state
 
-        listed = _dicts(ray_state.list_objects(detail=True, limit=LIST_LIMIT, timeout=TIMEOUT_S,
-                                               raise_on_missing_output=False), OBJECT_FIELDS)
+        listed = _dicts(ray_state.list_objects(detail=True, **_bounds(ray)), OBJECT_FIELDS)
         nodes, _ = self.read_nodes()
         workers = self.read_workers()
         node_of_ip = node_ids_by_ip(nodes)
@@ -269,8 +269,9 @@ class RayState:
         nodes, hosts = self.read_nodes()
         labels = {i.node_id: node_label(i) for i in rows.node_infos(nodes, hosts)}
         try:
-            counts = rows.task_counts(ray_state.summarize_tasks(
-                timeout=TIMEOUT_S, raise_on_missing_output=False))
+            bounds = _bounds(_ray())
+            del bounds["limit"]
+            counts = rows.task_counts(ray_state.summarize_tasks(**bounds))
         except Exception:  # the dashboard's task summary failed: no task figures now
             counts = (0, 0)
         return rows.metrics_reading(self.node_stats(), labels, counts)

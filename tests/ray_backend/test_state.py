@@ -35,7 +35,7 @@ RET_PENDING = oid(TASK_B, 1)
 TASK_C = "cc" * 20 + "01000000"
 RET_SPILLED = oid(TASK_C, 1)
 ACTOR = oid("ff" * 8 + "12" * 12 + "01000000", 1)
-SITE = "(put object)  | /lib/ray/client_mode_hook.py:wrapper:134 | /tmp/ipykernel_1/99.py:<module>:3"
+SITE = "(put object)  | ray/client_mode_hook.py:wrapper:134 | cells/99.py:<module>:3"
 
 
 def row(object_id: str, size: int, status: str, ref: str, ip: str, pid: int,
@@ -109,7 +109,7 @@ class Names:
 
 
 def label(site: str) -> str:
-    return site.replace("/tmp/ipykernel_1/99.py:", "In [3] line ")
+    return site.replace("cells/99.py:", "In [3] line ")
 
 
 def by_id(rows: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
