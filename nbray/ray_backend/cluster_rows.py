@@ -130,7 +130,8 @@ def node_view_rows(stats: List[Dict[str, Any]], nodes: Sequence[Mapping[str, Any
 
 
 def summary_row(head_id: str, stats: List[Dict[str, Any]], resources: Mapping[str, float],
-                available: Mapping[str, float], objects: int, address: Optional[str]) -> Dict[str, Any]:
+                available: Mapping[str, float], objects: int,
+                address: Optional[str]) -> Dict[str, Any]:
     """queries._summary's keys, added up from the node rows, plus attached_to (the Ray
     cluster's address), driver_node_id (None: a Ray driver has no store of its own) and
     backend "ray".  Resources leave out Ray's per-node marker resources ("node:<ip>")."""

@@ -23,8 +23,9 @@ it); `aggregate_objects` makes one nbray row per object:
   RAY_record_ref_creation_sites=1, otherwise it reports "disabled");
 - created_by: "put" when the id says so (Ray numbers put objects from 10^8 on), else the
   creating task's name from `list_tasks` ("" when Ray no longer lists that task);
-- node_id ("created on"): a put's owner's node, a task return's task's node; nodes from
-  ips only where one node has that ip;
+- node_id ("created on"): a put's owner's node, a task return's task's node; a process's
+  node is the one `list_workers` gives it, else the one node with its ip (several nodes
+  on one host share an ip: then none);
 - where: "pending" while the creating task runs (owner's task_status), and for objects
   whose location this kernel looked up (it may only for refs it holds or names):
   "spilled" (did_spill and no copy in memory), "shared_memory" (a node has a copy; a
@@ -127,7 +128,8 @@ class Cluster(NamedTuple):
 
     kernel: Tuple[str, int]                               # (ip, pid) of this kernel
     node_of_ip: Mapping[str, str]                         # unambiguous ip -> node id
-    worker_of: Mapping[Tuple[str, int], str]              # (ip, pid) -> Ray worker id
+    # (ip, pid) -> (Ray's worker id, its node id): list_workers rows, drivers included
+    worker_of: Mapping[Tuple[str, int], Tuple[str, Optional[str]]]
     tasks: Mapping[str, Tuple[str, Optional[str]]]        # task id hex -> (name, node id)
 
 
@@ -183,9 +185,10 @@ def aggregate_objects(rows: Iterable[Mapping[str, Any]], cluster: Cluster,
         key = (ip, pid)
         p = processes.get(key)
         if p is None:
+            worker, node = cluster.worker_of.get(key, ("", None))
             label = ("driver" if key == (kernel_ip, kernel_pid)
-                     else cluster.worker_of.get(key) or f"pid {pid} at {ip}")
-            p = processes[key] = Process(label, pid, cluster.node_of_ip.get(ip))
+                     else worker or f"pid {pid} at {ip}")
+            p = processes[key] = Process(label, pid, node or cluster.node_of_ip.get(ip))
         return p
 
     out = []
@@ -337,5 +340,5 @@ def object_row(o: RayObject, names: Optional[HolderNames] = None,
 
 
 __all__ = ["Cluster", "DONE_STATUSES", "INLINE_LIMIT", "PUT_INDEX_BASE", "Process",
-           "RayObject", "TASK_ID_HEX", "aggregate_objects", "check_listing", "is_put", "node_ids_by_ip",
-           "object_page", "object_row", "short_call_site"]
+           "RayObject", "TASK_ID_HEX", "aggregate_objects", "check_listing", "is_put",
+           "node_ids_by_ip", "object_page", "object_row", "short_call_site"]

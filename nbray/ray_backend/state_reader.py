@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..runtime.metrics_history import MetricsHistory, node_label
 from ..runtime.notebook_port import HolderNames
@@ -129,15 +129,16 @@ class RayState:
         return _dicts(ray_state.list_tasks(filters=filters, detail=detail,
                                            **_bounds(_ray(), limit)), TASK_FIELDS)
 
-    def read_objects(self, names: Optional[HolderNames]) -> List[RayObject]:
+    def read_objects(self, names: Optional[HolderNames],
+                     workers: Optional[List[Dict[str, Any]]] = None) -> List[RayObject]:
         """The cluster's objects, one per object, with locations for the refs this kernel
-        holds or names."""
+        holds or names (`workers`: list_workers rows, when read already)."""
         ray = _ray()
         from ray.util import state as ray_state
 
         listed = _dicts(ray_state.list_objects(detail=True, **_bounds(ray)), OBJECT_FIELDS)
         nodes, _ = self.read_nodes()
-        workers = self.read_workers()
+        workers = self.read_workers() if workers is None else workers
         node_of_ip = node_ids_by_ip(nodes)
         own_node = ray.get_runtime_context().get_node_id()
         ip = next((n["node_ip"] for n in nodes if n["node_id"] == own_node), None)
@@ -145,9 +146,8 @@ class RayState:
             ip = next((w["ip"] for w in workers if w["worker_type"] == "DRIVER"
                        and w["pid"] == self.kernel_pid), "")
         kernel = (ip, self.kernel_pid)
-        cluster = Cluster(kernel, node_of_ip,
-                          {(w["ip"], w["pid"]): w["worker_id"] for w in workers},
-                          self._names_of_tasks(listed))
+        processes = {(w["ip"], w["pid"]): (w["worker_id"], w["node_id"]) for w in workers}
+        cluster = Cluster(kernel, node_of_ip, processes, self._names_of_tasks(listed))
         # This driver's refs, and the notebook's names for objects Ray lists (a name holds
         # a ref in this kernel, so such a lookup never makes a ref to a foreign object).
         held = {r["object_id"] for r in listed if (r["ip"], r["pid"]) == kernel}
@@ -158,7 +158,8 @@ class RayState:
         self._objects = (time.monotonic(), objects)
         return objects
 
-    def _names_of_tasks(self, listed: List[Dict[str, Any]]) -> Dict[str, Tuple[str, Optional[str]]]:
+    def _names_of_tasks(self, listed: List[Dict[str, Any]]
+                        ) -> Dict[str, Tuple[str, Optional[str]]]:
         """task id -> (name, node id) for the tasks that made the listed objects."""
         wanted = {r["object_id"][:TASK_ID_HEX] for r in listed if not is_put(r["object_id"])}
         missing = wanted - self._task_names.keys()
@@ -183,11 +184,13 @@ class RayState:
             return {}
         return {ref.hex(): dict(loc) for ref, loc in found.items()}
 
-    def recent_objects(self) -> List[RayObject]:
+    def recent_objects(self, workers: Optional[List[Dict[str, Any]]] = None
+                       ) -> List[RayObject]:
+        """The last listing if it is under OBJECTS_REUSE_S old, else a new one."""
         at, objects = self._objects
         if time.monotonic() - at < OBJECTS_REUSE_S:
             return objects
-        return self.read_objects(self.names())
+        return self.read_objects(self.names(), workers)
 
     def store_stats(self) -> Optional[Dict[str, Dict[str, int]]]:
         """Per-node store figures from ray_private.store_stats() (Ray's internal memory
@@ -206,14 +209,16 @@ class RayState:
         """One page of objects and the node rows: MemorySummary.to_dict()'s shape."""
         check_listing(sort_by, where, offset, limit)
         names = self.names()
-        objects = self.read_objects(names)
+        workers = self.read_workers()
+        objects = self.read_objects(names, workers)
         page, total = object_page(objects, sort_by=sort_by, descending=descending,
                                   filter=filter, where=where, ref_type=ref_type, offset=offset,
                                   limit=limit, names=names, label=self.label_call_site)
-        return {"nodes": self._node_stats(objects), "objects": page, "total": total,
+        return {"nodes": self._node_stats(objects, workers), "objects": page, "total": total,
                 "offset": offset, "limit": limit, "sort_by": sort_by, "taken_at": time.time()}
 
-    def _node_stats(self, objects: List[RayObject]) -> List[Dict[str, Any]]:
+    def _node_stats(self, objects: List[RayObject],
+                    workers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         ray = _ray()
         nodes, hosts = self.read_nodes()
         store = self.store_stats()
@@ -222,23 +227,27 @@ class RayState:
             total = ray.cluster_resources().get("object_store_memory")
             free = ray.available_resources().get("object_store_memory", total)
             used = int(total - free) if total is not None and free is not None else None
-        return rows.node_stats_rows(nodes, hosts, objects, self.read_workers(),
-                                    self.read_actors(), store, used)
+        return rows.node_stats_rows(nodes, hosts, objects, workers, self.read_actors(), store,
+                                    used)
 
     def node_stats(self) -> List[Dict[str, Any]]:
-        return self._node_stats(self.recent_objects())
+        workers = self.read_workers()
+        return self._node_stats(self.recent_objects(workers), workers)
 
     def node_view(self) -> List[Dict[str, Any]]:
-        objects = self.recent_objects()
         nodes, hosts = self.read_nodes()
-        return rows.node_view_rows(self._node_stats(objects), nodes, hosts, objects, node_label)
+        workers = self.read_workers()
+        objects = self.recent_objects(workers)
+        return rows.node_view_rows(self._node_stats(objects, workers), nodes, hosts, objects,
+                                   node_label)
 
     def summary(self) -> Dict[str, Any]:
         ray = _ray()
-        objects = self.recent_objects()
+        workers = self.read_workers()
+        objects = self.recent_objects(workers)
         nodes, _ = self.read_nodes()
         head = next((n["node_id"] for n in nodes if n["is_head_node"]), "")
-        return rows.summary_row(head, self._node_stats(objects), ray.cluster_resources(),
+        return rows.summary_row(head, self._node_stats(objects, workers), ray.cluster_resources(),
                                 ray.available_resources(), len(objects),
                                 ray.get_runtime_context().gcs_address)
 
@@ -252,7 +261,8 @@ class RayState:
     def tasks(self, limit: int = 1000) -> List[Dict[str, Any]]:
         return rows.task_rows(self.read_tasks(UNFINISHED, detail=True, limit=limit), limit)
 
-    def timeline_window(self, since: Optional[float] = None, limit: int = 5000) -> Dict[str, Any]:
+    def timeline_window(self, since: Optional[float] = None,
+                        limit: int = 5000) -> Dict[str, Any]:
         events = rows.timeline_events(self.read_tasks(detail=True), since, limit)
         return {"events": events, "dropped": 0, "now": time.time()}
 

@@ -5,7 +5,7 @@ process, no Ray.  The input rows are shaped as Ray 2.60's `ray.util.state` answe
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, AbstractSet, Dict, List, Optional, Set
+from typing import Any, AbstractSet, Dict, List, Set
 
 import pytest
 
@@ -85,7 +85,7 @@ WORKERS = [{"worker_id": "d" * 56, "is_alive": True, "worker_type": "DRIVER", "n
 
 def cluster() -> Cluster:
     return Cluster(KERNEL, node_ids_by_ip(NODES),
-                   {(w["ip"], w["pid"]): w["worker_id"] for w in WORKERS},
+                   {(w["ip"], w["pid"]): (w["worker_id"], w["node_id"]) for w in WORKERS},
                    {TASK_A: ("small", N2), TASK_B: ("slow", None), TASK_C: ("big", N2)})
 
 
@@ -165,6 +165,10 @@ def test_unlisted_lookups_and_ambiguous_ips_stay_unknown() -> None:
     assert r[RET_SMALL]["created_by"] == "" and r[RET_SMALL]["where"] == ""
     assert r[RET_PENDING]["where"] == "pending"          # from the owner's task status
     assert r[PUT_BIG]["holders"][1]["process"] == "pid 7 at 10.0.0.2"
+    # two nodes on one host (ray.cluster_utils.Cluster): Ray's workers say which node
+    same_host = Cluster(KERNEL, node_ids_by_ip(twin), {KERNEL: ("d" * 56, N2)}, {})
+    owner = object_page(aggregate_objects(ROWS, same_host, {}), limit=None)[0]
+    assert {o["object_id"]: o["owner"]["node_id"] for o in owner}[PUT_BIG] == N2
     # an owner found by its creation call site when no row carries a task status
     lone = [row(RET_SMALL, 15, "NIL", "LOCAL_REFERENCE", "10.0.0.2", 7,
                 site="(task call)  | /x/y.py:<module>:12", kind="WORKER")]
@@ -213,8 +217,8 @@ def test_sorts_filters_pages_and_errors_as_nbray() -> None:
 
 def fake_nbray_node() -> Any:
     """Just enough of a head node for nbray's own node_stats / _summary (their keys)."""
-    table = SimpleNamespace(totals=lambda: ({"inline": 0, "shm": 0, "spilled": 0, "pending": 0},) * 2,
-                            entries={}, zombies={})
+    zero = {"inline": 0, "shm": 0, "spilled": 0, "pending": 0}
+    table = SimpleNamespace(totals=lambda: (zero, zero), entries={}, zombies={})
     return SimpleNamespace(
         node_id=N1, table=table, stats={}, workers={}, cluster_nodes={},
         allocator=SimpleNamespace(capacity=1, used=0, largest_free=lambda: 1),

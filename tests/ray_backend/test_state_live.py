@@ -137,7 +137,6 @@ def test_objects_listed_with_sizes_where_holders_and_names(ray_cluster: Any) -> 
         state.memory(sort_by="colour")
     with pytest.raises(ValueError, match="where must be one of inline"):
         state.memory(where="moon")
-    del keeper, keep_me, tiny, made
 
 
 def test_node_rows_summary_and_every_handler(ray_cluster: Any) -> None:
@@ -189,6 +188,7 @@ def test_node_rows_summary_and_every_handler(ray_cluster: Any) -> None:
     assert node["node_id"] == node_id and node["is_head"] and node["alive"]
     assert node["store_capacity"] == 256 * MiB and node["store_used"] >= 1_000_000
     assert node["shm_objects"] >= 1 and node["actors"] >= 1
+    assert held.hex() in {o["object_id"] for o in state.memory(limit=None)["objects"]}
     (view,) = state.node_view()
     assert view["role"] == "head" and view["label"].endswith("(head)") and view["pid"] is None
     summary = state.summary()
@@ -213,4 +213,3 @@ def test_node_rows_summary_and_every_handler(ray_cluster: Any) -> None:
                 handler()
         else:
             json.dumps(handler())   # what the state socket sends
-    del held, gate
