@@ -28,9 +28,12 @@ it); `aggregate_objects` makes one nbray row per object:
   on one host share an ip: then none);
 - where: "pending" while the creating task runs (owner's task_status), and for objects
   whose location this kernel looked up (it may only for refs it holds or names):
-  "spilled" (did_spill and no copy in memory), "shared_memory" (a node has a copy; a
-  spilled-and-restored one too), "inline" (no copy in any store, and a task return under
-  Ray's 100 KiB inline limit); "" when Ray does not say.
+  "spilled" (Ray's did_spill: Ray 2.60 keeps listing the spilling node among node_ids
+  and keeps did_spill after a restore, so a spilled object reads "spilled" whether or
+  not a copy is back in memory), "shared_memory" (a node has it, not spilled), "inline"
+  (in no store, and a task return under Ray's 100 KiB inline limit); "" when Ray does
+  not say.  `locations` are the nodes with a copy in memory (none for a spilled one);
+  a node row counts a spilled object on the nodes Ray lists for it.
 
 What Ray does not expose (the rows carry the "unknown" value of each key):
 - the type of an object's value (`type` is ""; "actor handle" for actor handles);
@@ -39,8 +42,9 @@ What Ray does not expose (the rows carry the "unknown" value of each key):
 - so `submitted_tasks` and `contained_in` are 0, and only the reference types say that
   pending tasks or other objects use it; `contains`, `mapped_by` are empty and `captured` False;
 - when an object was created or last read (`created_at`, `last_access` are 0.0);
-- the spill file of an object (`spill_url` None), and locations and spill state of
-  objects this kernel holds no ref to (`where` "", `locations` []);
+- the spill file of an object (`spill_url` None), whether a spilled object also has a
+  copy in memory again, and locations and spill state of objects this kernel holds no
+  ref to (`where` "", `locations` []);
 - the owner when neither rule above applies (e.g. an owner that no longer holds a ref);
 - per-node object counts and bytes (a node row counts the objects this listing could
   place there); per-node store use and spill totals only through Ray's internal memory
@@ -101,7 +105,8 @@ class RayObject:
     call_site, owner) and what its row shows."""
 
     __slots__ = ("object_id", "size", "created_at", "last_access", "type_name", "state",
-                 "call_site", "owner", "owner_process", "node_id", "locations", "holders",
+                 "call_site", "owner", "owner_process", "node_id", "nodes", "locations",
+                 "holders",
                  "reference_types", "created_by", "task_id", "is_error")
 
     def __init__(self, object_id: bytes) -> None:
@@ -115,7 +120,8 @@ class RayObject:
         self.owner = ""                       # the owner's label (what sort_by="owner" sorts)
         self.owner_process = Process("", None, None)
         self.node_id = ""
-        self.locations: List[str] = []
+        self.nodes: List[str] = []            # the nodes Ray lists for it (node_ids)
+        self.locations: List[str] = []        # those with a copy in memory
         self.holders: List[Process] = []
         self.reference_types: List[str] = []
         self.created_by = ""
@@ -226,8 +232,9 @@ def aggregate_objects(rows: Iterable[Mapping[str, Any]], cluster: Cluster,
         loc = locations.get(oid)
         if loc is not None:
             o.size = o.size or int(loc.get("object_size") or 0)
-            o.locations = list(loc.get("node_ids") or ())
+            o.nodes = list(loc.get("node_ids") or ())
         o.state = _where(status, loc, o.size, put, ACTOR_HANDLE in types)
+        o.locations = o.nodes if o.state == SHM else []
         out.append(o)
     return out
 
@@ -238,10 +245,10 @@ def _where(status: str, loc: Optional[Mapping[str, Any]], size: int, put: bool,
         return PENDING
     if loc is None or actor:
         return ""
-    if loc.get("node_ids"):
-        return SHM
     if loc.get("did_spill"):
         return SPILLED
+    if loc.get("node_ids"):
+        return SHM
     if loc.get("object_size") is None:
         return ""
     return INLINE if not put and size < INLINE_LIMIT else ""

@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed here (the test ext
 from nbray.ray_backend.state_reader import UNANSWERED, RayState  # noqa: E402
 
 MiB = 2**20
+STORE = 96 * MiB     # small, so that a few puts spill (Ray's minimum is 75 MB)
 RAY_TIMEOUT = 60.0   # Ray's state is reported every second or so; a loaded machine is slower
 
 
@@ -41,7 +42,7 @@ def ray_cluster() -> Iterator[Any]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     handler = signal.getsignal(signal.SIGTERM)   # ray.init() replaces pytest's
     try:
-        ray.init(num_cpus=2, include_dashboard=True, object_store_memory=256 * MiB,
+        ray.init(num_cpus=2, include_dashboard=True, object_store_memory=STORE,
                  _temp_dir=tmp)
     finally:
         signal.signal(signal.SIGTERM, handler)
@@ -133,6 +134,17 @@ def test_objects_listed_with_sizes_where_holders_and_names(ray_cluster: Any) -> 
     assert {o["object_id"] for o in state.memory(where="inline", limit=None)["objects"]} >= {
         tiny.hex()}
     assert state.memory(limit=1)["objects"][0]["size"] >= 2_400_000   # the largest first
+
+    # 120 MiB into a 96 MiB store: Ray spills some, and says so per object (did_spill)
+    spilling = [ray.put(np.ones(30 * MiB // 8)) for _ in range(4)]
+    spilled = poll_for(lambda: state.memory(where="spilled", limit=None)["objects"],
+                       timeout=RAY_TIMEOUT, msg="spilled objects listed")
+    # the oldest go first: keep_me and made may be among them, the 15-byte one never
+    assert {o["object_id"] for o in spilled} <= {r.hex() for r in [*spilling, keep_me, made]}
+    assert all(o["locations"] == [] and o["size"] >= 1_600_000 for o in spilled)
+    node = state.memory(limit=0)["nodes"][0]
+    assert node["spilled_objects"] >= len(spilled)
+    assert node["spilled_bytes"] >= sum(o["size"] for o in spilled)
     with pytest.raises(ValueError, match="sort_by must be one of size"):
         state.memory(sort_by="colour")
     with pytest.raises(ValueError, match="where must be one of inline"):
@@ -186,7 +198,7 @@ def test_node_rows_summary_and_every_handler(ray_cluster: Any) -> None:
 
     (node,) = state.node_stats()
     assert node["node_id"] == node_id and node["is_head"] and node["alive"]
-    assert node["store_capacity"] == 256 * MiB and node["store_used"] >= 1_000_000
+    assert node["store_capacity"] == STORE and node["store_used"] >= 1_000_000
     assert node["shm_objects"] >= 1 and node["actors"] >= 1
     assert held.hex() in {o["object_id"] for o in state.memory(limit=None)["objects"]}
     (view,) = state.node_view()
@@ -201,7 +213,7 @@ def test_node_rows_summary_and_every_handler(ray_cluster: Any) -> None:
                       msg="the finished task in the timeline")
     assert events[0]["ph"] == "X" and events[0]["dur"] > 0
     samples = state.metrics()["samples"]
-    assert samples and samples[-1]["nodes"][0]["store_capacity"] == 256 * MiB
+    assert samples and samples[-1]["nodes"][0]["store_capacity"] == STORE
     assert state.nodes()[0]["NodeID"] == node_id
 
     handlers = state.handlers()
