@@ -45,9 +45,10 @@ def node_stats_rows(nodes: Sequence[Mapping[str, Any]], hostnames: Mapping[str, 
     """all_node_stats rows for Ray's nodes (list_nodes rows, dead ones too).
 
     Object figures count the listing's objects placed on each node (a node Ray lists for
-    it, or with none known, the node it was created on); store use and spill totals come from `store` (node id
-    -> ray_private.store_stats figures) when Ray's internal call answered, else, with one
-    live node, from the cluster's object_store_memory in use (`cluster_store_used`)."""
+    it, or with none known, the node it was created on); store use and spill totals come
+    from `store` (node id -> ray_private.store_stats figures) when Ray's internal call
+    answered, else, with one live node, from the cluster's object_store_memory in use
+    (`cluster_store_used`)."""
     counts: Dict[str, Dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for o in objects:
         places = o.nodes or ([o.node_id] if o.node_id else [])
