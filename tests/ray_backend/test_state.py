@@ -11,6 +11,7 @@ import pytest
 
 from nbray.core.object_table import ObjectEntry
 from nbray.dashboard import models
+from nbray.memory_summary import MemorySummary
 from nbray.runtime import introspection, queries
 from nbray.runtime.metrics_history import MetricsHistory, node_label
 from nbray.ray_backend import cluster_rows as cr
@@ -252,6 +253,13 @@ def test_node_rows_summary_and_view() -> None:
     assert solo[0]["store_used"] == 4242
     assert cr.node_stats_rows(NODES[:2], HOSTS, objects, WORKERS, actors, None, 4242)[0][
         "store_used"] == 0                                       # two nodes: cannot tell
+
+    # `%nbray memory`'s table shows every row: those Ray places nowhere in a group of their own
+    page, total = object_page(objects, limit=None)
+    text = MemorySummary(stats, page, total).table(width=200)
+    assert all(r["object_id"] in text for r in page)
+    unplaced = text.split("== on no known node ==")[1]
+    assert RET_PENDING in unplaced and ACTOR in unplaced and PUT_BIG not in unplaced
 
     view = cr.node_view_rows(stats, NODES, HOSTS, objects, node_label)
     assert [v["role"] for v in view] == ["head", "node", "node"]
