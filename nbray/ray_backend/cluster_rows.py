@@ -172,8 +172,10 @@ def task_state(ray_state: str) -> Optional[str]:
     return "QUEUED"   # PENDING_NODE_ASSIGNMENT, PENDING_OBJ_STORE_MEM_AVAIL, SUBMITTED_TO_WORKER
 
 
-def task_rows(tasks: Iterable[Mapping[str, Any]], limit: int = 1000) -> List[Dict[str, Any]]:
-    """queries._tasks rows: the unfinished tasks and actor calls of list_tasks rows."""
+def task_rows(tasks: Iterable[Mapping[str, Any]], limit: int = 1000,
+              internal: Tuple[str, ...] = ()) -> List[Dict[str, Any]]:
+    """queries._tasks rows: the unfinished tasks and actor calls of list_tasks rows
+    (`internal`: path prefixes of Ray's code, which call sites skip)."""
     rows = []
     for t in tasks:
         state = task_state(t.get("state") or "")
@@ -185,7 +187,7 @@ def task_rows(tasks: Iterable[Mapping[str, Any]], limit: int = 1000) -> List[Dic
                      "worker_id": t.get("worker_id"), "pid": t.get("worker_pid"),
                      "attempt": int(t.get("attempt_number") or 0),
                      "resources": dict(t.get("required_resources") or {}),
-                     "call_site": short_call_site(t.get("call_site"))})
+                     "call_site": short_call_site(t.get("call_site"), internal)})
         if len(rows) >= limit:
             break
     return rows

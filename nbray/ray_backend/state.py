@@ -18,7 +18,8 @@ it); `aggregate_objects` makes one nbray row per object:
   else the one whose recorded call site is a creation ("(put object)", "(task call)",
   "(actor call)"); neither: unknown (process "", pid None);
 - size: Ray's `object_size` (or the location lookup's), 0 while unknown;
-- call_site: the owner's, "file:line" of its innermost frame, labelled by the notebook
+- call_site: the owner's, "file:line" of its first frame outside Ray's own code,
+  labelled by the notebook
   ("In [3] line 2"); "" when Ray records none (it does only with
   RAY_record_ref_creation_sites=1, otherwise it reports "disabled");
 - created_by: "put" when the id says so (Ray numbers put objects from 10^8 on), else the
@@ -137,6 +138,7 @@ class Cluster(NamedTuple):
     # (ip, pid) -> (Ray's worker id, its node id): list_workers rows, drivers included
     worker_of: Mapping[Tuple[str, int], Tuple[str, Optional[str]]]
     tasks: Mapping[str, Tuple[str, Optional[str]]]        # task id hex -> (name, node id)
+    internal: Tuple[str, ...] = ()                        # path prefixes of Ray's own code
 
 
 def node_ids_by_ip(nodes: Iterable[Mapping[str, Any]]) -> Dict[str, str]:
@@ -148,17 +150,21 @@ def node_ids_by_ip(nodes: Iterable[Mapping[str, Any]]) -> Dict[str, str]:
     return {ip: ids[0] for ip, ids in seen.items() if len(ids) == 1}
 
 
-def short_call_site(site: Optional[str]) -> str:
-    """Ray's recorded call site ("(put object) | frame | ... | path:function:line") as
-    nbray's "path:line" of the innermost frame; "" when Ray recorded none."""
+def short_call_site(site: Optional[str], internal: Tuple[str, ...] = ()) -> str:
+    """Ray's recorded call site ("(put object) | path:function:line | ...", frames
+    innermost first) as nbray's "path:line" of the first frame outside Ray's own code
+    (`internal`: path prefixes of Ray's package); "" when Ray recorded none."""
     if not site or site in _NO_CALL_SITE:
         return ""
-    frame = site.rsplit("|", 1)[-1].strip()
-    path, _, rest = frame.rpartition(":")
-    if not path or not rest.isdigit():
-        return "" if frame.startswith("(") else frame
-    path, _, _function = path.rpartition(":")
-    return f"{path}:{rest}" if path else frame
+    frames = []
+    for part in site.split("|"):
+        rest, _, line = part.strip().rpartition(":")
+        path, _, _function = rest.rpartition(":")
+        if path and line.isdigit():
+            frames.append((path, line))
+    outside = [f for f in frames if not f[0].startswith(internal)] if internal else frames
+    path, line = (outside or frames or [("", "")])[0]
+    return f"{path}:{line}" if path else ""
 
 
 def is_put(object_id_hex: str) -> bool:
@@ -211,7 +217,7 @@ def aggregate_objects(rows: Iterable[Mapping[str, Any]], cluster: Cluster,
         if owner is not None:
             o.owner_process = process(owner.get("ip") or "", owner.get("pid") or 0)
             o.owner = o.owner_process.label
-            o.call_site = short_call_site(owner.get("call_site"))
+            o.call_site = short_call_site(owner.get("call_site"), cluster.internal)
             if any(h != o.owner_process for h in o.holders):
                 types.add(BORROWED)
         types.discard("")

@@ -20,6 +20,7 @@ TASK_NAMES_S and only when an object names a task not yet seen.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -68,6 +69,11 @@ def _ray() -> Any:
     if not ray.is_initialized():
         raise RuntimeError("Ray is not initialized in this kernel: call ray.init() first")
     return ray
+
+
+def _internal(ray: Any) -> Tuple[str, ...]:
+    """Where Ray's own code is: recorded call sites skip its frames (ray.put's wrappers)."""
+    return (os.path.dirname(ray.__file__) + os.sep,)
 
 
 def _bounds(ray: Any, limit: int = LIST_LIMIT) -> Dict[str, Any]:
@@ -147,7 +153,8 @@ class RayState:
                        and w["pid"] == self.kernel_pid), "")
         kernel = (ip, self.kernel_pid)
         processes = {(w["ip"], w["pid"]): (w["worker_id"], w["node_id"]) for w in workers}
-        cluster = Cluster(kernel, node_of_ip, processes, self._names_of_tasks(listed))
+        cluster = Cluster(kernel, node_of_ip, processes, self._names_of_tasks(listed),
+                          _internal(ray))
         # This driver's refs, and the notebook's names for objects Ray lists (a name holds
         # a ref in this kernel, so such a lookup never makes a ref to a foreign object).
         held = {r["object_id"] for r in listed if (r["ip"], r["pid"]) == kernel}
@@ -259,7 +266,8 @@ class RayState:
         return rows.actor_rows(self.read_actors(detail=True), self.read_tasks(UNFINISHED))
 
     def tasks(self, limit: int = 1000) -> List[Dict[str, Any]]:
-        return rows.task_rows(self.read_tasks(UNFINISHED, detail=True, limit=limit), limit)
+        return rows.task_rows(self.read_tasks(UNFINISHED, detail=True, limit=limit), limit,
+                              _internal(_ray()))
 
     def timeline_window(self, since: Optional[float] = None,
                         limit: int = 5000) -> Dict[str, Any]:

@@ -88,7 +88,8 @@ WORKERS = [{"worker_id": "d" * 56, "is_alive": True, "worker_type": "DRIVER", "n
 def cluster() -> Cluster:
     return Cluster(KERNEL, node_ids_by_ip(NODES),
                    {(w["ip"], w["pid"]): (w["worker_id"], w["node_id"]) for w in WORKERS},
-                   {TASK_A: ("small", N2), TASK_B: ("slow", None), TASK_C: ("big", N2)})
+                   {TASK_A: ("small", N2), TASK_B: ("slow", None), TASK_C: ("big", N2)},
+                   ("ray/",))
 
 
 class Names:
@@ -181,6 +182,11 @@ def test_unlisted_lookups_and_ambiguous_ips_stay_unknown() -> None:
     assert is_put(PUT_SMALL) and not is_put(RET_SMALL) and not is_put("ab")
     assert short_call_site("disabled") == "" and short_call_site("<unknown>") == ""
     assert short_call_site("(deserialize task arg) f") == ""
+    # Ray lists frames innermost first, its own wrappers included; runners' frames follow
+    site = "(task call)  | /r/ray/remote_function.py:_remote:9 | /nb/c.py:f:4 | /p/runner.py:x:1"
+    assert short_call_site(site, ("/r/ray/",)) == "/nb/c.py:4"
+    assert short_call_site(site) == "/r/ray/remote_function.py:9"
+    assert short_call_site("(put object)  | /r/ray/w.py:put:3", ("/r/ray/",)) == "/r/ray/w.py:3"
     assert INLINE_LIMIT == 100 * 1024
 
 

@@ -4,6 +4,7 @@ every state-socket handler answers JSON (or says why Ray cannot)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -41,11 +42,18 @@ def ray_cluster() -> Iterator[Any]:
     tmp = tempfile.mkdtemp(prefix="nbray-ray-state-")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     handler = signal.getsignal(signal.SIGTERM)   # ray.init() replaces pytest's
+    # Ray records where refs were made only when told to (read once, by ray.init)
+    sites = os.environ.get("RAY_record_ref_creation_sites")
+    os.environ["RAY_record_ref_creation_sites"] = "1"
     try:
         ray.init(num_cpus=2, include_dashboard=True, object_store_memory=STORE,
                  _temp_dir=tmp)
     finally:
         signal.signal(signal.SIGTERM, handler)
+        if sites is None:
+            del os.environ["RAY_record_ref_creation_sites"]
+        else:
+            os.environ["RAY_record_ref_creation_sites"] = sites
     root_conftest._shared_cluster_active = True
     try:
         yield ray
@@ -97,17 +105,17 @@ def test_objects_listed_with_sizes_where_holders_and_names(ray_cluster: Any) -> 
 
     keep_me = ray.put(np.zeros(300_000))          # 2.4 MB: the store
     tiny = small.remote()                         # 15 bytes: inline in the owner
-    made = big.remote(200_000)                    # 1.6 MB: the store
+    made, line = big.remote(200_000), inspect.currentframe().f_lineno   # 1.6 MB: the store
     keeper = Keeper.remote()
     keeper_pid = ray.get(keeper.keep.remote([keep_me]))   # a borrower in another process
     ray.get([tiny, made])
     names = Names({keep_me.binary(): "keep_me"})
-    labels = {"": ""}
-    state = RayState(os.getpid(), lambda: names, lambda s: labels.get(s, f"labelled {s}"))
+    here = __file__ + ":"   # this file stands for a notebook cell: its lines are labelled
+    state = RayState(os.getpid(), lambda: names, lambda s: s.replace(here, "In [7] line "))
 
     def listing() -> Dict[str, Dict[str, Any]]:
         # a fresh reader each time, so task names are read again (Ray reports tasks late)
-        page = RayState(os.getpid(), lambda: names, str).memory(limit=None)
+        page = RayState(os.getpid(), lambda: names, state.label_call_site).memory(limit=None)
         return {o["object_id"]: o for o in page["objects"]}
 
     rows = poll_for(lambda: (lambda r: r if r.get(made.hex(), {}).get("created_by") == "big"
@@ -123,6 +131,8 @@ def test_objects_listed_with_sizes_where_holders_and_names(ray_cluster: Any) -> 
     assert "LOCAL_REFERENCE" in kept["reference_types"] and "BORROWED" in kept["reference_types"]
     assert returned["size"] >= 1_600_000 and returned["where"] == "shared_memory"
     assert returned["task_id"] == made.task_id().hex()
+    assert kept["call_site"].startswith("In [7] line ")
+    assert returned["call_site"] == f"In [7] line {line}"   # the line that called .remote()
     assert inline["where"] == "inline" and 0 < inline["size"] < 100 * 1024
     assert json.loads(json.dumps(rows)) == rows
 
