@@ -19,9 +19,8 @@ it); `aggregate_objects` makes one nbray row per object:
   "(actor call)"); neither: unknown (process "", pid None);
 - size: Ray's `object_size` (or the location lookup's), 0 while unknown;
 - call_site: the owner's, "file:line" of its first frame outside Ray's own code,
-  labelled by the notebook
-  ("In [3] line 2"); "" when Ray records none (it does only with
-  RAY_record_ref_creation_sites=1, otherwise it reports "disabled");
+  labelled by the notebook ("In [3] line 2"); "" when Ray records none (it does only
+  with RAY_record_ref_creation_sites=1 set before ray.init, else it says "disabled");
 - created_by: "put" when the id says so (Ray numbers put objects from 10^8 on), else the
   creating task's name from `list_tasks` ("" when Ray no longer lists that task);
 - node_id ("created on"): a put's owner's node, a task return's task's node; a process's
@@ -51,6 +50,8 @@ What Ray does not expose (the rows carry the "unknown" value of each key):
   place there); per-node store use and spill totals only through Ray's internal memory
   call (`ray_private.store_stats`), and spill/restore throughput and the largest free
   block not at all (None); restored object counts (0);
+- objects beyond one listing: Ray's list_objects stops at 10,000 rows (one per object
+  and referencing process), so `total` counts the objects in those rows;
 - the cluster's task history beyond what Ray's GCS keeps (by default the last 100,000
   task events) and what one listing returns (Ray caps a listing at 10,000 rows): older
   tasks are not in `tasks_done`, the timeline, or created_by names, and `dropped` is 0;
