@@ -108,14 +108,21 @@ class MemorySummary:
         # id, size, where, held by / refs, type: fixed; the call site takes the rest.
         widths = (id_w, 10, 8, 18, 21)
         site_w = max(10, width - 3 - sum(widths) - len(widths) - 1)
+        groups = []
         for node in self.nodes:
             nid = node["node_id"]
-            lines.append(_cut(f"== node {nid[:12]}  store {_size(node['store_used'])} / "
-                              f"{_size(node['store_capacity'])} used, {node['objects']} objects, "
-                              f"spilled {_size(node['spilled_bytes'])} in "
-                              f"{node['spilled_objects']} objects ==", width))
-            rows = [o for o in self.objects if nid in o["locations"] or
-                    (not o["locations"] and o["node_id"] == nid)]
+            groups.append((_cut(f"== node {nid[:12]}  store {_size(node['store_used'])} / "
+                                f"{_size(node['store_capacity'])} used, {node['objects']} "
+                                f"objects, spilled {_size(node['spilled_bytes'])} in "
+                                f"{node['spilled_objects']} objects ==", width),
+                           [o for o in self.objects if nid in o["locations"] or
+                            (not o["locations"] and o["node_id"] == nid)]))
+        placed = {id(o) for _, rows in groups for o in rows}
+        if len(placed) < len(self.objects):   # on Ray, objects whose node Ray does not say
+            groups.append(("== on no known node ==",
+                           [o for o in self.objects if id(o) not in placed]))
+        for title, rows in groups:
+            lines.append(title)
             if not rows:
                 lines.append("   (no objects on this page)")
                 continue

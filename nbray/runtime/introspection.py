@@ -195,6 +195,10 @@ def _held_by_page(entries: Any, names: Optional[HolderNames], descending: bool, 
     return named[offset:] + list(islice(rest, skip, skip + end - max(offset, len(named))))
 
 
+# The Ray backend's listing (nbray/ray_backend/state.py) pages its objects the same way.
+held_by_page = _held_by_page
+
+
 def _holder_pids(node: Any) -> Dict[str, int]:
     pids = {w.worker_id: w.pid for w in node.workers.values()}
     pids["driver"] = os.getpid()
