@@ -1,0 +1,1 @@
+"""The notebook layer on a real Ray cluster."""
