@@ -38,6 +38,7 @@ from . import ray_private
 from .attribution import Attributor, Record
 
 HANDLER_NAME = "nbray_output"
+_active: "Optional[RayOutputRouting]" = None  # one routing per process takes Ray's printer
 Sink = Callable[[Dict[str, Any]], None]
 TagProvider = Callable[[], Optional[str]]
 
@@ -59,9 +60,13 @@ class RayOutputRouting:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> str:
-        """Install the hooks; returns a one-line description of the mode."""
+        """Install the hooks; returns a one-line description of the mode.  A routing
+        started earlier in this process (e.g. before `%reload_ext`) is stopped first."""
+        global _active
         if self.undo:
             return self.mode
+        if _active is not None and _active is not self:
+            _active.stop()
         reason = ray_private.log_batches_available()
         if reason is None and ray_private.ray_client_mode():
             reason = "Ray Client (ray://) sessions stream worker output another way"
@@ -84,6 +89,7 @@ class RayOutputRouting:
         self.thread = threading.Thread(target=self._release_loop, name="nbray-ray-output",
                                        daemon=True)
         self.thread.start()
+        _active = self
         if ray_private.ray_connected():
             self._after_init(ray_private.job_has_worker_hook())
         else:
@@ -97,6 +103,7 @@ class RayOutputRouting:
     def _after_init(self, hooked: bool) -> None:
         """Ray just started (or ran already): take over from Ray's printer."""
         printer = ray_private.take_ray_printer()
+        printer = getattr(printer, "ray_printer", printer)  # ours, from an earlier stop()
         self.job_id = ray_private.job_id_hex()
         if printer is None and self.ray_printer is None:
             self.mode = ("Ray prints no task output: it was started with "
@@ -114,6 +121,9 @@ class RayOutputRouting:
     def stop(self) -> None:
         """Remove every hook and give Ray its printer back (one that leaves out nbray's
         markers, in a job whose workers print them)."""
+        global _active
+        if _active is self:
+            _active = None
         while self.undo:
             try:
                 self.undo.pop()()

@@ -191,14 +191,13 @@ def _submission_kit() -> Tuple[Callable[[Any], Optional[str]],
             result = result[0]
         if isinstance(result, ray.ObjectRef):
             return str(result.task_id().hex())
-        completed = getattr(result, "completed", None)  # ObjectRefGenerator (streaming)
-        if callable(completed) and not isinstance(result, ray.actor.ActorHandle):
-            return str(completed().task_id().hex())
-        actor_id = getattr(result, "_ray_actor_id", None)  # ActorHandle: its creation task
-        if actor_id is not None:
+        if isinstance(result, ray.actor.ActorHandle):  # the actor's creation task
             from ray._raylet import TaskID
 
-            return str(TaskID.for_actor_creation_task(actor_id).hex())
+            return str(TaskID.for_actor_creation_task(result._ray_actor_id).hex())
+        generator = getattr(ray, "ObjectRefGenerator", None)
+        if generator is not None and isinstance(result, generator):  # streaming
+            return str(result.completed().task_id().hex())
         return None
 
     def wrap_submissions(on_submit: OnSubmit) -> Optional[Undo]:
@@ -402,7 +401,10 @@ def wrap_init(after_init: Callable[[bool], None]) -> Optional[Undo]:
     def init(address: Optional[str] = None, **kwargs: Any) -> Any:
         if address is not None:
             kwargs["address"] = address
-        hooked = None if ray.is_initialized() else with_worker_hook(kwargs)
+        try:
+            hooked = None if ray.is_initialized() else with_worker_hook(kwargs)
+        except Exception:  # an odd runtime_env: start Ray as asked, output goes by name
+            hooked = None
         with lock:
             if hooked is None:
                 result = original(**kwargs)

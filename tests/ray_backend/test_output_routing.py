@@ -66,7 +66,9 @@ def routed() -> Iterator[Routed]:
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
     handler = signal.getsignal(signal.SIGTERM)
     try:
-        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=tmp)
+        # the user's own setup hook still runs, after nbray's
+        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=tmp, runtime_env={
+            "worker_process_setup_hook": lambda: os.environ.update(NBRAY_USER_HOOK="ran")})
     finally:
         signal.signal(signal.SIGTERM, handler)  # Ray's would end pytest on a stray SIGTERM
     root_conftest._shared_cluster_active = True
@@ -96,6 +98,18 @@ def inner(word: str) -> None:
 def outer(word: str) -> None:
     print(f"outer {word}")
     ray.get(inner.remote(word))
+
+
+@ray.remote
+def numbers(word: str) -> Iterator[int]:
+    for i in range(2):
+        print(f"{word} {i}")
+        yield i
+
+
+@ray.remote
+def user_hook_ran() -> Optional[str]:
+    return os.environ.get("NBRAY_USER_HOOK")
 
 
 @ray.remote
@@ -144,15 +158,18 @@ def test_exact_mode_tasks_nested_actor_and_late_output(routed: Routed) -> None:
     nested = outer.remote("deep")
     waiting = late.remote(gate, "after")
     counter = Counter.remote()
+    streamed = numbers.remote("gen")
     assert r.routing.cell_of(ref.task_id().hex()) == "c1"
     ray.get([ref, nested, counter.incr.remote()])
+    assert [ray.get(item) for item in streamed] == [0, 1]
+    assert ray.get(user_hook_ran.remote()) == "ran"
     cell.tag = "c2"  # a later cell runs: what c1 started still lands under c1
     ray.get(counter.incr.remote())
     ray.get(shout.remote("two"))
     gate.open.remote()
     ray.get(waiting)
     expected = {"c1": ["shout one", "shout-err one", "outer deep", "inner deep",
-                       "counter born", "counter at 1", "late after"],
+                       "counter born", "counter at 1", "late after", "gen 0", "gen 1"],
                 "c2": ["shout two", "counter at 2"]}
     for tag, lines in expected.items():
         poll_for(lambda: all(line in r.lines(tag) for line in lines),
@@ -233,8 +250,13 @@ def test_stop_restores_rays_printer(routed: Routed, capfd: pytest.CaptureFixture
     assert wrapped_remote.__code__.co_filename.endswith("ray_private.py")  # ours
     r = routed
     printer = r.routing.ray_printer
-    r.routing.stop()
-    assert r.routing.mode == "off"
+    assert printer is not None
+    # a second routing (%reload_ext) stops the first and takes over; the job keeps markers
+    again = RayOutputRouting(r.sink, r.cell)
+    assert again.start() == "exact (worker markers)"
+    assert r.routing.mode == "off" and again.ray_printer is printer
+    again.stop()
+    assert again.mode == "off"
     assert ray.init is not wrapped_init and ray.init is getattr(wrapped_init, "__wrapped__")
     assert RemoteFunction.__dict__["_remote"] is wrapped_remote.__wrapped__
     assert ActorMethod.__dict__["_remote"] is wrapped_method.__wrapped__
