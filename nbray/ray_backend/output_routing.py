@@ -25,7 +25,19 @@ normal task's start, `:actor_name:` at an actor's creation (and again with its _
 an actor's method calls write none, which is why nbray's marker is per task id.
 What the user loses compared with Ray's printer: its de-duplication of identical lines
 across workers (nbray's router rate-limits instead).  Autoscaler messages and
-`ray.experimental.tqdm_ray` bars still go through Ray's printer.
+`ray.experimental.tqdm_ray` bars still go through Ray's printer.  Output written below
+Python's sys.stdout/sys.stderr (C code, subprocesses, `sys.stdout.buffer`) carries no
+marker and goes by task name; raw worker logs (`ray logs`, the dashboard's log view)
+show nbray's marker and link lines.  A job's runtime_env is fixed by `ray.init`, so the
+markers stay in that job's workers after `stop()`: the printer given back to Ray then
+strips them.
+
+Measured (Ray 2.60, one 2-core machine, shared): a worker's print reaches the sink
+~100 ms later (median of 20, exact and by-name alike: Ray's log monitor polls the
+files); the submission wrapper adds ~0.5 us per `.remote()` (36.4 -> 36.9 us); in the
+worker, Ray's own per-task marker writes pass the stream wrapper in +0.6 us, and a
+task's first print looks its id and name up in ~4 us; 2000 trivial tasks per second
+did not differ beyond the machine's noise (+-15 %) with and without the hooks.
 """
 
 from __future__ import annotations

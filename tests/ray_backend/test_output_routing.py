@@ -209,6 +209,56 @@ def test_unmarked_output_goes_by_task_name_and_wait_quiet(routed: Routed) -> Non
     poll_for(lambda: "shout five" in r.lines("c5"))
 
 
+BY_NAME_DRIVER = """
+import json, sys, threading, time
+import ray
+from nbray.ray_backend import ray_private
+from nbray.ray_backend.output_routing import RayOutputRouting
+
+ray.init(address=sys.argv[1])
+records, tag = [], ["c1"]
+printer = ray_private.log_handler("ray_print_logs")
+routing = RayOutputRouting(records.append, lambda: tag[0])
+mode = routing.start()
+taken = ray_private.log_handler("ray_print_logs") is None
+
+@ray.remote
+def alpha():
+    print("alpha says hi")
+
+@ray.remote
+def beta():
+    print("beta says hi")
+
+ray.get(alpha.remote())
+tag[0] = "c2"
+ray.get(beta.remote())
+tag[0] = "c3"
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and len({r["text"] for r in records}) < 2:
+    routing.wait_quiet("c3", quiet_s=0.05, max_s=0.5)
+routing.stop()
+restored = ray_private.log_handler("ray_print_logs") is printer
+ray.shutdown()
+print("RESULT" + json.dumps({"mode": mode, "taken": taken, "restored": restored,
+                            "records": records}))
+"""
+
+
+def test_by_name_mode_when_ray_started_first(routed: Routed) -> None:
+    """A second driver (job) on the same cluster, with Ray started before the routing."""
+    address = ray.get_runtime_context().gcs_address
+    done = subprocess.run([sys.executable, "-c", BY_NAME_DRIVER, address],
+                          capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT")]
+    assert lines, done.stderr[-3000:]
+    result = __import__("json").loads(lines[0][len("RESULT"):])
+    assert result["mode"].startswith("by task name: Ray was started before %load_ext nbray")
+    assert result["taken"] and result["restored"]  # Ray's own printer, the same object
+    tags = {r["text"]: (r["tag"], r["task_name"]) for r in result["records"]}
+    assert tags == {"alpha says hi\n": ("c1", "alpha"), "beta says hi\n": ("c2", "beta")}
+
+
 def test_store_stats_and_version(routed: Routed) -> None:
     assert ray_private.check_version() is None
     keep = ray.put(bytes(2 * 2**20))
