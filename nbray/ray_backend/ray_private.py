@@ -275,6 +275,9 @@ def worker_setup_hook(user_hook: Any = None) -> Callable[[], None]:
 
         import ray
 
+        if ray._private.worker.global_worker.mode != ray.WORKER_MODE:
+            return  # spill/restore workers run no tasks (and get_task_id would warn)
+
         def current() -> Optional[str]:
             try:
                 return ray.get_runtime_context().get_task_id()
@@ -291,26 +294,36 @@ def worker_setup_hook(user_hook: Any = None) -> Callable[[], None]:
                 self._marked: Optional[str] = None
                 self._line_start = True
                 self._lock = _threading.Lock()
+                self._busy = _threading.local()
 
             def write(self, text: str) -> int:
-                if not text:
+                # a write from inside a write (a warning logged while marking) goes
+                # straight through: the lock is not taken twice
+                if not text or getattr(self._busy, "on", False):
                     return self._inner.write(text)
                 with self._lock:
-                    if text.startswith(ray_markers):
-                        self._marked = None
-                    else:
-                        task_id = current()
-                        if task_id is not None and task_id != self._marked:
-                            try:
-                                name = ray.get_runtime_context().get_task_name() or ""
-                            except Exception:
-                                name = ""
-                            lead = "" if self._line_start else "\n"
-                            self._inner.write(f"{lead}{task_marker}{name}{sep}{task_id}\n")
-                            self._marked = task_id
-                    written = self._inner.write(text)
-                    self._line_start = text.endswith("\n")
-                    return written
+                    self._busy.on = True
+                    try:
+                        return self._marked_write(text)
+                    finally:
+                        self._busy.on = False
+
+            def _marked_write(self, text: str) -> int:
+                if text.startswith(ray_markers):
+                    self._marked = None
+                else:
+                    task_id = current()
+                    if task_id is not None and task_id != self._marked:
+                        try:
+                            name = ray.get_runtime_context().get_task_name() or ""
+                        except Exception:
+                            name = ""
+                        lead = "" if self._line_start else "\n"
+                        self._inner.write(f"{lead}{task_marker}{name}{sep}{task_id}\n")
+                        self._marked = task_id
+                written = self._inner.write(text)
+                self._line_start = text.endswith("\n")
+                return written
 
             def link(self, child: str, parent: str) -> None:
                 with self._lock:
