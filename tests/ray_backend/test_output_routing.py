@@ -108,6 +108,13 @@ def numbers(word: str) -> Iterator[int]:
 
 
 @ray.remote
+def threaded(word: str) -> None:
+    thread = threading.Thread(target=lambda: print(f"thread {word}"))
+    thread.start()
+    thread.join()
+
+
+@ray.remote
 def user_hook_ran() -> Optional[str]:
     return os.environ.get("NBRAY_USER_HOOK")
 
@@ -159,8 +166,9 @@ def test_exact_mode_tasks_nested_actor_and_late_output(routed: Routed) -> None:
     waiting = late.remote(gate, "after")
     counter = Counter.remote()
     streamed = numbers.remote("gen")
+    in_thread = threaded.remote("in-task")
     assert r.routing.cell_of(ref.task_id().hex()) == "c1"
-    ray.get([ref, nested, counter.incr.remote()])
+    ray.get([ref, nested, counter.incr.remote(), in_thread])
     assert [ray.get(item) for item in streamed] == [0, 1]
     assert ray.get(user_hook_ran.remote()) == "ran"
     cell.tag = "c2"  # a later cell runs: what c1 started still lands under c1
@@ -169,11 +177,13 @@ def test_exact_mode_tasks_nested_actor_and_late_output(routed: Routed) -> None:
     gate.open.remote()
     ray.get(waiting)
     expected = {"c1": ["shout one", "shout-err one", "outer deep", "inner deep",
-                       "counter born", "counter at 1", "late after", "gen 0", "gen 1"],
+                       "counter born", "counter at 1", "late after", "gen 0", "gen 1", "thread in-task"],
                 "c2": ["shout two", "counter at 2"]}
     for tag, lines in expected.items():
-        poll_for(lambda: all(line in r.lines(tag) for line in lines),
-                 msg=f"{lines} under {tag}, have {r.records}")
+        try:
+            poll_for(lambda: all(line in r.lines(tag) for line in lines))
+        except AssertionError:
+            raise AssertionError(f"{lines} under {tag}; the sink has {r.records}") from None
     for tag, lines in expected.items():
         others = [t for t in expected if t != tag]
         for other in others:
@@ -184,6 +194,8 @@ def test_exact_mode_tasks_nested_actor_and_late_output(routed: Routed) -> None:
     assert err["stream"] == "stderr" and out["stream"] == "stdout"
     assert out["task_name"] == "shout" and out["pid"] == ray.get(ref)
     assert out["ip"] == ray.util.get_node_ip_address()
+    from_thread = r.record_with("thread in-task")  # a thread the task started
+    assert from_thread is not None and from_thread["task_name"] == "threaded"
     born = r.record_with("counter born")
     assert born is not None and born["task_name"] == "Counter"
     # no marker or link text reaches the sink
