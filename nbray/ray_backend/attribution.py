@@ -32,7 +32,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 SEP = "\x1f"
 LINK_PREFIX = ":nbray_link:"
 INFO_PREFIX = ":info_message:"  # Ray's raylet lines meant for the user: shown without it
-MAX_TASKS = 200_000
+MAX_TASKS = 50_000  # task ids remembered (~250 bytes each); older ones go by name
 MAX_PER_NAME = 8
 
 Record = Dict[str, Any]
