@@ -103,7 +103,7 @@ def select_port(wanted: Optional[str] = None) -> NotebookPort:
     if choice == "" and port.name == "ray":
         return port  # stays on Ray once there (an extension reload included)
     if choice == "ray" or (choice == "" and ray_imported() and context.current_driver() is None):
-        from ..ray_backend.port import RayPort
+        from .ray_backend.port import RayPort
 
         if not isinstance(port, RayPort):
             port.release()

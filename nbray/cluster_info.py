@@ -79,11 +79,19 @@ def memory(*, sort_by: str = "size", descending: bool = True, filter: str = "",
         where: keep only "inline", "shared_memory", "spilled" or "pending" objects.
         ref_type: keep only objects with this reference type (e.g. "USED_BY_PENDING_TASK").
         offset, limit: the page to return (limit=None: all).
+
+    In a notebook whose nbray layer is on Ray (`%load_ext nbray` with Ray), the objects
+    of the Ray cluster, as Ray's state API reports them (docs: "When you outgrow one
+    machine").
     """
     from .memory_summary import MemorySummary
+    from .runtime.notebook_port import current_port
 
     args: Dict[str, Any] = dict(sort_by=sort_by, descending=descending, filter=filter,
                                 where=where, ref_type=ref_type, offset=offset, limit=limit)
+    port = current_port()
+    if port.name == "ray" and context.current_driver() is None:
+        return port.memory(**args)  # the notebook layer is on Ray: Ray's objects
     names = _attached_names()
     if names is not None:
         args["ids"] = _name_ids(names, filter, sort_by, descending)

@@ -38,7 +38,7 @@ def load(shell: Any) -> None:
     from .progress_widget import widget_progress
 
     _cancel_pending_stop(shell)
-    port = select_port()  # nbray's runtime, or Ray (see notebook_port.select_port)
+    port = select_port()  # nbray's runtime, or Ray (see nbray.backends.select_port)
     if not port.start_after_hooks and not port.is_initialized():
         port.start()
         _owned = port.cluster_id()

@@ -25,7 +25,7 @@ class ClusterStatus:
 
         from .._repr import cluster_html
 
-        if self.summary.get("waiting"):
+        if self.summary.get("waiting") or self.summary.get("error"):
             return f"<div>{html.escape(repr(self))}</div>"
         address = self.summary.get("attached_to")
         where = ("" if not address else
@@ -45,14 +45,18 @@ class ClusterStatus:
         if s.get("waiting"):
             return ("nbray's notebook layer is on Ray, which is not initialized yet: "
                     "ray.init() starts or joins a cluster and the views follow it")
+        if s.get("error"):
+            return f"nbray's notebook layer on {s.get('backend')}: {s['error']}"
         attached = f" (attached to {s['attached_to']})" if s.get("attached_to") else ""
         if s.get("backend") == "ray":
-            attached = f" on Ray at {s.get('attached_to')}"
+            attached = f" at {s.get('attached_to')}"
         title = "Ray cluster" if s.get("backend") == "ray" else "nbray cluster"
         return (f"{title} {s['node_id'][:12]}{attached}: {s['nodes']} node(s), "
                 f"{s['resources'].get('CPU', 0):g} CPUs ({s['available'].get('CPU', 0):g} free), "
                 f"{s['workers']} workers, {s['objects']} objects, store "
-                f"{s['store_used'] / 2**20:.1f} of {s['store_capacity'] / 2**20:.0f} MiB")
+                f"{s['store_used'] / 2**20:.1f} of {s['store_capacity'] / 2**20:.0f} MiB"
+                + (f"; task output: {s.get('output_routing') or 'printed by Ray'}"
+                   if s.get("backend") == "ray" else ""))
 
 
 def status() -> ClusterStatus:
@@ -62,7 +66,10 @@ def status() -> ClusterStatus:
     port = current_port()
     if port.name == "ray" and not port.is_initialized():
         return ClusterStatus({"backend": "ray", "waiting": True})
-    return ClusterStatus(port.cluster_summary())
+    try:
+        return ClusterStatus(port.cluster_summary())
+    except RuntimeError as e:  # the backend cannot say (Ray without its state API): why
+        return ClusterStatus({"backend": port.name, "error": str(e)})
 
 
 def configure(items: List[str]) -> Any:

@@ -177,12 +177,15 @@ def _record(batch: Dict[str, Any], task_name: str, tag: Optional[str],
             stream: Optional[str] = None) -> Record:
     lines = [ln.split(INFO_PREFIX, 1)[1] if INFO_PREFIX in ln else ln for ln in batch["lines"]]
     pid = batch.get("pid")
+    ip = batch.get("ip") or None
+    if ip is not None and ip == batch.get("localhost"):
+        ip = None  # as Ray prints it: the node is named only when it is not this one
     return {
         "stream": stream or ("stderr" if batch.get("is_err") else "stdout"),
         "text": "\n".join(lines) + "\n",
         "task_name": task_name,
         "pid": int(pid) if isinstance(pid, str) and pid.isdigit() else pid,
-        "ip": batch.get("ip") or None,
+        "ip": ip,
         "tag": tag,
     }
 

@@ -18,7 +18,7 @@ from tests.browser._browser_support import (Lab, chromium_page, missing_requirem
                                             running_lab)
 
 BROWSER_TESTS = ("test_sidebar_browser.py", "test_charts_panel_browser.py",
-                 "test_tutorial_browser.py")
+                 "test_tutorial_browser.py", "test_ray_browser.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
