@@ -38,6 +38,8 @@ export interface IClusterModel {
   workers: number;
   /** The head's address when the kernel is attached to a running cluster. */
   attached_to?: string | null;
+  /** "ray" when the notebook layer is on a Ray cluster (absent: nbray's own). */
+  backend?: string;
   /** Then the id of the kernel's own store among the node rows. */
   driver_node_id?: string | null;
 }
@@ -80,8 +82,8 @@ export interface IHolderModel {
   process: string;
   /** Its process id, when known. */
   pid: number | null;
-  /** Live ObjectRefs in that process. */
-  refs: number;
+  /** Live ObjectRefs in that process (null on Ray, which does not count them). */
+  refs: number | null;
 }
 
 /** Where an object's value is. */

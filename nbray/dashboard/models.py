@@ -46,7 +46,7 @@ class NodeModel(TypedDict):
 class HolderModel(TypedDict):
     process: str                    # "driver" or a worker id
     pid: Optional[int]
-    refs: int                       # live ObjectRefs in that process
+    refs: Optional[int]             # live ObjectRefs in that process (None on Ray)
 
 
 class ObjectModel(TypedDict):

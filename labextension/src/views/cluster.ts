@@ -59,7 +59,8 @@ function cpus(cluster: IClusterModel): string {
 
 function summary(cluster: IClusterModel): HTMLElement {
   const nodes = `${cluster.nodes} node${cluster.nodes === 1 ? '' : 's'}`;
-  const attached = cluster.attached_to ? ` · attached to ${cluster.attached_to}` : '';
+  const where = cluster.backend === 'ray' ? 'Ray cluster at' : 'attached to';
+  const attached = cluster.attached_to ? ` · ${where} ${cluster.attached_to}` : '';
   return h(
     'div',
     { className: 'nbray-ClusterSummary', dataset: { headNode: cluster.node_id } },

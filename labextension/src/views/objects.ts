@@ -282,7 +282,9 @@ function references(o: IObjectModel): string {
   const parts = [...o.reference_types];
   for (const holder of o.holders) {
     const pid = holder.pid !== null ? ` pid ${holder.pid}` : '';
-    parts.push(`${holder.refs} in ${holder.process}${pid}`);
+    // Ray lists the processes holding refs, not how many each holds
+    const count = holder.refs !== null ? `${holder.refs} ` : '';
+    parts.push(`${count}in ${holder.process}${pid}`);
   }
   if (o.submitted_tasks) {
     parts.push(`${o.submitted_tasks} pending tasks`);
