@@ -46,9 +46,12 @@ hook on/off, alternated 3 times).
 
 from __future__ import annotations
 
+import collections
+import os
+import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import ray_private
 from .attribution import Attributor, Record
@@ -64,6 +67,10 @@ class RayOutputRouting:
         self.sink = sink
         self.cell_tag = cell_tag
         self.attributor = Attributor(link_wait_s=link_wait_s)
+        # task id -> "file:line" of the notebook code that submitted it: Ray records at most
+        # three frames, which Ray's own decorators and nbray's submission wrapper fill
+        self.call_sites: "collections.OrderedDict[str, str]" = collections.OrderedDict()
+        self._internal: Tuple[str, ...] = ()
         self.mode = "off"
         self.cond = threading.Condition()
         self.last_batch: Dict[Optional[str], float] = {}
@@ -165,10 +172,33 @@ class RayOutputRouting:
     # -- driver events ----------------------------------------------------------------------
     def _on_submit(self, task_id: str, name: str, kind: str) -> None:
         tag = self.cell_tag()
+        site = self._caller_site()
         with self.cond:
+            if site:
+                self.call_sites[task_id] = site
+                while len(self.call_sites) > self.attributor.max_tasks:
+                    self.call_sites.popitem(last=False)
             self.attributor.submitted(task_id, tag, name, time.monotonic())
             if self.attributor.pending:
                 self.cond.notify_all()  # a waiting batch may be this task's
+
+    def _caller_site(self) -> str:
+        """"file:line" of the first frame outside Ray and nbray (the user's `.remote()`)."""
+        if not self._internal:
+            import ray
+
+            import nbray
+
+            self._internal = tuple(os.path.dirname(str(m.__file__)) + os.sep
+                                   for m in (ray, nbray))
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename.startswith(self._internal):
+            frame = frame.f_back  # type: ignore[assignment]
+        return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+
+    def call_site_of(self, task_id_hex: str) -> Optional[str]:
+        """Where the notebook submitted this task ("file:line"), if it did."""
+        return self.call_sites.get(task_id_hex)
 
     def _on_batch(self, batch: Dict[str, Any]) -> None:
         """Called on Ray's log thread for each batch of worker lines."""

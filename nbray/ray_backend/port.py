@@ -71,6 +71,7 @@ class RayPort(BasePort):
             self.routing.stop()
         self.routing = RayOutputRouting(sink, cell_tag)
         self.routing_mode = self.routing.start()
+        self.state.submitted_call_site = self.routing.call_site_of
         self._serve_state()
 
     def cancel_objects(self, object_ids: Iterable[bytes]) -> None:

@@ -163,8 +163,10 @@ def short_call_site(site: Optional[str], internal: Tuple[str, ...] = ()) -> str:
         path, _, _function = rest.rpartition(":")
         if path and line.isdigit():
             frames.append((path, line))
+    # none outside: the user's frame was past the few Ray records (state_reader then asks
+    # the submission record instead); never show Ray's or nbray's own file
     outside = [f for f in frames if not f[0].startswith(internal)] if internal else frames
-    path, line = (outside or frames or [("", "")])[0]
+    path, line = (outside or [("", "")])[0]
     return f"{path}:{line}" if path else ""
 
 

@@ -77,8 +77,11 @@ def _ray() -> Any:
 
 
 def _internal(ray: Any) -> Tuple[str, ...]:
-    """Where Ray's own code is: recorded call sites skip its frames (ray.put's wrappers)."""
-    return (os.path.dirname(ray.__file__) + os.sep,)
+    """Where Ray's and nbray's own code are: recorded call sites skip their frames (ray.put's
+    wrappers, and nbray's wrappers of `.remote()` and `ray.get`)."""
+    import nbray
+
+    return (os.path.dirname(ray.__file__) + os.sep, os.path.dirname(nbray.__file__) + os.sep)
 
 
 def _bounds(ray: Any, limit: int = LIST_LIMIT) -> Dict[str, Any]:
@@ -102,6 +105,8 @@ class RayState:
         self.names = names
         self.label_call_site = label_call_site
         self.history = MetricsHistory()
+        # task id -> where the notebook submitted it (the port plugs the output routing's in)
+        self.submitted_call_site: Callable[[str], Optional[str]] = lambda task_id: None
         self._objects: Tuple[float, List[RayObject]] = (float("-inf"), [])
         self._nodes: Tuple[float, List[Dict[str, Any]], Dict[str, str]] = (float("-inf"), [], {})
         self._task_names: Dict[str, Tuple[str, Optional[str]]] = {}
@@ -166,6 +171,11 @@ class RayState:
             listed_ids = {r["object_id"] for r in listed}
             held.update(h for h in map(bytes.hex, names.named()) if h in listed_ids)
         objects = aggregate_objects(listed, cluster, self._locations(ray, held))
+        for o in objects:  # task results whose call site Ray's few frames missed
+            if not o.call_site:
+                oid = o.object_id.hex()
+                if not is_put(oid):
+                    o.call_site = self.submitted_call_site(oid[:TASK_ID_HEX]) or ""
         self._objects = (time.monotonic(), objects)
         return objects
 

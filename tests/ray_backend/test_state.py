@@ -186,7 +186,9 @@ def test_unlisted_lookups_and_ambiguous_ips_stay_unknown() -> None:
     site = "(task call)  | /r/ray/remote_function.py:_remote:9 | /nb/c.py:f:4 | /p/runner.py:x:1"
     assert short_call_site(site, ("/r/ray/",)) == "/nb/c.py:4"
     assert short_call_site(site) == "/r/ray/remote_function.py:9"
-    assert short_call_site("(put object)  | /r/ray/w.py:put:3", ("/r/ray/",)) == "/r/ray/w.py:3"
+    # only Ray's frames recorded (the user's was past the few Ray keeps): no call site, not
+    # a file of Ray's (the submission record names the cell instead)
+    assert short_call_site("(put object)  | /r/ray/w.py:put:3", ("/r/ray/",)) == ""
     assert INLINE_LIMIT == 100 * 1024
 
 
