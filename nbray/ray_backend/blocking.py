@@ -51,8 +51,6 @@ class BlockingHooks:
 
     # -- the wrappers ------------------------------------------------------------------
     def _wrap_get(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        hooks = self
-
         @functools.wraps(original)
         def get(object_refs: Any, *, timeout: Optional[float] = None, **kwargs: Any) -> Any:
             __tracebackhide__ = True
@@ -70,24 +68,22 @@ class BlockingHooks:
                     except GetTimeoutError:
                         pass
                     left = None if timeout is None else timeout - (time.monotonic() - start)
-                    timeout = hooks._wait_with_bar(refs, left)
+                    timeout = self._wait_with_bar(refs, left)
                 return original(object_refs, timeout=timeout, **kwargs)
             except KeyboardInterrupt:
-                hooks._interrupted(refs)
+                self._interrupted(refs)
                 raise
 
         return get
 
     def _wrap_wait(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        hooks = self
-
         @functools.wraps(original)
         def wait(object_refs: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             try:
                 return original(object_refs, *args, **kwargs)
             except KeyboardInterrupt:
-                hooks._interrupted(_refs_in(object_refs))
+                self._interrupted(_refs_in(object_refs))
                 raise
 
         return wait

@@ -206,3 +206,20 @@ def test_two_node_ray_cluster_joined_before_load_ext(kernelspec, tmp_path):
         k.execute("ray.shutdown()\ncluster.shutdown()", RAY_TIMEOUT)
     finally:
         stop_kernel(k)
+
+
+def test_nbray_backend_ray_starts_ray_and_unload_stops_it(kernelspec, tmp_path):
+    k = start_kernel(kernelspec, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0",
+                                            "NBRAY_BACKEND": "ray"})
+    try:
+        loaded = k.execute("%load_ext nbray", RAY_TIMEOUT)  # calls ray.init() itself
+        text = (loaded.result or "") + json.dumps(loaded.displays())
+        assert "Ray cluster" in text and "exact (worker markers)" in text, text
+        cell = k.execute("import ray\n@ray.remote\ndef hi():\n    print('hi from ray')\n"
+                         "ray.get(hi.remote())")
+        _stdout_under(k, cell.msg_id, "hi from ray")
+        # `nbray` is bound for the notebook; %unload_ext stops the Ray that %load_ext started
+        k.execute("%unload_ext nbray", RAY_TIMEOUT)
+        assert k.value("ray.is_initialized()") is False
+    finally:
+        stop_kernel(k)

@@ -1,8 +1,9 @@
 """The nbray sidebar and inspector of a notebook on a real Ray cluster, in headless Chromium.
 
-The notebook is plain Ray code (`import ray; ray.init(...)`) followed by `%load_ext nbray`:
-the sidebar then lists Ray's objects with sizes and the variables holding them, the
-cluster's summary says it is Ray, and `nbray.inspect()` shows the same objects.  The
+The notebook is plain Ray code with `%load_ext nbray` after `import ray` and before
+`ray.init()` (so Ray records call sites and task output is routed exactly): the sidebar
+then lists Ray's objects with sizes, the variables holding them and the cells that made
+them, the cluster's summary says it is Ray, and `nbray.inspect()` shows the same objects.  The
 screenshots go to $NBRAY_SCREENSHOT_DIR/{sidebar-ray,inspector-ray}.png when that is set,
 else to test-artifacts/.
 """
@@ -27,7 +28,8 @@ pytestmark = [pytest.mark.browser,
 MS = TIMEOUT * 1000
 RAY_MS = max(MS, 120_000)  # Ray starts in seconds, more under load
 
-START = "import ray\nray.init(num_cpus=2, include_dashboard=True)\nprint('RAY-UP')"
+LOAD = "import ray\n%load_ext nbray"
+START = "ray.init(num_cpus=2, include_dashboard=True)\nprint('RAY-UP')"
 OBJECTS = """import json
 import numpy as np
 
@@ -57,15 +59,15 @@ def test_sidebar_and_inspector_on_ray(page, tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     with running_lab(tmp_path) as lab:
         _write_notebook(lab.root / "on-ray.ipynb",
-                        [START, "%load_ext nbray", OBJECTS, INSPECT, "ray.shutdown()"])
+                        [LOAD, START, OBJECTS, INSPECT, "ray.shutdown()"])
         _open_notebook(page, lab, "on-ray.ipynb")
         sidebar = _open_sidebar(page)
         _run_cell(page, 0)
+        expect(page.locator(".jp-OutputArea-output", has_text="not initialized yet").first) \
+            .to_be_visible(timeout=RAY_MS)
+        _run_cell(page, 1)
         page.locator(".jp-OutputArea-output", has_text="RAY-UP").first.wait_for(
             timeout=RAY_MS)
-        _run_cell(page, 1)
-        expect(page.locator(".jp-OutputArea-output", has_text="Ray cluster").first) \
-            .to_be_visible(timeout=RAY_MS)
         _run_cell(page, 2)
         ids = _printed(page, "STATE")["ids"]
         # the task output is under its cell, with nbray's prefix, once
@@ -83,6 +85,15 @@ def test_sidebar_and_inspector_on_ray(page, tmp_path, monkeypatch):
         expect(sidebar.locator(f"tr.nbray-Object[data-object-id='{ids[1]}']")) \
             .to_contain_text("results[0]")
         expect(sidebar.locator(".nbray-ClusterSummary")).to_contain_text("1 node")
+        expect(sidebar.locator(".nbray-ClusterSummary")).to_contain_text("Ray cluster at")
+        # a row's details: the cell that made it; Ray lists the processes holding a ref,
+        # not how many (no "null in ...")
+        row.click()
+        detail = sidebar.locator(f"tr.nbray-ObjectDetail[data-object-id='{ids[0]}']")
+        expect(detail.locator(".nbray-Detail-call-site")).to_have_text("In [3] line 9")
+        expect(detail).to_contain_text("in ")
+        expect(detail).not_to_contain_text("null")
+        row.click()
         page.screenshot(path=str(_screenshot_path("sidebar-ray")))
 
         # the inspector widget: the same objects, one line each
@@ -90,6 +101,7 @@ def test_sidebar_and_inspector_on_ray(page, tmp_path, monkeypatch):
         inspector = page.locator(".nbray-inspector").first
         expect(inspector).to_contain_text("keep_me", timeout=RAY_MS)
         expect(inspector).to_contain_text("results[1]")
+        expect(inspector).to_contain_text("In [3] line 10")  # where the tasks were submitted
         inspector.scroll_into_view_if_needed()
         inspector.screenshot(path=str(_screenshot_path("inspector-ray")))
         assert _cell_errors(page) == 0
