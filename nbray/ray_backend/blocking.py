@@ -3,8 +3,8 @@
 Ray draws no progress and leaves tasks running when a cell is interrupted.  While the
 notebook layer is on Ray, the names `ray.get` and `ray.wait` are bound to wrappers (the
 public names only, so `import ray; ray.get(...)` finds them; Ray's own functions do the
-work).  A `ray.get` of several refs that is not done after a second (Ray's own get, with a
-one-second timeout) shows a progress bar (the same `ProgressState` and renderers as
+work).  A `ray.get` of several refs, or a `ray.wait` for several of them, that is not done
+after a second (Ray's own call, with a one-second timeout) shows a progress bar (the same `ProgressState` and renderers as
 nbray's own gets), polling with `ray.wait` without fetching anything.  Ctrl-C during either call reports the refs it waited for to
 the notebook's interrupt handler, which cancels their tasks (`BlockingHooks.cancel`):
 only those not finished, because Ray 2.60's driver aborts the process when a finished
@@ -78,35 +78,52 @@ class BlockingHooks:
 
     def _wrap_wait(self, original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
-        def wait(object_refs: Any, *args: Any, **kwargs: Any) -> Any:
+        def wait(object_refs: Any, *args: Any, num_returns: int = 1,
+                 timeout: Optional[float] = None, **kwargs: Any) -> Any:
             __tracebackhide__ = True
+            refs = _refs_in(object_refs)
             try:
-                return original(object_refs, *args, **kwargs)
+                if (not args and num_returns > 1 and len(refs) > 1
+                        and (timeout is None or timeout > PROGRESS_DELAY)):
+                    start = time.monotonic()
+                    ready, rest = original(object_refs, num_returns=num_returns,
+                                           timeout=PROGRESS_DELAY, **kwargs)
+                    if len(ready) >= num_returns:
+                        return ready, rest
+                    left = None if timeout is None else timeout - (time.monotonic() - start)
+                    timeout = self._wait_with_bar(refs, left, num_returns, "ray.wait")
+                return original(object_refs, *args, num_returns=num_returns, timeout=timeout,
+                                **kwargs)
             except KeyboardInterrupt:
-                self._interrupted(_refs_in(object_refs))
+                self._interrupted(refs)
                 raise
 
         return wait
 
-    def _wait_with_bar(self, refs: List[Any], timeout: Optional[float]) -> Optional[float]:
-        """Wait (up to `timeout`) until every ref is ready, with a bar after a second;
-        returns what is left of the timeout, for Ray's own get to fetch the values (it
-        raises Ray's timeout error, or the first error, as without the bar)."""
+    def _wait_with_bar(self, refs: List[Any], timeout: Optional[float],
+                       wanted: Optional[int] = None, call: str = "ray.get") -> Optional[float]:
+        """Wait (up to `timeout`) until `wanted` refs (default: all) are ready, drawing a
+        bar; returns what is left of the timeout, for Ray's own get or wait to give the
+        caller its answer (Ray's timeout error, the first error, the ready list), as
+        without the bar."""
         __tracebackhide__ = True
         wait = self._originals["wait"]
         pending = list({r.binary(): r for r in refs}.values())
         total = len(pending)
+        goal = total if wanted is None else min(wanted, total)
 
         def count_ready(t: float) -> int:
             nonlocal pending
             if pending:
                 _, pending = wait(pending, num_returns=len(pending), timeout=t,
                                   fetch_local=False)
-            return total - len(pending)
+            return min(goal, total - len(pending))
 
         start = time.monotonic()
-        # Ray's get already waited the usual delay: the bar shows at once
-        wait_with_progress(count_ready, total, timeout, f"ray.get {total} objects", delay=0.0)
+        label = (f"{call} {total} objects" if goal == total
+                 else f"{call} {goal} of {total} objects")
+        # Ray's own call already waited the usual delay: the bar shows at once
+        wait_with_progress(count_ready, goal, timeout, label, delay=0.0)
         return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
 
     # -- interrupt ---------------------------------------------------------------------

@@ -54,6 +54,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import ray_private
+
+# nbray's own code (its frames are skipped when naming where a task was submitted)
+NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 from .attribution import Attributor, Record
 
 HANDLER_NAME = "nbray_output"
@@ -187,10 +190,7 @@ class RayOutputRouting:
         if not self._internal:
             import ray
 
-            import nbray
-
-            self._internal = tuple(os.path.dirname(str(m.__file__)) + os.sep
-                                   for m in (ray, nbray))
+            self._internal = (os.path.dirname(str(ray.__file__)) + os.sep, NBRAY_DIR)
         frame = sys._getframe(2)
         while frame is not None and frame.f_code.co_filename.startswith(self._internal):
             frame = frame.f_back  # type: ignore[assignment]

@@ -72,6 +72,7 @@ class RayPort(BasePort):
         self.routing = RayOutputRouting(sink, cell_tag)
         self.routing_mode = self.routing.start()
         self.state.submitted_call_site = self.routing.call_site_of
+        self.blocking.install()  # again after a release (%reload_ext): idempotent
         self._serve_state()
 
     def cancel_objects(self, object_ids: Iterable[bytes]) -> None:

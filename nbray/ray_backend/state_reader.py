@@ -79,9 +79,8 @@ def _ray() -> Any:
 def _internal(ray: Any) -> Tuple[str, ...]:
     """Where Ray's and nbray's own code are: recorded call sites skip their frames (ray.put's
     wrappers, and nbray's wrappers of `.remote()` and `ray.get`)."""
-    import nbray
-
-    return (os.path.dirname(ray.__file__) + os.sep, os.path.dirname(nbray.__file__) + os.sep)
+    nbray_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return (os.path.dirname(ray.__file__) + os.sep, nbray_dir + os.sep)
 
 
 def _bounds(ray: Any, limit: int = LIST_LIMIT) -> Dict[str, Any]:

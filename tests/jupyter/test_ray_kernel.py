@@ -223,3 +223,32 @@ def test_nbray_backend_ray_starts_ray_and_unload_stops_it(kernelspec, tmp_path):
         assert k.value("ray.is_initialized()") is False
     finally:
         stop_kernel(k)
+
+
+def test_a_kernel_on_nbray_moves_to_ray_when_the_notebook_starts_ray(kernelspec, tmp_path):
+    k = start_kernel(kernelspec, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        k.execute("%load_ext nbray")
+        nbray_workers = poll_for(k.workers, TIMEOUT, "nbray's workers")
+        moved = k.execute("import ray\nray.init(num_cpus=1, include_dashboard=True)",
+                          RAY_TIMEOUT)
+        assert moved.error is None, moved.traceback_text()
+        # at the end of that cell: the empty nbray cluster %load_ext started is stopped, and
+        # the views show Ray (output by task name: Ray's workers started without the hook)
+        status = k.execute("%nbray status").result
+        assert status.startswith("Ray cluster") and "by task name" in status, status
+        from ._kernel_session import wait_gone
+
+        wait_gone(nbray_workers, TIMEOUT, "nbray's workers after the move to Ray")
+        cell = k.execute("@ray.remote\ndef hi():\n    print('hi after the move')\n"
+                         "ray.get(hi.remote())")
+        _stdout_under(k, cell.msg_id, "hi after the move")
+        k.execute("keep = ray.put(1)")
+        assert k.value("[o['held_by'] for o in nbray.memory(filter='keep').objects]") == [["keep"]]
+        # %reload_ext keeps the Ray backend and its hooks
+        k.execute("%reload_ext nbray")
+        again = k.execute("ray.get(hi.remote())")
+        _stdout_under(k, again.msg_id, "hi after the move")
+        k.execute("ray.shutdown()", RAY_TIMEOUT)
+    finally:
+        stop_kernel(k)

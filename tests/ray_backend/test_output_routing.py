@@ -6,13 +6,9 @@ The routing is started BEFORE `ray.init`, so the job's workers get nbray's setup
 
 from __future__ import annotations
 
-import gc
 import os
-import signal
 import subprocess
 import sys
-import tempfile
-import shutil
 import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional
@@ -21,9 +17,10 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (the test extra installs it)")
 
-import tests.conftest as root_conftest  # noqa: E402
 from nbray.ray_backend import ray_private  # noqa: E402
 from nbray.ray_backend.output_routing import HANDLER_NAME, RayOutputRouting  # noqa: E402
+
+from .conftest import local_ray  # noqa: E402
 from tests._support import poll_for  # noqa: E402
 
 
@@ -62,24 +59,14 @@ def routed() -> Iterator[Routed]:
     mode = r.routing.start()
     assert mode == "exact (worker markers)"
     assert r.routing.start() == mode  # started once
-    tmp = tempfile.mkdtemp(prefix="nbray-ray-output-")
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
-    handler = signal.getsignal(signal.SIGTERM)
-    try:
-        # the user's own setup hook still runs, after nbray's
-        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=tmp, runtime_env={
-            "worker_process_setup_hook": lambda: os.environ.update(NBRAY_USER_HOOK="ran")})
-    finally:
-        signal.signal(signal.SIGTERM, handler)  # Ray's would end pytest on a stray SIGTERM
-    root_conftest._shared_cluster_active = True
-    try:
-        yield r
-    finally:
-        root_conftest._shared_cluster_active = False
-        r.routing.stop()
-        gc.collect()  # no Ray ref may be freed after Ray's core worker is gone
-        ray.shutdown()
-        shutil.rmtree(tmp, ignore_errors=True)
+    # the user's own setup hook still runs, after nbray's
+    with local_ray(num_cpus=2, include_dashboard=False, runtime_env={
+            "worker_process_setup_hook": lambda: os.environ.update(NBRAY_USER_HOOK="ran")}):
+        try:
+            yield r
+        finally:
+            r.routing.stop()
 
 
 @ray.remote

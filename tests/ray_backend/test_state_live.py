@@ -7,64 +7,30 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import shutil
-import signal
-import tempfile
 from typing import Any, AbstractSet, Dict, Iterator, List, Set
 
-import psutil
 import pytest
 
-from tests import conftest as root_conftest
 from tests._support import poll_for
 
 ray = pytest.importorskip("ray", reason="Ray is not installed here (the test extra installs it)")
 
 from nbray.ray_backend.state_reader import UNANSWERED, RayState  # noqa: E402
 
+from .conftest import local_ray  # noqa: E402
+
 MiB = 2**20
 STORE = 96 * MiB     # small, so that a few puts spill (Ray's minimum is 75 MB)
 RAY_TIMEOUT = 60.0   # Ray's state is reported every second or so; a loaded machine is slower
 
 
-def _children() -> Set[int]:
-    try:
-        return {p.pid for p in psutil.Process().children(recursive=True)}
-    except psutil.Error:
-        return set()
-
-
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
-    """A 2-CPU Ray cluster with the dashboard (the state API needs it), in a temporary
-    directory of its own; after shutdown, every process it started must be gone."""
-    before = _children()
-    tmp = tempfile.mkdtemp(prefix="nbray-ray-state-")
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    handler = signal.getsignal(signal.SIGTERM)   # ray.init() replaces pytest's
-    # Ray records where refs were made only when told to (read once, by ray.init)
-    sites = os.environ.get("RAY_record_ref_creation_sites")
-    os.environ["RAY_record_ref_creation_sites"] = "1"
-    try:
-        ray.init(num_cpus=2, include_dashboard=True, object_store_memory=STORE,
-                 _temp_dir=tmp)
-    finally:
-        signal.signal(signal.SIGTERM, handler)
-        if sites is None:
-            del os.environ["RAY_record_ref_creation_sites"]
-        else:
-            os.environ["RAY_record_ref_creation_sites"] = sites
-    root_conftest._shared_cluster_active = True
-    try:
-        yield ray
-    finally:
-        root_conftest._shared_cluster_active = False
-        ray.shutdown()
-        try:
-            poll_for(lambda: not (_children() - before), timeout=RAY_TIMEOUT, interval=0.05,
-                     msg="Ray's processes to exit")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    """A 2-CPU Ray cluster with the dashboard (the state API needs it), recording where
+    refs were made (Ray reads that setting once, at ray.init)."""
+    with local_ray({"RAY_record_ref_creation_sites": "1"}, num_cpus=2,
+                   include_dashboard=True, object_store_memory=STORE) as started:
+        yield started
 
 
 class Names:
