@@ -73,7 +73,7 @@ from ..core.object_table import INLINE, PENDING, SHM, SPILLED
 from ..runtime.introspection import (ACTOR_HANDLE, BORROWED, CAPTURED_BY_CLOSURE,
                                      CAPTURED_IN_OBJECT, HELD_BY, LOCAL_REFERENCE,
                                      PINNED_IN_MEMORY, USED_BY_PENDING_TASK, WHERE,
-                                     held_by_page)
+                                     check_listing, held_by_page)
 from ..runtime.notebook_port import HolderNames
 from ..runtime.object_index import SORT_KEYS, page
 
@@ -263,18 +263,6 @@ def _where(status: str, loc: Optional[Mapping[str, Any]], size: int, put: bool,
     return INLINE if not put and size < INLINE_LIMIT else ""
 
 
-def check_listing(sort_by: str, where: Optional[str], offset: int,
-                  limit: Optional[int]) -> None:
-    """The same checks and messages as nbray's object_rows."""
-    if sort_by not in SORT_KEYS and sort_by != HELD_BY:
-        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
-                         f"got {sort_by!r}")
-    if where is not None and where not in WHERE.values():
-        raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
-    if offset < 0 or (limit is not None and limit < 0):
-        raise ValueError("offset and limit must be >= 0")
-
-
 def _matching(objects: List[RayObject], text: str, where: Optional[str],
               ref_type: Optional[str], names: Optional[HolderNames],
               label: Callable[[str], str]) -> List[RayObject]:
@@ -356,5 +344,5 @@ def object_row(o: RayObject, names: Optional[HolderNames] = None,
 
 
 __all__ = ["Cluster", "DONE_STATUSES", "INLINE_LIMIT", "PUT_INDEX_BASE", "Process",
-           "RayObject", "TASK_ID_HEX", "aggregate_objects", "check_listing", "is_put",
+           "RayObject", "TASK_ID_HEX", "aggregate_objects", "is_put",
            "node_ids_by_ip", "object_page", "object_row", "short_call_site"]

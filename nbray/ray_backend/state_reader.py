@@ -30,9 +30,10 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..runtime.metrics_history import MetricsHistory, node_label
+from ..runtime.introspection import check_listing
 from ..runtime.notebook_port import HolderNames
 from . import cluster_rows as rows
-from .state import (TASK_ID_HEX, Cluster, RayObject, aggregate_objects, check_listing, is_put,
+from .state import (TASK_ID_HEX, Cluster, RayObject, aggregate_objects, is_put,
                     node_ids_by_ip, object_page)
 
 TIMEOUT_S = 10            # every state API call (Ray's default is 30 s)

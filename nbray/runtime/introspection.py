@@ -113,6 +113,19 @@ def _haystack(e: ObjectEntry) -> str:
                      e.owner, label_call_site(e.call_site))).lower()
 
 
+def check_listing(sort_by: str, where: Optional[str], offset: int,
+                  limit: Optional[int]) -> None:
+    """A listing's arguments, checked with messages that name the choices (every backend's
+    listing checks the same)."""
+    if sort_by not in SORT_KEYS and sort_by != HELD_BY:
+        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
+                         f"got {sort_by!r}")
+    if where is not None and where not in WHERE.values():
+        raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError("offset and limit must be >= 0")
+
+
 def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
                 filter: str = "", where: Optional[str] = None, ref_type: Optional[str] = None,
                 offset: int = 0, limit: Optional[int] = 100,
@@ -131,13 +144,7 @@ def object_rows(node: Any, *, sort_by: str = "size", descending: bool = True,
     the rows itself): "matching", the objects whose names contain the filter text (the
     filter keeps them too), and "named", the objects it names in the order of their
     names (what sort_by="held_by" orders by); it takes the place of `names`."""
-    if sort_by not in SORT_KEYS and sort_by != HELD_BY:
-        raise ValueError(f"sort_by must be one of {', '.join(SORT_KEYS)} or {HELD_BY}, "
-                         f"got {sort_by!r}")
-    if where is not None and where not in WHERE.values():
-        raise ValueError(f"where must be one of {', '.join(WHERE.values())}, got {where!r}")
-    if offset < 0 or (limit is not None and limit < 0):
-        raise ValueError("offset and limit must be >= 0")
+    check_listing(sort_by, where, offset, limit)
     entries: Any = node.table.entries.values()
     if ids is not None:
         names = SentNames(ids.get("matching", ()), ids.get("named", ()))

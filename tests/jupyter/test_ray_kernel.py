@@ -64,21 +64,8 @@ def _release(flags: Path, name: str) -> None:
     (flags / f"release-{name}").touch()
 
 
-@pytest.fixture(scope="module")
-def kernelspec(tmp_path_factory):
-    import sys
-
-    root = tmp_path_factory.mktemp("ray-kernels")
-    spec = root / "nbray-test"
-    spec.mkdir()
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "nbray tests", "language": "python"}))
-    return root
-
-
-def test_local_ray_started_after_load_ext(kernelspec, tmp_path):
-    k = start_kernel(kernelspec, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
+def test_local_ray_started_after_load_ext(kernelspec_dir, tmp_path):
+    k = start_kernel(kernelspec_dir, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
     try:
         loaded = k.execute("import ray\n%load_ext nbray")
         assert "not initialized yet" in (loaded.result or "") + json.dumps(loaded.displays())
@@ -165,8 +152,8 @@ def test_local_ray_started_after_load_ext(kernelspec, tmp_path):
         stop_kernel(k)
 
 
-def test_two_node_ray_cluster_joined_before_load_ext(kernelspec, tmp_path):
-    k = start_kernel(kernelspec, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
+def test_two_node_ray_cluster_joined_before_load_ext(kernelspec_dir, tmp_path):
+    k = start_kernel(kernelspec_dir, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
     try:
         started = k.execute(
             "import ray\nfrom ray.cluster_utils import Cluster\n"
@@ -208,8 +195,8 @@ def test_two_node_ray_cluster_joined_before_load_ext(kernelspec, tmp_path):
         stop_kernel(k)
 
 
-def test_nbray_backend_ray_starts_ray_and_unload_stops_it(kernelspec, tmp_path):
-    k = start_kernel(kernelspec, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0",
+def test_nbray_backend_ray_starts_ray_and_unload_stops_it(kernelspec_dir, tmp_path):
+    k = start_kernel(kernelspec_dir, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0",
                                             "NBRAY_BACKEND": "ray"})
     try:
         loaded = k.execute("%load_ext nbray", RAY_TIMEOUT)  # calls ray.init() itself
@@ -225,8 +212,8 @@ def test_nbray_backend_ray_starts_ray_and_unload_stops_it(kernelspec, tmp_path):
         stop_kernel(k)
 
 
-def test_a_kernel_on_nbray_moves_to_ray_when_the_notebook_starts_ray(kernelspec, tmp_path):
-    k = start_kernel(kernelspec, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
+def test_a_kernel_on_nbray_moves_to_ray_when_the_notebook_starts_ray(kernelspec_dir, tmp_path):
+    k = start_kernel(kernelspec_dir, tmp_path, {"RAY_USAGE_STATS_ENABLED": "0"})
     try:
         k.execute("%load_ext nbray")
         nbray_workers = poll_for(k.workers, TIMEOUT, "nbray's workers")
