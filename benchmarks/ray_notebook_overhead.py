@@ -72,7 +72,7 @@ def _phase(layer: bool, tasks: int, reps: int) -> Dict[str, List[float]]:
         for name, (n, run) in cases.items():
             run()
             out[name] = [_rate(n, run) for _ in range(reps)]
-        out["_mode"] = [port.routing_mode] if port is not None else []  # type: ignore[list-item]
+        out["_mode"] = [port.routing.mode] if port is not None else []  # type: ignore[list-item]
         return out
     finally:
         ray.shutdown()

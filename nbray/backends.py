@@ -16,6 +16,7 @@ from .runtime import context, notebook_port
 from .runtime.notebook_port import CELL_TASK, LocalPort, NotebookPort
 
 BACKENDS = ("nbray", "ray")
+_cell_function: Optional[Any] = None  # the %%remote cell as nbray's remote function
 
 
 class LocalBackend(LocalPort):
@@ -54,7 +55,10 @@ class LocalBackend(LocalPort):
         node = options.pop("node", None)
         if node:  # a tiny share of the node's own resource pins the cell there
             options["resources"] = dict(options.get("resources") or {}, **{f"node:{node}": 0.001})
-        return api.remote(CELL_TASK).options(**options)
+        global _cell_function
+        if _cell_function is None:  # made once, as the export of a function is not free
+            _cell_function = api.remote(CELL_TASK)
+        return _cell_function.options(**options)
 
     def get(self, refs: List[Any], timeout: Optional[float]) -> List[Any]:
         __tracebackhide__ = True
@@ -86,20 +90,28 @@ def current_port() -> NotebookPort:
     return port
 
 
-def select_port(wanted: Optional[str] = None) -> NotebookPort:
-    """Make the port of the backend the notebook should use current, and return it.
-
-    `wanted` ("nbray", "ray"; default: the NBRAY_BACKEND environment variable, else
-    automatic): "ray" attaches to Ray, calling `ray.init()` when Ray is not initialized
-    yet; automatic means Ray when Ray is initialized in this process and nbray is not,
-    else nbray (the extension starts it when needed)."""
+def requested_backend() -> str:
+    """NBRAY_BACKEND ("nbray" or "ray"), or "" when unset (automatic)."""
     import os
 
-    port = notebook_port.current_port()
-    choice = (wanted if wanted is not None else os.environ.get("NBRAY_BACKEND", "")).lower()
+    choice = os.environ.get("NBRAY_BACKEND", "").lower()
     if choice not in BACKENDS + ("",):
         raise ValueError(f"NBRAY_BACKEND must be one of {', '.join(BACKENDS)} (or unset), "
                          f"got {choice!r}")
+    return choice
+
+
+def select_port(wanted: Optional[str] = None) -> NotebookPort:
+    """Make the port of the backend the notebook should use current, and return it.
+
+    `wanted` ("nbray", "ray"; default: `requested_backend()`, else automatic): automatic
+    means Ray when this process imported real Ray and runs no nbray cluster, else nbray.
+    Starting the cluster is the caller's (`port.start()`): the extension does it for nbray,
+    and for Ray only when NBRAY_BACKEND=ray asked it to."""
+    port = notebook_port.current_port()
+    choice = wanted.lower() if wanted is not None else requested_backend()
+    if choice not in BACKENDS + ("",):
+        raise ValueError(f"a backend must be one of {', '.join(BACKENDS)}, got {choice!r}")
     if choice == "" and port.name == "ray":
         return port  # stays on Ray once there (an extension reload included)
     if choice == "ray" or (choice == "" and ray_imported() and context.current_driver() is None):
@@ -142,4 +154,4 @@ def ray_initialized() -> bool:
 
 
 __all__ = ["BACKENDS", "LocalBackend", "current_port", "ray_imported", "ray_initialized",
-           "select_port"]
+           "requested_backend", "select_port"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from ..backends import current_port, select_port
+from ..backends import current_port, requested_backend, select_port
 from . import session, tracebacks
 
 _shell: Optional[Any] = None
@@ -64,9 +64,7 @@ def load(shell: Any) -> None:
 def _wants_start(port: Any) -> bool:
     """Whether %load_ext starts the backend's cluster itself: always for nbray; for Ray
     only when NBRAY_BACKEND=ray asked for it (else the user's ray.init() will)."""
-    import os
-
-    return port.name != "ray" or os.environ.get("NBRAY_BACKEND", "").lower() == "ray"
+    return port.name != "ray" or requested_backend() == "ray"
 
 
 def _follow_ray(shell: Any, port: Any) -> None:
@@ -78,7 +76,7 @@ def _follow_ray(shell: Any, port: Any) -> None:
     for callback in list(getattr(events, "callbacks", {}).get("post_run_cell", [])):
         if getattr(callback, "__name__", "") == "_switch_to_ray_if_started":
             events.unregister("post_run_cell", callback)
-    if port.name == "ray" or _backend_forced():
+    if port.name == "ray" or requested_backend() == "nbray":
         return
 
     def _switch_to_ray_if_started(*_result: Any) -> None:
@@ -90,12 +88,6 @@ def _follow_ray(shell: Any, port: Any) -> None:
         _move_to_ray(shell)
 
     events.register("post_run_cell", _switch_to_ray_if_started)
-
-
-def _backend_forced() -> bool:
-    import os
-
-    return os.environ.get("NBRAY_BACKEND", "").lower() == "nbray"
 
 
 def _move_to_ray(shell: Any) -> None:

@@ -156,8 +156,8 @@ def _memory_command(rest: List[str]) -> Any:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--width", type=int, default=_TEXT_WIDTH)
     a = p.parse_args(rest)
-    summary = current_port().memory(sort_by=a.sort_by, filter=a.filter, where=a.where, limit=a.limit,
-                         offset=a.offset)
+    summary = current_port().memory(sort_by=a.sort_by, filter=a.filter, where=a.where,
+                                    limit=a.limit, offset=a.offset)
     print(summary.table(width=a.width))
     return None
 

@@ -59,9 +59,8 @@ class RayPort(BasePort):
         self.blocking = BlockingHooks()
         self.blocking.install()
         self.routing: Optional[Any] = None
-        self.routing_mode = ""
         self._state_server: Optional[Any] = None
-        self._cells_with_tasks: set = set()
+        self._cell_function: Optional[Any] = None
 
     # -- hooks -----------------------------------------------------------------------
     def route_output(self, sink: OutputSink, cell_tag: TagProvider) -> None:
@@ -70,7 +69,7 @@ class RayPort(BasePort):
         if self.routing is not None:
             self.routing.stop()
         self.routing = RayOutputRouting(sink, cell_tag)
-        self.routing_mode = self.routing.start()
+        self.routing.start()
         self.state.submitted_call_site = self.routing.call_site_of
         self.blocking.install()  # again after a release (%reload_ext): idempotent
         self._serve_state()
@@ -160,7 +159,9 @@ class RayPort(BasePort):
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-        return ray.remote(CELL_TASK).options(**options)
+        if self._cell_function is None:  # made once: Ray exports a function per remote()
+            self._cell_function = ray.remote(CELL_TASK)
+        return self._cell_function.options(**options)
 
     def get(self, refs: List[Any], timeout: Optional[float]) -> List[Any]:
         __tracebackhide__ = True
